@@ -1,0 +1,83 @@
+"""The one exception tree of meltica_nb.
+
+Every error the engine raises descends from :class:`MelticaError`, so a caller can catch the
+whole family with one ``except``::
+
+    MelticaError
+    ├── ConfigError                 bad configuration or arguments
+    ├── DecimalError                decimal text that is not an exact fixed-point value
+    │   ├── DecimalSyntaxError      not a decimal number at all
+    │   └── DecimalOverflowError    does not fit an int64 mantissa at the exponent
+    ├── PoolError                   misuse or exhaustion of a record pool
+    │   ├── PoolExhausted           no free slot within the acquire timeout (backpressure)
+    │   ├── PoolClosed              acquire after PoolManager.shutdown()
+    │   ├── DoubleRelease           a free slot was released again
+    │   ├── StaleHandle             a handle from an earlier generation of its slot
+    │   └── UseAfterRelease         a released slot was written (debug poisoning)
+    └── TaskGroupError              misuse of a TaskGroup (start after it closed)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DecimalError",
+    "DecimalOverflowError",
+    "DecimalSyntaxError",
+    "DoubleRelease",
+    "MelticaError",
+    "PoolClosed",
+    "PoolError",
+    "PoolExhausted",
+    "StaleHandle",
+    "TaskGroupError",
+    "UseAfterRelease",
+]
+
+
+class MelticaError(Exception):
+    """Raised by meltica_nb; the root of every engine error."""
+
+
+class ConfigError(MelticaError, ValueError):
+    """Raised when a configuration value or argument is invalid."""
+
+
+class DecimalError(MelticaError, ValueError):
+    """Raised when decimal text cannot become an exact int64 mantissa."""
+
+
+class DecimalSyntaxError(DecimalError):
+    """Raised when the text is not a plain decimal number (``-12.340``)."""
+
+
+class DecimalOverflowError(DecimalError):
+    """Raised when a value needs more digits than the exponent allows or overflows int64."""
+
+
+class PoolError(MelticaError):
+    """Raised when a record pool is misused or cannot serve a request."""
+
+
+class PoolExhausted(PoolError):
+    """Raised when no free slot appeared before the acquire timeout; callers back off."""
+
+
+class PoolClosed(PoolError):
+    """Raised when acquiring from a pool whose manager has shut it down."""
+
+
+class DoubleRelease(PoolError):
+    """Raised when a slot that is already free is released again."""
+
+
+class StaleHandle(PoolError):
+    """Raised when a handle's generation no longer matches its slot (use after release)."""
+
+
+class UseAfterRelease(PoolError):
+    """Raised in debug mode when a released slot's poison was overwritten before reuse."""
+
+
+class TaskGroupError(MelticaError, RuntimeError):
+    """Raised when a TaskGroup is used after it closed."""
