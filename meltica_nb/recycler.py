@@ -51,7 +51,7 @@ class Recycler:
         return self._counts.setdefault(pool.name, RecycleCounts())
 
     def release(self, pool: Pool, slots: np.ndarray, generations: np.ndarray) -> None:
-        """Return ``slots`` to ``pool`` (one kernel call); valid ones are freed even if some are bad."""
+        """Return ``slots`` in one kernel call; valid ones are freed even if others are bad."""
         with pool.condition:
             bad_index, bad_code = self._scratch(slots.shape[0])
             fl = pool.free_list
@@ -93,7 +93,8 @@ class Recycler:
         counts.double_releases += int(np.count_nonzero(bad_code == pk.DOUBLE_RELEASE))
         counts.stale_handles += int(np.count_nonzero(bad_code == pk.STALE))
         slot = int(slots[bad_index[0]])
-        others = f" ({len(bad_index) - 1} more bad handle(s) in the batch)" if len(bad_index) > 1 else ""
+        extra = len(bad_index) - 1
+        others = f" ({extra} more bad handle(s) in the batch)" if extra else ""
         site = self.release_site(pool, slot)
         if bad_code[0] == pk.STALE:
             raise StaleHandle(f"pool {pool.name}: stale handle for slot {slot}{others}{site}")
