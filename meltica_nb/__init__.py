@@ -11,7 +11,8 @@ Glossary (one term, one module):
 - errors (one tree rooted at MelticaError): :mod:`meltica_nb.errors`
 """
 
-from . import schema
+from . import fixedpoint, schema
+from .concurrency import CancelToken, TaskGroup, TaskGroupStats
 from .errors import (
     ConfigError,
     DecimalError,
@@ -31,6 +32,7 @@ from .pool_manager import PoolManager, ShutdownReport
 from .recycler import Recycler
 
 __all__ = [
+    "CancelToken",
     "ConfigError",
     "DecimalError",
     "DecimalOverflowError",
@@ -46,7 +48,10 @@ __all__ = [
     "Recycler",
     "ShutdownReport",
     "StaleHandle",
+    "TaskGroup",
     "TaskGroupError",
+    "TaskGroupStats",
     "UseAfterRelease",
+    "fixedpoint",
     "schema",
 ]
