@@ -14,12 +14,14 @@ whole family with one ``except``::
     │   ├── DoubleRelease           a free slot was released again
     │   ├── StaleHandle             a handle from an earlier generation of its slot
     │   └── UseAfterRelease         a released slot was written (debug poisoning)
+    ├── CommandRefused              a control command that cannot be applied (failed ack)
     └── TaskGroupError              misuse of a TaskGroup (start after it closed)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CommandRefused",
     "ConfigError",
     "DecimalError",
     "DecimalOverflowError",
@@ -77,6 +79,17 @@ class StaleHandle(PoolError):
 
 class UseAfterRelease(PoolError):
     """Raised in debug mode when a released slot's poison was overwritten before reuse."""
+
+
+class CommandRefused(MelticaError):
+    """Raised when a control command cannot be applied; the bus answers with a failed ack.
+
+    ``code`` is the :class:`meltica_nb.schema.ErrorCode` published in the ack record.
+    """
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 class TaskGroupError(MelticaError, RuntimeError):

@@ -33,6 +33,8 @@ __all__ = [
     "BOOK_LEVEL",
     "CANONICAL_EVENT",
     "CRITICAL_KINDS",
+    "CommandType",
+    "ErrorCode",
     "DTYPES",
     "EXEC_REPORT",
     "MAX_MERGE_FRAGMENTS",
@@ -41,6 +43,7 @@ __all__ = [
     "PROVIDER_RAW",
     "SCHEMA_VERSION",
     "WS_FRAME",
+    "EVENT_NAMES",
     "EventType",
     "Flag",
     "Kind",
@@ -137,6 +140,29 @@ class Flag(IntEnum):
     SUCCESS = 8
 
 
+class CommandType(IntEnum):
+    """Control Bus commands (``CanonicalEvent.command_type`` of acks and results)."""
+
+    NONE = 0
+    SUBSCRIBE = 1
+    UNSUBSCRIBE = 2
+    MERGED_SUBSCRIBE = 3
+    SET_TRADING_MODE = 4
+    SUBMIT_ORDER = 5
+    CANCEL_ORDER = 6
+    QUERY_ORDER = 7
+
+
+class ErrorCode(IntEnum):
+    """Why a control command failed (``CanonicalEvent.error_code`` of a failed ack)."""
+
+    OK = 0
+    UNKNOWN_COMMAND = 1
+    BAD_PAYLOAD = 2
+    UNKNOWN_CONSUMER = 3
+    NOT_SUBSCRIBED = 4
+
+
 #: Kinds that are never dropped, coalesced, reordered or filtered.
 CRITICAL_KINDS = (Kind.EXEC_REPORT, Kind.CONTROL_ACK, Kind.CONTROL_RESULT)
 
@@ -151,6 +177,10 @@ _KIND_OF_TYPE = {
     EventType.CONTROL_ACK: Kind.CONTROL_ACK,
     EventType.CONTROL_RESULT: Kind.CONTROL_RESULT,
 }
+
+
+#: Event type by its public name, as consumers and commands spell it ("trade", "bbo", ...).
+EVENT_NAMES: dict[str, EventType] = {t.name.lower(): t for t in EventType if t}
 
 
 def kind_of(event_type: int) -> Kind:

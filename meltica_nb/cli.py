@@ -1,0 +1,61 @@
+"""The ``meltica`` command line.
+
+Every command takes ``--json`` and then prints exactly one JSON object on stdout as its summary;
+progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import orjson
+
+__all__ = ["main"]
+
+
+def _emit(summary: dict, as_json: bool, text: str) -> None:
+    """Print the summary: one JSON object with --json, readable text otherwise."""
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmarks (engine beside baseline in the same process run)."""
+    from bench import bench_pool
+
+    runs = 3 if args.quick else 5
+    events = 50_000 if args.quick else 200_000
+    rows = bench_pool.run(events, runs)
+    lines = [f"pool batch {r['batch']:>5}: engine {r['engine_slots_per_s']['median']:,.0f} "
+             f"slots/s, baseline {r['baseline_objects_per_s']['median']:,.0f} objects/s, "
+             f"ratio {r['ratio_median']:.1f}x" for r in rows]
+    _emit({"pool": rows}, args.json, "\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per verb."""
+    parser = argparse.ArgumentParser(prog="meltica", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="run the benchmarks")
+    bench.add_argument("--quick", action="store_true", help="fewer runs, smaller inputs")
+    bench.add_argument("--json", action="store_true", help="print one JSON summary object")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``meltica`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

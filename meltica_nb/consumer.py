@@ -1,0 +1,219 @@
+"""Consumer: the event processor that drains one subscriber's rings into its handler.
+
+Each consumer owns a market-data ring (lossy: latest-wins / drop-oldest) and a critical ring
+(lossless), runs on its own thread of the engine's TaskGroup, and hands ready batches to its
+handler strategy (:mod:`meltica_nb.handlers`). Slots are free once a batch is copied out of the
+ring (auto-release), whether the handler then returns or raises. Market data stamped with a
+``routing_version`` below ``min_version`` is skipped and counted; critical kinds always pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clock import Clock
+from .concurrency import CancelToken
+from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
+from .kernels import dispatch_kernels as dk
+from .kernels import ring_kernels as rk
+from .latency import LatencyHistogram
+from .ring import CriticalRing, MarketDataRing
+from .schema import CANONICAL_EVENT, CRITICAL_KINDS
+from .wait_strategy import WaitStrategy
+
+__all__ = ["CRITICAL_KIND_MASK", "Consumer", "ConsumerStats"]
+
+log = logging.getLogger("meltica_nb.consumer")
+
+#: critical_kind[kind] == 1 for ExecReport, ControlAck and ControlResult (kernel lookup table).
+CRITICAL_KIND_MASK = np.zeros(8, dtype=np.uint8)
+CRITICAL_KIND_MASK[[int(k) for k in CRITICAL_KINDS]] = 1
+
+#: How long a producer waits for room in a full critical ring before spilling (never losing).
+CRITICAL_WAIT_S = 1.0
+
+
+@dataclass(frozen=True)
+class ConsumerStats:
+    """One consumer's counters: what reached it, what it skipped, what raised."""
+
+    name: str
+    mode: str
+    routed: int
+    delivered: int
+    coalesced: int
+    dropped: int
+    filtered: int
+    errors: int
+    batches: int
+    spilled: int
+    ring_high_water: int
+    critical_high_water: int
+    pending: int
+    latency_us: dict
+
+
+class Consumer:
+    """One subscriber: its rings, its handler and its delivery loop.
+
+    Parameters
+    ----------
+    index : the consumer's column in the routing table.
+    name : unique name, used in logs and stats.
+    handler : a handler strategy from :func:`meltica_nb.handlers.make_handler`.
+    clock : the engine's clock (handler-entry latency is measured against ``ingest_ns``).
+    wait : the wait strategy shared by both rings (one signal wakes the consumer).
+    ring_capacity, critical_capacity : ring sizes (powers of two).
+    batch_size : most events handed to the handler at once.
+    dlq : where records dropped from the market-data ring go.
+    """
+
+    def __init__(self, index: int, name: str, handler, clock: Clock, wait: WaitStrategy, *,
+                 ring_capacity: int = 4096, critical_capacity: int = 1024,
+                 batch_size: int = 256, dlq: DeadLetterQueue | None = None):
+        self.index = index
+        self.name = name
+        self.handler = handler
+        self.clock = clock
+        self.wait = wait
+        self.dlq = dlq
+        self.market = MarketDataRing(ring_capacity, name=f"{name}:market", wait=wait)
+        self.critical = CriticalRing(critical_capacity, name=f"{name}:critical", wait=wait)
+        self.min_version = 0
+        self.latency = LatencyHistogram()
+        self.thread_ident: int | None = None
+        self._batch = np.zeros(batch_size, CANONICAL_EVENT)
+        self._select = np.zeros(256, CANONICAL_EVENT)
+        self._spill: deque[np.ndarray] = deque()
+        self._spill_lock = threading.Lock()
+        self._routed = self._delivered = self._filtered = self._errors = 0
+        self._batches = self._spilled = 0
+
+    # -- producer side (called by the dispatcher) ---------------------------------------------
+
+    def accept_market_data(self, events: np.ndarray, mask: np.ndarray) -> None:
+        """Fan the events routed to this consumer into its market-data ring (one kernel call)."""
+        ring = self.market
+        dlq_buf = ring.dlq_buffer(events.shape[0])
+        n_before = int(ring.counters[rk.PUBLISHED])
+        dropped = rk.md_publish_masked(dlq_buf, ring.records, ring.cursors, ring.counters,
+                                       ring.stream_keys, ring.stream_seqs, events, mask,
+                                       self.index)
+        self._routed += int(ring.counters[rk.PUBLISHED]) - n_before
+        if dropped and self.dlq is not None:
+            self.dlq.offer(dlq_buf[:dropped], DeadLetterReason.OVERFLOW_DROPPED, self.index)
+        ring.wait_strategy.signal()
+
+    def accept_critical(self, events: np.ndarray, mask: np.ndarray) -> None:
+        """Append the critical events routed here, in order; wait for room, never drop.
+
+        The producer waits up to CRITICAL_WAIT_S for the consumer; past that (or when the
+        producer is this consumer's own thread, which would wait for itself) the rest is
+        spilled to an unbounded side queue that is delivered next, in order.
+        """
+        if self._select.shape[0] < events.shape[0]:
+            self._select = np.zeros(events.shape[0], CANONICAL_EVENT)
+        n = dk.select(self._select, events, mask, self.index)
+        if not n:
+            return
+        self._routed += n
+        batch = self._select[:n]
+        with self._spill_lock:
+            written = 0 if self._spill else self.critical.publish_nowait(batch)
+            if written < n and threading.get_ident() != self.thread_ident and not self._spill:
+                written += self._wait_and_publish(batch, written)
+            if written < n:
+                self._spill.append(batch[written:].copy())
+                self._spilled += n - written
+
+    def _wait_and_publish(self, batch: np.ndarray, written: int) -> int:
+        """Wait for room (bounded) and publish the rest; return how many more got in."""
+        try:
+            return self.critical.publish(batch[written:], timeout=CRITICAL_WAIT_S)
+        except TimeoutError as exc:
+            return int(getattr(exc, "written", 0))
+
+    # -- consumer side (its own thread) --------------------------------------------------------
+
+    def run(self, cancel: CancelToken) -> None:
+        """Deliver until cancelled and both rings are empty (the TaskGroup's thread body)."""
+        self.thread_ident = threading.get_ident()
+        while True:
+            if self.poll() == 0:
+                if cancel.cancelled:
+                    return
+                self.wait.wait_for(self.has_pending, timeout=0.05)
+
+    def poll(self) -> int:
+        """Deliver what is ready now, critical first; return the number of events handled."""
+        n = self._deliver_ring(self.critical)
+        n += self._deliver_spill()
+        n += self._deliver_ring(self.market)
+        return n
+
+    def has_pending(self) -> bool:
+        """True while any ring or the spill queue holds undelivered events."""
+        return bool(self.critical.size() or self.market.size() or self._spill)
+
+    def pending(self) -> int:
+        """Events waiting for this consumer."""
+        spilled = sum(len(b) for b in list(self._spill))
+        return self.critical.size() + self.market.size() + spilled
+
+    def _deliver_ring(self, ring) -> int:
+        n = ring.drain_into(self._batch)
+        if n:
+            self._handle(self._batch, n)
+        return n
+
+    def _deliver_spill(self) -> int:
+        """Deliver spilled critical events once the critical ring has caught up."""
+        if not self._spill or self.critical.size():
+            return 0
+        with self._spill_lock:
+            batch = self._spill.popleft() if self._spill else None
+        if batch is None:
+            return 0
+        self._handle(batch, batch.shape[0])
+        return batch.shape[0]
+
+    def _handle(self, batch: np.ndarray, n: int) -> None:
+        """Filter by routing version, time handler entry, call the handler, count errors."""
+        kept = int(dk.keep_accepted(batch, n, self.min_version, CRITICAL_KIND_MASK))
+        self._filtered += n - kept
+        if not kept:
+            return
+        view = batch[:kept]
+        view.flags.writeable = False
+        self.latency.record_batch(view["ingest_ns"], self.clock.now_ns())
+        outcome = self.handler.deliver(view)
+        self._batches += 1
+        self._delivered += kept
+        if outcome.errors:
+            self._on_error(view, outcome)
+
+    def _on_error(self, view: np.ndarray, outcome) -> None:
+        """Count a raising handler, log it with the trace id, keep a copy in the DLQ."""
+        self._errors += outcome.errors
+        first = view[outcome.first_index]
+        log.error("consumer %s: handler raised on %d event(s); first trace_id=%#x: %r",
+                  self.name, outcome.errors, int(first["trace_id"]), outcome.error)
+        if self.dlq is not None:
+            self.dlq.offer(view[outcome.first_index:outcome.first_index + 1],
+                           DeadLetterReason.HANDLER_ERROR, self.index)
+
+    def stats(self) -> ConsumerStats:
+        """A snapshot of this consumer's counters and handler-entry latency."""
+        md, crit = self.market.stats(), self.critical.stats()
+        return ConsumerStats(
+            name=self.name, mode=self.handler.mode, routed=self._routed,
+            delivered=self._delivered, coalesced=md.coalesced, dropped=md.dropped,
+            filtered=self._filtered, errors=self._errors, batches=self._batches,
+            spilled=self._spilled, ring_high_water=md.high_water,
+            critical_high_water=crit.high_water, pending=self.pending(),
+            latency_us=self.latency.snapshot())

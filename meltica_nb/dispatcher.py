@@ -1,0 +1,219 @@
+"""Dispatcher: per-stream ordering, routing and fan-out into every subscriber's rings.
+
+A published batch is copied into CanonicalEvent pool slots and stamped (kind, schema version,
+routing version, trace id, ingest time) in one kernel call. Market data goes through the
+per-stream ordering stage (:class:`StreamOrder`); critical events (exec reports, control acks
+and results) skip it, because they are already in order and must never wait. Ready events are
+gathered into one batch, routed by the live routing table (one table version per batch), copied
+into each subscribed consumer's ring (one kernel call per consumer), and the originals are then
+released once through the Recycler; with no subscriber they are released at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clock import Clock
+from .consumer import CRITICAL_KIND_MASK, Consumer
+from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
+from .errors import ConfigError
+from .kernels import dispatch_kernels as dk
+from .pool import Pool
+from .routing import Router
+from .schema import CANONICAL_EVENT, SCHEMA_VERSION, EventType, kind_of
+from .stream_order import StreamOrder, StreamOrderStats
+
+__all__ = ["Dispatcher", "DispatcherConfig", "DispatcherStats"]
+
+#: kind_of_type[event_type] -> Kind, as an array the stamping kernel can index.
+KIND_OF_TYPE = np.array([int(kind_of(t)) for t in EventType], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    """Ordering and batching parameters.
+
+    Parameters
+    ----------
+    lateness_ms : how long an out-of-order event may wait for the gap to fill (150 ms).
+    flush_ms : period of the flush tick that releases events whose wait expired (50 ms).
+    max_buffer : most events held per stream (200).
+    max_streams : most (venue, instrument, event type) streams tracked (4096).
+    batch_max : most events stamped per kernel call; larger publishes are chunked (4096).
+    acquire_timeout_s : how long publish waits for free pool slots before PoolExhausted.
+    """
+
+    lateness_ms: float = 150.0
+    flush_ms: float = 50.0
+    max_buffer: int = 200
+    max_streams: int = 4096
+    batch_max: int = 4096
+    acquire_timeout_s: float = 0.1
+
+
+@dataclass(frozen=True)
+class DispatcherStats:
+    """Totals of the dispatcher and its ordering stage."""
+
+    published: int
+    invalid: int
+    unrouted: int
+    fanned_out: int
+    routing_version: int
+    ordering: StreamOrderStats
+
+
+class Dispatcher:
+    """Orders, routes and fans out CanonicalEvent batches; the one producer of every ring."""
+
+    def __init__(self, pool: Pool, router: Router, clock: Clock, dlq: DeadLetterQueue,
+                 config: DispatcherConfig | None = None):
+        self.config = config or DispatcherConfig()
+        self.pool = pool
+        self.router = router
+        self.clock = clock
+        self.dlq = dlq
+        self.order = StreamOrder(self.config.max_streams, self.config.max_buffer,
+                                 int(self.config.lateness_ms * 1e6))
+        self.consumers: list[Consumer] = []
+        self.lock = threading.RLock()
+        self._trace_next = 1
+        self._published = self._invalid = self._unrouted = self._fanned_out = 0
+        self._scratch(self.config.batch_max)
+
+    def _scratch(self, n: int) -> None:
+        """(Re)allocate the per-batch working arrays for batches of up to ``n`` events."""
+        self._slots = np.empty(n, np.int64)
+        self._route = np.empty(n, np.uint8)
+        self._keys = np.empty(n, np.int64)
+        self._seq_first = np.empty(n, np.int64)
+        self._seq = np.empty(n, np.int64)
+        self._ingest = np.empty(n, np.int64)
+        self._ready = np.zeros(max(n, 256), CANONICAL_EVENT)
+
+    # -- producer API ------------------------------------------------------------------------
+
+    def publish(self, events: np.ndarray) -> int:
+        """Order, route and fan out a batch of CanonicalEvent records; return how many.
+
+        Raises PoolExhausted when the CanonicalEvent pool has no room within the acquire
+        timeout (backpressure: nothing of the refused chunk was accepted).
+        """
+        if not isinstance(events, np.ndarray) or events.dtype != CANONICAL_EVENT:
+            raise ConfigError("publish needs an array of meltica_nb.schema.CANONICAL_EVENT")
+        events = np.ascontiguousarray(events.reshape(-1))
+        step = self.config.batch_max
+        with self.lock:
+            for start in range(0, events.shape[0], step):
+                self._publish_chunk(events[start:start + step])
+        return events.shape[0]
+
+    def publish_to(self, column: int, events: np.ndarray) -> None:
+        """Deliver critical records (control acks and results) to one consumer only."""
+        with self.lock:
+            n = events.shape[0]
+            slots = self.pool.acquire_many(n, self.config.acquire_timeout_s, out=self._slots)
+            self._stamp(slots, events)
+            mask = np.zeros((n, self.router.n_consumers_max), np.uint8)
+            mask[:, column] = 1
+            self._deliver(slots.copy(), critical=True, mask=mask)
+
+    def flush(self, now_ns: int | None = None) -> int:
+        """Release held events whose lateness expired (the flush tick); return how many."""
+        with self.lock:
+            now = self.clock.monotonic_ns() if now_ns is None else now_ns
+            ready, dropped = self.order.flush(now)
+            self._release(dropped)
+            return self._deliver(ready.copy(), critical=False)
+
+    def flush_all(self) -> int:
+        """Release every held event now, in order (used when the engine stops)."""
+        with self.lock:
+            deadline = self.order.next_deadline()
+            if deadline is None:
+                return 0
+            far = max(deadline, self.clock.monotonic_ns()) + self.order.lateness_ns + 1
+            return self.flush(far)
+
+    def next_deadline_ns(self) -> int | None:
+        """When the earliest held event is due, on the clock's monotonic scale."""
+        with self.lock:
+            return self.order.next_deadline()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _publish_chunk(self, events: np.ndarray) -> None:
+        n = events.shape[0]
+        slots = self.pool.acquire_many(n, self.config.acquire_timeout_s, out=self._slots)
+        n_invalid = self._stamp(slots, events)
+        route = self._route[:n]
+        if n_invalid:
+            self._refuse(slots[route == dk.INVALID])
+        critical = route == dk.CRITICAL
+        if critical.any():
+            self._deliver(slots[critical], critical=True)
+        self._order(route == dk.ORDERED, slots)
+
+    def _stamp(self, slots: np.ndarray, events: np.ndarray) -> int:
+        """Copy events into their slots and stamp the header; return the invalid count."""
+        n = events.shape[0]
+        n_invalid = dk.stamp_batch(
+            self._route, self._keys, self._seq_first, self._seq, self._ingest,
+            self.pool.records, slots, events, KIND_OF_TYPE, CRITICAL_KIND_MASK,
+            self.router.version, SCHEMA_VERSION, self._trace_next, self.clock.now_ns())
+        self._trace_next += n
+        self._published += n
+        return int(n_invalid)
+
+    def _order(self, ordered: np.ndarray, slots: np.ndarray) -> None:
+        """Push market data through the per-stream ordering stage and deliver what is ready."""
+        if not ordered.any():
+            return
+        n = ordered.shape[0]
+        ready, dropped = self.order.push(
+            self._keys[:n][ordered], self._seq_first[:n][ordered], self._seq[:n][ordered],
+            self._ingest[:n][ordered], slots[ordered], self.clock.monotonic_ns())
+        ready = ready.copy()
+        self._release(dropped)
+        self._deliver(ready, critical=False)
+
+    def _refuse(self, slots: np.ndarray) -> None:
+        """Unknown event types: counted, kept in the DLQ, released."""
+        self._invalid += slots.shape[0]
+        self.dlq.offer(self.pool.records[slots], DeadLetterReason.UNKNOWN_MESSAGE)
+        self.pool.release_many(slots)
+
+    def _release(self, slots: np.ndarray) -> None:
+        if slots.shape[0]:
+            self.pool.release_many(slots)
+
+    def _deliver(self, slots: np.ndarray, critical: bool, mask: np.ndarray | None = None) -> int:
+        """Route the ready slots, copy them into every subscribed ring, release the originals."""
+        n = slots.shape[0]
+        if not n:
+            return 0
+        if self._ready.shape[0] < n:
+            self._ready = np.zeros(n, CANONICAL_EVENT)
+        batch = self._ready[:n]
+        dk.gather(batch, self.pool.records, slots)
+        mask = self.router.route(batch) if mask is None else mask
+        targets = np.flatnonzero(mask.any(axis=0))
+        for column in targets.tolist():
+            consumer = self.consumers[column]
+            if critical:
+                consumer.accept_critical(batch, mask)
+            else:
+                consumer.accept_market_data(batch, mask)
+        self._fanned_out += int(mask.sum())
+        self._unrouted += int(np.count_nonzero(~mask.any(axis=1)))
+        self.pool.release_many(slots)
+        return n
+
+    def stats(self) -> DispatcherStats:
+        """Dispatcher totals and the ordering stage's counters."""
+        with self.lock:
+            return DispatcherStats(self._published, self._invalid, self._unrouted,
+                                   self._fanned_out, self.router.version, self.order.stats())

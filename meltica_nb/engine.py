@@ -1,0 +1,199 @@
+"""Engine: wires pools, dispatcher, routing, consumers and the Control Bus, and runs them.
+
+``Engine(config)`` builds the chain; ``@engine.consumer(...)`` registers user code;
+``start()`` runs every consumer and the dispatcher's flush tick on threads of one TaskGroup;
+``publish(records)`` brings your own feed in through exactly the path venue events take;
+``stop()`` drains (held events flushed, rings emptied), joins every thread and returns the
+pool shutdown report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .clock import Clock, WallClock
+from .concurrency import CancelToken, TaskGroup
+from .consumer import Consumer
+from .control_bus import ControlBus
+from .dead_letter_queue import DeadLetterQueue
+from .dispatcher import Dispatcher, DispatcherConfig
+from .errors import ConfigError
+from .handlers import make_handler
+from .pool_manager import PoolManager, ShutdownReport
+from .registry import Registry
+from .routing import Router
+from .wait_strategy import BlockingWait, BusySpinWait, YieldingWait
+
+__all__ = ["Engine", "EngineConfig"]
+
+log = logging.getLogger("meltica_nb.engine")
+
+_WAITS = {"blocking": BlockingWait, "yielding": YieldingWait, "busy-spin": BusySpinWait}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine configuration (TOML tables ``[pools]`` and ``[dispatcher]`` plus top-level keys).
+
+    Parameters
+    ----------
+    pools : slots per pool name (see ``meltica_nb.pool_manager.DEFAULT_CAPACITIES``).
+    dispatcher : ordering and batching (see :class:`DispatcherConfig`).
+    max_consumers : routing table width.
+    dlq_capacity : dead letters kept (drop-oldest).
+    debug : poison released slots and record release sites.
+    """
+
+    pools: dict = field(default_factory=dict)
+    dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
+    max_consumers: int = 64
+    dlq_capacity: int = 4096
+    debug: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> EngineConfig:
+        """Validate a plain dict (as read from TOML); unknown keys are errors."""
+        raw = dict(raw or {})
+        known = {"pools", "dispatcher", "max_consumers", "dlq_capacity", "debug"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ConfigError(f"unknown engine config key(s) {sorted(unknown)}")
+        try:
+            dispatcher = DispatcherConfig(**raw.pop("dispatcher", {}))
+        except TypeError as exc:
+            raise ConfigError(f"[dispatcher]: {exc}") from None
+        return cls(dispatcher=dispatcher, **raw)
+
+
+class Engine:
+    """The running engine; see the module docstring for its life cycle."""
+
+    def __init__(self, config: dict | EngineConfig | None = None, *, clock: Clock | None = None):
+        cfg = config if isinstance(config, EngineConfig) else EngineConfig.from_dict(config)
+        self.config = cfg
+        self.clock = clock or WallClock()
+        self.registry = Registry()
+        self.pools = PoolManager(cfg.pools, debug=cfg.debug)
+        self.dlq = DeadLetterQueue(cfg.dlq_capacity)
+        self.router = Router(n_consumers_max=cfg.max_consumers)
+        self.dispatcher = Dispatcher(self.pools["CanonicalEvent"], self.router, self.clock,
+                                     self.dlq, cfg.dispatcher)
+        self.consumers: dict[str, Consumer] = {}
+        self.control = ControlBus(self.router, self.registry,
+                                  {}, self.dispatcher.publish_to)
+        self._group: TaskGroup | None = None
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, clock: Clock | None = None) -> Engine:
+        """Build an engine from a TOML file (the ``[engine]`` table, or the whole file)."""
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        return cls(raw.get("engine", raw), clock=clock)
+
+    # -- consumers ---------------------------------------------------------------------------
+
+    def consumer(self, name: str, *, venues=None, instruments=None, events=None,
+                 mode: str = "batch", wait: str = "blocking", state: np.ndarray | None = None,
+                 ring_capacity: int = 4096, critical_capacity: int = 1024,
+                 batch_size: int = 256):
+        """Register the decorated function as a consumer of the named events.
+
+        ``venues``/``instruments``/``events`` are names (None = all); ``mode`` is "batch",
+        "njit" or "python"; ``wait`` is "blocking", "yielding" or "busy-spin".
+        """
+        def register(fn):
+            self.add_consumer(name, fn, venues=venues, instruments=instruments, events=events,
+                              mode=mode, wait=wait, state=state, ring_capacity=ring_capacity,
+                              critical_capacity=critical_capacity, batch_size=batch_size)
+            return fn
+        return register
+
+    def add_consumer(self, name: str, fn, *, venues=None, instruments=None, events=None,
+                     mode: str = "batch", wait: str = "blocking", state=None,
+                     ring_capacity: int = 4096, critical_capacity: int = 1024,
+                     batch_size: int = 256) -> Consumer:
+        """Non-decorator form of :meth:`consumer`; returns the Consumer."""
+        if name in self.consumers:
+            raise ConfigError(f"a consumer named {name!r} already exists")
+        if self._group is not None:
+            raise ConfigError("consumers must be added before engine.start()")
+        if wait not in _WAITS:
+            raise ConfigError(f"unknown wait strategy {wait!r}; use one of {sorted(_WAITS)}")
+        index = len(self.consumers)
+        if index >= self.config.max_consumers:
+            raise ConfigError(f"more than max_consumers={self.config.max_consumers} consumers")
+        consumer = Consumer(index, name, make_handler(mode, fn, state), self.clock,
+                            _WAITS[wait](), ring_capacity=ring_capacity,
+                            critical_capacity=critical_capacity, batch_size=batch_size,
+                            dlq=self.dlq)
+        self.consumers[name] = consumer
+        self.dispatcher.consumers.append(consumer)
+        self.control.consumers[name] = index
+        self.router.subscribe(self.control.subscription(
+            index, {"venues": venues, "instruments": instruments, "events": events}))
+        return consumer
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        """Start every consumer thread and the flush tick, all in one TaskGroup."""
+        if self._group is not None:
+            raise ConfigError("engine already started")
+        self._group = TaskGroup("engine")
+        for consumer in self.consumers.values():
+            self._group.start(consumer.run, name=f"consumer:{consumer.name}")
+        self._group.start(self._flush_tick, name="flush-tick")
+        return self
+
+    def _flush_tick(self, cancel: CancelToken) -> None:
+        """Release held events whose lateness expired, every ``flush_ms``."""
+        period = self.config.dispatcher.flush_ms / 1000.0
+        while not cancel.wait(period):
+            self.dispatcher.flush()
+
+    def publish(self, records: np.ndarray) -> int:
+        """Bring-your-own feed: push CanonicalEvent records through the venue path."""
+        return self.dispatcher.publish(records)
+
+    def stop(self, timeout: float = 5.0) -> ShutdownReport:
+        """Drain for up to ``timeout`` s, stop every thread, report unreturned slots."""
+        deadline = time.monotonic() + timeout
+        self.dispatcher.flush_all()
+        if self._group is not None:
+            self._wait_drained(deadline)
+            self._group.stop(max(0.1, deadline - time.monotonic()))
+        report = self.pools.shutdown(max(0.0, deadline - time.monotonic()))
+        log.info("engine stopped: %d slot(s) unreturned", report.count)
+        return report
+
+    def _wait_drained(self, deadline: float) -> None:
+        """Wait until every consumer has delivered what it was given (or the deadline)."""
+        while time.monotonic() < deadline:
+            if not any(c.has_pending() for c in self.consumers.values()):
+                return
+            time.sleep(0.005)
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- observability -----------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """A snapshot: dispatcher, ordering per stream, every consumer, pools, DLQ."""
+        return {
+            "dispatcher": self.dispatcher.stats(),
+            "streams": self.dispatcher.order.stream_stats(),
+            "consumers": {name: c.stats() for name, c in self.consumers.items()},
+            "pools": self.pools.stats(),
+            "router": self.router.stats(),
+            "dlq": self.dlq.stats(),
+        }
