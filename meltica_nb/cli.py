@@ -28,13 +28,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from bench import bench_pool
 
     runs = 3 if args.quick else 5
-    events = 50_000 if args.quick else 200_000
+    events = args.events or (50_000 if args.quick else 200_000)
     rows = bench_pool.run(events, runs)
     lines = [f"pool batch {r['batch']:>5}: engine {r['engine_slots_per_s']['median']:,.0f} "
              f"slots/s, baseline {r['baseline_objects_per_s']['median']:,.0f} objects/s, "
              f"ratio {r['ratio_median']:.1f}x" for r in rows]
     _emit({"pool": rows}, args.json, "\n".join(lines))
     return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Run the live engine with example consumers until Ctrl-C or --duration."""
+    from .demo import run_demo
+
+    summary = run_demo(args.duration, rate=args.rate, quiet=args.json)
+    text = "\n".join(f"{key}: {value}" for key, value in summary.items())
+    _emit(summary, args.json, text)
+    return 0 if summary["unreturned_slots"] == 0 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--quick", action="store_true", help="fewer runs, smaller inputs")
+    bench.add_argument("--events", type=int, default=None, help="events per measurement")
     bench.add_argument("--json", action="store_true", help="print one JSON summary object")
     bench.set_defaults(func=_cmd_bench)
+    demo = sub.add_parser("demo", help="the live engine with example consumers")
+    demo.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
+    demo.add_argument("--rate", type=int, default=5000, help="events per second")
+    demo.add_argument("--json", action="store_true", help="print one JSON summary object")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 
