@@ -35,6 +35,7 @@ __all__ = [
     "CRITICAL_KINDS",
     "CommandType",
     "ErrorCode",
+    "DEPTH_UPDATE",
     "DTYPES",
     "EXEC_REPORT",
     "MAX_MERGE_FRAGMENTS",
@@ -311,6 +312,26 @@ CANONICAL_EVENT = _union(_HEADER + _PAYLOAD, 128)
 
 #: One price level of a book table row (prices and quantities as mantissas).
 BOOK_LEVEL = _struct([("price", "<i8"), ("quantity", "<i8")], 16)
+
+#: One depth message, diff or snapshot, as parsed: its levels sit in a BOOK_LEVEL arena at
+#: ``level_off``, bids first (``n_bids``) then asks (``n_asks``). A quantity of 0 deletes.
+DEPTH_UPDATE = _struct(
+    [
+        ("ingest_ns", "<i8"),      # engine receive time of the frame
+        ("exchange_ns", "<i8"),    # venue event time (E), 0 if none
+        ("first_id", "<i8"),       # Binance U (= final_id for a snapshot)
+        ("final_id", "<i8"),       # Binance u / lastUpdateId
+        ("prev_final_id", "<i8"),  # Binance futures pu; -1 when the venue sends none
+        ("level_off", "<i8"),      # first level in the arena
+        ("n_bids", "<i4"),
+        ("n_asks", "<i4"),
+        ("instrument", "<u2"),
+        ("venue", "<u2"),
+        ("is_snapshot", "u1"),     # 1 for a REST/WS snapshot (replace the book), 0 for a diff
+        ("_pad", "u1", (3,)),
+    ],
+    64,
+)
 
 #: A closed merge window: one fragment per expected venue.
 MERGED_EVENT = _struct(
