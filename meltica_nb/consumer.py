@@ -22,7 +22,7 @@ from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
 from .kernels import dispatch_kernels as dk
 from .kernels import ring_kernels as rk
 from .latency import LatencyHistogram
-from .ring import CriticalRing, MarketDataRing
+from .ring import CriticalRing, MarketDataRing, _atomic
 from .schema import CANONICAL_EVENT, CRITICAL_KINDS
 from .wait_strategy import WaitStrategy
 
@@ -36,6 +36,10 @@ CRITICAL_KIND_MASK[[int(k) for k in CRITICAL_KINDS]] = 1
 
 #: How long a producer waits for room in a full critical ring before spilling (never losing).
 CRITICAL_WAIT_S = 1.0
+
+#: The fan-out kernel, serialized with the ring's own kernels when JIT is disabled (atomic
+#: under the GIL when compiled; interpreted, a thread switch could split it from a drain).
+_md_publish_masked = _atomic(rk.md_publish_masked)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class Consumer:
         ring = self.market
         dlq_buf = ring.dlq_buffer(events.shape[0])
         n_before = int(ring.counters[rk.PUBLISHED])
-        dropped = rk.md_publish_masked(dlq_buf, ring.records, ring.cursors, ring.counters,
+        dropped = _md_publish_masked(dlq_buf, ring.records, ring.cursors, ring.counters,
                                        ring.stream_keys, ring.stream_seqs, events, mask,
                                        self.index)
         self._routed += int(ring.counters[rk.PUBLISHED]) - n_before
@@ -112,9 +116,9 @@ class Consumer:
     def accept_critical(self, events: np.ndarray, mask: np.ndarray) -> None:
         """Append the critical events routed here, in order; wait for room, never drop.
 
-        The producer waits up to CRITICAL_WAIT_S for the consumer; past that (or when the
-        producer is this consumer's own thread, which would wait for itself) the rest is
-        spilled to an unbounded side queue that is delivered next, in order.
+        The producer waits up to CRITICAL_WAIT_S for the consumer thread; past that (or when
+        no consumer thread runs, or the producer is that thread, which would wait for itself)
+        the rest is spilled to an unbounded side queue that is delivered next, in order.
         """
         if self._select.shape[0] < events.shape[0]:
             self._select = np.zeros(events.shape[0], CANONICAL_EVENT)
@@ -125,11 +129,17 @@ class Consumer:
         batch = self._select[:n]
         with self._spill_lock:
             written = 0 if self._spill else self.critical.publish_nowait(batch)
-            if written < n and threading.get_ident() != self.thread_ident and not self._spill:
+            if written < n and not self._spill and self._running_elsewhere():
                 written += self._wait_and_publish(batch, written)
             if written < n:
                 self._spill.append(batch[written:].copy())
                 self._spilled += n - written
+                self.wait.signal()
+
+    def _running_elsewhere(self) -> bool:
+        """True when a consumer thread runs and it is not the caller (so waiting can help)."""
+        ident = self.thread_ident
+        return ident is not None and ident != threading.get_ident()
 
     def _wait_and_publish(self, batch: np.ndarray, written: int) -> int:
         """Wait for room (bounded) and publish the rest; return how many more got in."""
@@ -143,11 +153,14 @@ class Consumer:
     def run(self, cancel: CancelToken) -> None:
         """Deliver until cancelled and both rings are empty (the TaskGroup's thread body)."""
         self.thread_ident = threading.get_ident()
-        while True:
-            if self.poll() == 0:
-                if cancel.cancelled:
-                    return
-                self.wait.wait_for(self.has_pending, timeout=0.05)
+        try:
+            while True:
+                if self.poll() == 0:
+                    if cancel.cancelled:
+                        return
+                    self.wait.wait_for(self.has_pending, timeout=0.05)
+        finally:
+            self.thread_ident = None
 
     def poll(self) -> int:
         """Deliver what is ready now, critical first; return the number of events handled."""

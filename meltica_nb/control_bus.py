@@ -75,42 +75,54 @@ class ControlBus:
             "venues": venues, "instruments": instruments, "events": events}})
 
     def send(self, command: dict) -> ControlAck:
-        """Apply one command envelope; always returns an ack (failed acks say why)."""
-        command_id = next(self._ids)
+        """Apply one command envelope; always returns an ack (failed acks say why).
+
+        Commands are applied one at a time, and each ack is published before the next
+        command is taken, so a consumer receives its acks in command-id order.
+        """
         name = str(command.get("type")) if isinstance(command, dict) else repr(command)
         consumer = command.get("consumer") if isinstance(command, dict) else None
+        consumer = consumer if isinstance(consumer, str) else repr(consumer)
         with self._lock:
+            command_id = next(self._ids)
             try:
-                kind, column = self._validate(command)
-                version = self._handlers[kind](column, command.get("payload") or {})
+                kind, column, payload = self._validate(command)
+                version = self._handlers[kind](column, payload)
                 ack = ControlAck(command_id, name, consumer, True, version)
             except (CommandRefused, ConfigError) as exc:
                 code = exc.code if isinstance(exc, CommandRefused) else ErrorCode.BAD_PAYLOAD
-                ack = ControlAck(command_id, name, str(consumer), False, self.router.version,
+                ack = ControlAck(command_id, name, consumer, False, self.router.version,
                                  str(exc), code)
-        if ack.consumer in self.consumers:
-            self.publish_to(self.consumers[ack.consumer], self._ack_record(ack))
+            if ack.consumer in self.consumers:
+                self.publish_to(self.consumers[ack.consumer], self._ack_record(ack))
         return ack
 
-    def _validate(self, command) -> tuple[CommandType, int]:
+    def _validate(self, command) -> tuple[CommandType, int, dict]:
+        """Return (command type, consumer column, payload) or raise CommandRefused."""
         if not isinstance(command, dict):
             raise CommandRefused(ErrorCode.BAD_PAYLOAD, f"a command must be a dict: {command!r}")
-        kind = _COMMANDS.get(command.get("type"))
+        ctype = command.get("type")
+        kind = _COMMANDS.get(ctype) if isinstance(ctype, str) else None
         if kind is None:
             raise CommandRefused(ErrorCode.UNKNOWN_COMMAND,
-                           f"unknown command {command.get('type')!r}; known: {sorted(_COMMANDS)}")
+                                 f"unknown command {ctype!r}; known: {sorted(_COMMANDS)}")
         consumer = command.get("consumer")
-        if consumer not in self.consumers:
+        if not isinstance(consumer, str) or consumer not in self.consumers:
             raise CommandRefused(ErrorCode.UNKNOWN_CONSUMER, f"no consumer named {consumer!r}")
-        if not isinstance(command.get("payload") or {}, dict):
-            raise CommandRefused(ErrorCode.BAD_PAYLOAD, "payload must be an object")
-        return kind, self.consumers[consumer]
+        payload = command.get("payload")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise CommandRefused(ErrorCode.BAD_PAYLOAD,
+                                 f"payload must be an object (dict), got {payload!r}")
+        return kind, self.consumers[consumer], payload
 
     def subscription(self, column: int, payload: dict) -> Subscription:
         """Turn a payload of names into a Subscription of ids (ConfigError if malformed)."""
         unknown = set(payload) - {"venues", "instruments", "events"}
         if unknown:
-            raise ConfigError(f"unknown payload field(s) {sorted(unknown)}")
+            raise ConfigError(f"unknown payload field(s) {sorted(map(str, unknown))}; "
+                              "known: ['events', 'instruments', 'venues']")
         venues = _names(payload.get("venues"), "venues")
         instruments = _names(payload.get("instruments"), "instruments")
         events = _names(payload.get("events"), "events")

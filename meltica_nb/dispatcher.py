@@ -53,6 +53,24 @@ class DispatcherConfig:
     batch_max: int = 4096
     acquire_timeout_s: float = 0.1
 
+    def __post_init__(self) -> None:
+        for name in ("lateness_ms", "flush_ms", "acquire_timeout_s"):
+            _check_number(name, getattr(self, name), 0.0 if name == "lateness_ms" else None)
+        for name in ("max_buffer", "max_streams", "batch_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"[dispatcher] {name} must be an integer >= 1, got {value!r}")
+
+
+def _check_number(name: str, value, minimum: float | None) -> None:
+    """A real number, > 0 (or >= ``minimum`` when given)."""
+    ok = not isinstance(value, bool) and isinstance(value, int | float)
+    if ok:
+        ok = value > 0 if minimum is None else value >= minimum
+    if not ok:
+        bound = "> 0" if minimum is None else f">= {minimum:g}"
+        raise ConfigError(f"[dispatcher] {name} must be a number {bound}, got {value!r}")
+
 
 @dataclass(frozen=True)
 class DispatcherStats:
@@ -81,6 +99,7 @@ class Dispatcher:
         self.consumers: list[Consumer] = []
         self.lock = threading.RLock()
         self._trace_next = 1
+        self._last_ingest = np.zeros(1, np.int64)
         self._published = self._invalid = self._unrouted = self._fanned_out = 0
         self._scratch(self.config.batch_max)
 
@@ -99,13 +118,15 @@ class Dispatcher:
     def publish(self, events: np.ndarray) -> int:
         """Order, route and fan out a batch of CanonicalEvent records; return how many.
 
-        Raises PoolExhausted when the CanonicalEvent pool has no room within the acquire
-        timeout (backpressure: nothing of the refused chunk was accepted).
+        Batches are processed in chunks of at most ``batch_max`` events (and never more than
+        the pool holds). Raises PoolExhausted when the pool has no room for a chunk within the
+        acquire timeout (backpressure): earlier chunks were accepted, nothing of the refused
+        chunk or after it was.
         """
         if not isinstance(events, np.ndarray) or events.dtype != CANONICAL_EVENT:
             raise ConfigError("publish needs an array of meltica_nb.schema.CANONICAL_EVENT")
         events = np.ascontiguousarray(events.reshape(-1))
-        step = self.config.batch_max
+        step = self._step()
         with self.lock:
             for start in range(0, events.shape[0], step):
                 self._publish_chunk(events[start:start + step])
@@ -113,13 +134,17 @@ class Dispatcher:
 
     def publish_to(self, column: int, events: np.ndarray) -> None:
         """Deliver critical records (control acks and results) to one consumer only."""
+        step = self._step()
         with self.lock:
-            n = events.shape[0]
-            slots = self.pool.acquire_many(n, self.config.acquire_timeout_s, out=self._slots)
-            self._stamp(slots, events)
-            mask = np.zeros((n, self.router.n_consumers_max), np.uint8)
-            mask[:, column] = 1
-            self._deliver(slots.copy(), critical=True, mask=mask)
+            for start in range(0, events.shape[0], step):
+                chunk = events[start:start + step]
+                n = chunk.shape[0]
+                slots = self.pool.acquire_many(n, self.config.acquire_timeout_s,
+                                               out=self._slots)
+                self._stamp(slots, chunk)
+                mask = np.zeros((n, self.router.n_consumers_max), np.uint8)
+                mask[:, column] = 1
+                self._deliver(slots.copy(), critical=True, mask=mask)
 
     def flush(self, now_ns: int | None = None) -> int:
         """Release held events whose lateness expired (the flush tick); return how many."""
@@ -145,6 +170,10 @@ class Dispatcher:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _step(self) -> int:
+        """Events per kernel call: never more than the pool could ever hand out at once."""
+        return min(self.config.batch_max, self.pool.capacity)
+
     def _publish_chunk(self, events: np.ndarray) -> None:
         n = events.shape[0]
         slots = self.pool.acquire_many(n, self.config.acquire_timeout_s, out=self._slots)
@@ -163,7 +192,8 @@ class Dispatcher:
         n_invalid = dk.stamp_batch(
             self._route, self._keys, self._seq_first, self._seq, self._ingest,
             self.pool.records, slots, events, KIND_OF_TYPE, CRITICAL_KIND_MASK,
-            self.router.version, SCHEMA_VERSION, self._trace_next, self.clock.now_ns())
+            self.router.version, SCHEMA_VERSION, self._trace_next, self.clock.now_ns(),
+            self._last_ingest)
         self._trace_next += n
         self._published += n
         return int(n_invalid)
@@ -173,9 +203,14 @@ class Dispatcher:
         if not ordered.any():
             return
         n = ordered.shape[0]
-        ready, dropped = self.order.push(
-            self._keys[:n][ordered], self._seq_first[:n][ordered], self._seq[:n][ordered],
-            self._ingest[:n][ordered], slots[ordered], self.clock.monotonic_ns())
+        held = slots[ordered]
+        try:
+            ready, dropped = self.order.push(
+                self._keys[:n][ordered], self._seq_first[:n][ordered], self._seq[:n][ordered],
+                self._ingest[:n][ordered], held, self.clock.monotonic_ns())
+        except ConfigError:  # e.g. stream table full: nothing was ordered, give the slots back
+            self.pool.release_many(held)
+            raise
         ready = ready.copy()
         self._release(dropped)
         self._deliver(ready, critical=False)

@@ -59,23 +59,50 @@ class EngineConfig:
     @classmethod
     def from_dict(cls, raw: dict | None) -> EngineConfig:
         """Validate a plain dict (as read from TOML); unknown keys are errors."""
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(f"engine config must be a table (dict), got {raw!r}")
         raw = dict(raw or {})
         known = {"pools", "dispatcher", "max_consumers", "dlq_capacity", "debug"}
         unknown = set(raw) - known
         if unknown:
-            raise ConfigError(f"unknown engine config key(s) {sorted(unknown)}")
-        try:
-            dispatcher = DispatcherConfig(**raw.pop("dispatcher", {}))
-        except TypeError as exc:
-            raise ConfigError(f"[dispatcher]: {exc}") from None
-        return cls(dispatcher=dispatcher, **raw)
+            raise ConfigError(f"unknown engine config key(s) {sorted(map(str, unknown))}; "
+                              f"known: {sorted(known)}")
+        dispatcher = raw.pop("dispatcher", {})
+        if not isinstance(dispatcher, DispatcherConfig):
+            if not isinstance(dispatcher, dict):
+                raise ConfigError(f"[dispatcher] must be a table, got {dispatcher!r}")
+            try:
+                dispatcher = DispatcherConfig(**dispatcher)
+            except TypeError as exc:
+                raise ConfigError(f"[dispatcher]: {exc}") from None
+        cfg = cls(dispatcher=dispatcher, **raw)
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        """Raise ConfigError for a value of the wrong type or range."""
+        if not isinstance(self.pools, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0
+                for v in self.pools.values()):
+            raise ConfigError(f"[pools] must map pool names to positive slot counts, "
+                              f"got {self.pools!r}")
+        for name in ("max_consumers", "dlq_capacity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.debug, bool):
+            raise ConfigError(f"debug must be true or false, got {self.debug!r}")
 
 
 class Engine:
     """The running engine; see the module docstring for its life cycle."""
 
     def __init__(self, config: dict | EngineConfig | None = None, *, clock: Clock | None = None):
-        cfg = config if isinstance(config, EngineConfig) else EngineConfig.from_dict(config)
+        if isinstance(config, EngineConfig):
+            config.check()
+            cfg = config
+        else:
+            cfg = EngineConfig.from_dict(config)
         self.config = cfg
         self.clock = clock or WallClock()
         self.registry = Registry()
@@ -128,15 +155,18 @@ class Engine:
         index = len(self.consumers)
         if index >= self.config.max_consumers:
             raise ConfigError(f"more than max_consumers={self.config.max_consumers} consumers")
+        # build everything that can fail before registering anything
+        subscription = self.control.subscription(
+            index, {"venues": venues, "instruments": instruments, "events": events})
         consumer = Consumer(index, name, make_handler(mode, fn, state), self.clock,
                             _WAITS[wait](), ring_capacity=ring_capacity,
                             critical_capacity=critical_capacity, batch_size=batch_size,
                             dlq=self.dlq)
-        self.consumers[name] = consumer
-        self.dispatcher.consumers.append(consumer)
-        self.control.consumers[name] = index
-        self.router.subscribe(self.control.subscription(
-            index, {"venues": venues, "instruments": instruments, "events": events}))
+        with self.dispatcher.lock:
+            self.consumers[name] = consumer
+            self.dispatcher.consumers.append(consumer)
+            self.control.consumers[name] = index
+        self.router.subscribe(subscription)
         return consumer
 
     # -- life cycle --------------------------------------------------------------------------
@@ -164,11 +194,13 @@ class Engine:
     def stop(self, timeout: float = 5.0) -> ShutdownReport:
         """Drain for up to ``timeout`` s, stop every thread, report unreturned slots."""
         deadline = time.monotonic() + timeout
-        self.dispatcher.flush_all()
-        if self._group is not None:
-            self._wait_drained(deadline)
-            self._group.stop(max(0.1, deadline - time.monotonic()))
-        report = self.pools.shutdown(max(0.0, deadline - time.monotonic()))
+        try:
+            self.dispatcher.flush_all()
+            if self._group is not None:
+                self._wait_drained(deadline)
+                self._group.stop(max(0.1, deadline - time.monotonic()))
+        finally:  # a failed consumer thread is re-raised, after the pools are shut down
+            report = self.pools.shutdown(max(0.0, deadline - time.monotonic()))
         log.info("engine stopped: %d slot(s) unreturned", report.count)
         return report
 
