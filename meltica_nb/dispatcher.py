@@ -100,17 +100,16 @@ class Dispatcher:
         self.lock = threading.RLock()
         self._trace_next = 1
         self._last_ingest = np.zeros(1, np.int64)
-        self._published = self._invalid = self._unrouted = self._fanned_out = 0
+        self._published = self._n_invalid = self._unrouted = self._fanned_out = 0
         self._scratch(self.config.batch_max)
 
     def _scratch(self, n: int) -> None:
         """(Re)allocate the per-batch working arrays for batches of up to ``n`` events."""
         self._slots = np.empty(n, np.int64)
-        self._route = np.empty(n, np.uint8)
-        self._keys = np.empty(n, np.int64)
-        self._seq_first = np.empty(n, np.int64)
-        self._seq = np.empty(n, np.int64)
-        self._ingest = np.empty(n, np.int64)
+        self._ordered = np.empty((dk.N_COLS, n), np.int64)
+        self._critical = np.empty(n, np.int64)
+        self._invalid = np.empty(n, np.int64)
+        self._per_column = np.zeros(self.router.n_consumers_max, np.int64)
         self._ready = np.zeros(max(n, 256), CANONICAL_EVENT)
 
     # -- producer API ------------------------------------------------------------------------
@@ -141,7 +140,7 @@ class Dispatcher:
                 n = chunk.shape[0]
                 slots = self.pool.acquire_many(n, self.config.acquire_timeout_s,
                                                out=self._slots)
-                self._stamp(slots, chunk)
+                self._stamp(slots, chunk)  # control records are critical: they land in _critical
                 mask = np.zeros((n, self.router.n_consumers_max), np.uint8)
                 mask[:, column] = 1
                 self._deliver(slots.copy(), critical=True, mask=mask)
@@ -177,37 +176,32 @@ class Dispatcher:
     def _publish_chunk(self, events: np.ndarray) -> None:
         n = events.shape[0]
         slots = self.pool.acquire_many(n, self.config.acquire_timeout_s, out=self._slots)
-        n_invalid = self._stamp(slots, events)
-        route = self._route[:n]
+        n_ordered, n_critical, n_invalid = self._stamp(slots, events)
         if n_invalid:
-            self._refuse(slots[route == dk.INVALID])
-        critical = route == dk.CRITICAL
-        if critical.any():
-            self._deliver(slots[critical], critical=True)
-        self._order(route == dk.ORDERED, slots)
+            self._refuse(self._invalid[:n_invalid].copy())
+        if n_critical:
+            self._deliver(self._critical[:n_critical].copy(), critical=True)
+        if n_ordered:
+            self._order(self._ordered[:, :n_ordered])
 
-    def _stamp(self, slots: np.ndarray, events: np.ndarray) -> int:
-        """Copy events into their slots and stamp the header; return the invalid count."""
+    def _stamp(self, slots: np.ndarray, events: np.ndarray) -> tuple[int, int, int]:
+        """Copy events into their slots, stamp the header; return (ordered, critical, invalid)."""
         n = events.shape[0]
-        n_invalid = dk.stamp_batch(
-            self._route, self._keys, self._seq_first, self._seq, self._ingest,
-            self.pool.records, slots, events, KIND_OF_TYPE, CRITICAL_KIND_MASK,
-            self.router.version, SCHEMA_VERSION, self._trace_next, self.clock.now_ns(),
-            self._last_ingest)
+        counts = dk.stamp_batch(
+            self._ordered, self._critical, self._invalid, self.pool.records, slots, events,
+            KIND_OF_TYPE, CRITICAL_KIND_MASK, self.router.version, SCHEMA_VERSION,
+            self._trace_next, self.clock.now_ns(), self._last_ingest)
         self._trace_next += n
         self._published += n
-        return int(n_invalid)
+        return counts
 
-    def _order(self, ordered: np.ndarray, slots: np.ndarray) -> None:
+    def _order(self, cols: np.ndarray) -> None:
         """Push market data through the per-stream ordering stage and deliver what is ready."""
-        if not ordered.any():
-            return
-        n = ordered.shape[0]
-        held = slots[ordered]
+        held = cols[dk.COL_SLOT]
         try:
             ready, dropped = self.order.push(
-                self._keys[:n][ordered], self._seq_first[:n][ordered], self._seq[:n][ordered],
-                self._ingest[:n][ordered], held, self.clock.monotonic_ns())
+                cols[dk.COL_KEY], cols[dk.COL_SEQ_FIRST], cols[dk.COL_SEQ], cols[dk.COL_INGEST],
+                held, self.clock.monotonic_ns())
         except ConfigError:  # e.g. stream table full: nothing was ordered, give the slots back
             self.pool.release_many(held)
             raise
@@ -217,7 +211,7 @@ class Dispatcher:
 
     def _refuse(self, slots: np.ndarray) -> None:
         """Unknown event types: counted, kept in the DLQ, released."""
-        self._invalid += slots.shape[0]
+        self._n_invalid += slots.shape[0]
         self.dlq.offer(self.pool.records[slots], DeadLetterReason.UNKNOWN_MESSAGE)
         self.pool.release_many(slots)
 
@@ -235,20 +229,20 @@ class Dispatcher:
         batch = self._ready[:n]
         dk.gather(batch, self.pool.records, slots)
         mask = self.router.route(batch) if mask is None else mask
-        targets = np.flatnonzero(mask.any(axis=0))
-        for column in targets.tolist():
-            consumer = self.consumers[column]
-            if critical:
-                consumer.accept_critical(batch, mask)
-            else:
-                consumer.accept_market_data(batch, mask)
-        self._fanned_out += int(mask.sum())
-        self._unrouted += int(np.count_nonzero(~mask.any(axis=1)))
+        per_column = self._per_column
+        self._unrouted += int(dk.mask_counts(per_column, mask, len(self.consumers)))
+        for consumer in self.consumers:
+            if per_column[consumer.index]:
+                if critical:
+                    consumer.accept_critical(batch, mask)
+                else:
+                    consumer.accept_market_data(batch, mask)
+        self._fanned_out += int(per_column[:len(self.consumers)].sum())
         self.pool.release_many(slots)
         return n
 
     def stats(self) -> DispatcherStats:
         """Dispatcher totals and the ordering stage's counters."""
         with self.lock:
-            return DispatcherStats(self._published, self._invalid, self._unrouted,
+            return DispatcherStats(self._published, self._n_invalid, self._unrouted,
                                    self._fanned_out, self.router.version, self.order.stats())

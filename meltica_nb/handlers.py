@@ -73,19 +73,27 @@ class PythonHandler:
         return HandlerOutcome(errors, first, error) if errors else _OK
 
 
-@njit(cache=True)
-def _run_njit(handler, batch, state):
-    """Call ``handler(batch[i], state)`` for every event; count the ones that raise."""
-    errors = 0
-    first = -1
-    for i in range(batch.shape[0]):
-        try:
-            handler(batch[i], state)
-        except Exception:  # noqa: BLE001 - numba catches only the bare class
-            errors += 1
-            if first < 0:
-                first = i
-    return errors, first
+def compile_runner(handler):
+    """Compile a delivery loop with ``handler`` built in.
+
+    Passing the handler as an argument would make Numba type-check the function object on
+    every call (about 5 us per batch); a loop compiled per handler calls it directly.
+    """
+
+    @njit
+    def run(batch, state):
+        errors = 0
+        first = -1
+        for i in range(batch.shape[0]):
+            try:
+                handler(batch[i], state)
+            except Exception:  # noqa: BLE001 - numba catches only the bare class
+                errors += 1
+                if first < 0:
+                    first = i
+        return errors, first
+
+    return run
 
 
 class NjitHandler:
@@ -103,10 +111,11 @@ class NjitHandler:
             raise ConfigError(f"njit consumer handler {fn!r} is not a numba.njit function")
         self.fn = fn
         self.state = np.zeros(1, np.int64) if state is None else state
+        self._run = compile_runner(fn)
 
     def deliver(self, batch: np.ndarray) -> HandlerOutcome:
         view = batch.view(np.recarray) if numba_config.DISABLE_JIT else batch
-        errors, first = _run_njit(self.fn, view, self.state)
+        errors, first = self._run(view, self.state)
         if errors:
             return HandlerOutcome(int(errors), int(first),
                                   RuntimeError("njit handler raised (details are not kept "

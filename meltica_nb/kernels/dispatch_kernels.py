@@ -10,33 +10,34 @@ from numba import njit
 
 from .ordering_kernels import stream_key_nb
 
-#: Stamp outcome: a market-data event, to be ordered per stream.
-ORDERED = 0
-#: Stamp outcome: a critical event (exec report, control ack/result): FIFO, never ordered.
-CRITICAL = 1
-#: Stamp outcome: an unknown event type, refused (DLQ + counter).
-INVALID = 2
+#: Rows of the ``ordered`` output of :func:`stamp_batch`: the ordering stage's columns.
+COL_KEY = 0
+COL_SEQ_FIRST = 1
+COL_SEQ = 2
+COL_INGEST = 3
+COL_SLOT = 4
+N_COLS = 5
 
 #: Header value meaning "no kind": the event type is unknown.
 KIND_NONE = 0
 
 
 @njit(cache=True)
-def stamp_batch(route_out, keys_out, seq_first_out, seq_out, ingest_out, records, slots, events,
-                kind_of_type, critical_kind, routing_version, schema_version, trace_base,
-                now_ns, last_ingest):
-    """Copy ``events`` into pool ``slots`` and stamp the engine's header fields.
+def stamp_batch(ordered, critical_out, invalid_out, records, slots, events, kind_of_type,
+                critical_kind, routing_version, schema_version, trace_base, now_ns, last_ingest):
+    """Copy ``events`` into pool ``slots``, stamp the header, and sort them three ways.
 
     Sets ``kind`` from the event type, ``schema_version``, ``routing_version`` (the orchestrator
     stamp), a ``trace_id`` where the producer set none (``trace_base + i``) and ``ingest_ns``
-    where it is 0. Fills the per-event ordering columns and ``route_out`` (ORDERED, CRITICAL
-    or INVALID). Returns the number of invalid events.
+    where it is 0. Market data goes to the ``ordered`` columns (stream key, seq_first, seq,
+    ingest time, slot), critical events to ``critical_out`` (FIFO, never ordered), unknown
+    event types to ``invalid_out``. Returns ``(n_ordered, n_critical, n_invalid)``.
 
     Engine-stamped ingest times are strictly increasing (``last_ingest[0]`` keeps the last
     one): a stream without sequence numbers is ordered by ingest time, and two events of one
     batch stamped with the same ``now_ns`` would otherwise look like duplicates.
     """
-    n_invalid = 0
+    n_ordered = n_critical = n_invalid = 0
     n_types = kind_of_type.shape[0]
     for i in range(events.shape[0]):
         slot = slots[i]
@@ -53,19 +54,36 @@ def stamp_batch(route_out, keys_out, seq_first_out, seq_out, ingest_out, records
             stamp = max(now_ns, last_ingest[0] + 1)
             rec["ingest_ns"] = stamp
             last_ingest[0] = stamp
-        keys_out[i] = stream_key_nb(rec["venue"], rec["instrument"], et)
-        seq_first_out[i] = rec["seq_first"]
-        seq_out[i] = rec["seq_provider"]
-        ingest_out[i] = rec["ingest_ns"]
         if kind == KIND_NONE:
-            route_out[i] = INVALID
+            invalid_out[n_invalid] = slot
             n_invalid += 1
         elif critical_kind[kind]:
-            route_out[i] = CRITICAL
-            seq_first_out[i] = 0  # critical payloads reuse these bytes: never read them
+            critical_out[n_critical] = slot
+            n_critical += 1
         else:
-            route_out[i] = ORDERED
-    return n_invalid
+            ordered[COL_KEY, n_ordered] = stream_key_nb(rec["venue"], rec["instrument"], et)
+            ordered[COL_SEQ_FIRST, n_ordered] = rec["seq_first"]
+            ordered[COL_SEQ, n_ordered] = rec["seq_provider"]
+            ordered[COL_INGEST, n_ordered] = rec["ingest_ns"]
+            ordered[COL_SLOT, n_ordered] = slot
+            n_ordered += 1
+    return n_ordered, n_critical, n_invalid
+
+
+@njit(cache=True)
+def mask_counts(per_column, mask, n_columns):
+    """Count deliveries per consumer column; return the number of events nobody wanted."""
+    per_column[:n_columns] = 0
+    unrouted = 0
+    for i in range(mask.shape[0]):
+        wanted = False
+        for c in range(n_columns):
+            if mask[i, c]:
+                per_column[c] += 1
+                wanted = True
+        if not wanted:
+            unrouted += 1
+    return unrouted
 
 
 @njit(cache=True)
