@@ -1,0 +1,7 @@
+"""``python -m meltica_nb.sim``: the same as ``meltica sim``."""
+
+import sys
+
+from meltica_nb.sim.server import main
+
+sys.exit(main())

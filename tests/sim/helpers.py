@@ -1,0 +1,108 @@
+"""Client-side helpers for the simulator tests: real sockets, websocket-client and urllib."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import time
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import orjson
+import websocket
+
+
+def connect(sim, path: str, timeout: float = 5.0) -> websocket.WebSocket:
+    """A websocket-client connection to ``sim.ws_url + path`` (as the engine opens them)."""
+    return websocket.create_connection(sim.ws_url + path, timeout=timeout,
+                                       skip_utf8_validation=True)
+
+
+@contextlib.contextmanager
+def ws_client(sim, path: str, timeout: float = 5.0):
+    ws = connect(sim, path, timeout)
+    try:
+        yield ws
+    finally:
+        close(ws)
+
+
+def close(ws: websocket.WebSocket) -> None:
+    """Close and release the socket (websocket-client's close() alone keeps the socket open
+    when the server closed first)."""
+    with contextlib.suppress(Exception):
+        ws.close(timeout=0.5)
+    ws.shutdown()
+
+
+def recv_json(ws: websocket.WebSocket):
+    return orjson.loads(ws.recv())
+
+
+def send_json(ws: websocket.WebSocket, obj) -> None:
+    ws.send(orjson.dumps(obj).decode())
+
+
+def recv_reply(ws: websocket.WebSocket, req_id, limit: int = 10_000):
+    """Skip market data until the control reply with ``id == req_id``."""
+    for _ in range(limit):
+        msg = recv_json(ws)
+        if isinstance(msg, dict) and "id" in msg and msg.get("id") == req_id and (
+                "result" in msg or "error" in msg):
+            return msg
+    raise AssertionError(f"no reply with id {req_id}")
+
+
+def get(url: str, conn: http.client.HTTPConnection | None = None):
+    """GET ``url``: (status, headers dict lower-cased, parsed JSON body)."""
+    parts = urlsplit(url)
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", target)
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, orjson.loads(body)
+    finally:
+        if own:
+            conn.close()
+
+
+class ClientBook:
+    """A book kept by Binance's documented procedure (snapshot + diffs), prices as strings."""
+
+    def __init__(self, snapshot: dict) -> None:
+        self.bids = {p: q for p, q in snapshot["bids"]}
+        self.asks = {p: q for p, q in snapshot["asks"]}
+        self.update_id = snapshot["lastUpdateId"]
+
+    def apply(self, event: dict) -> bool:
+        """Apply one diff; False if stale. A gap raises (the test wants none)."""
+        if event["u"] <= self.update_id:
+            return False
+        assert event["U"] <= self.update_id + 1, f"gap: book {self.update_id}, U {event['U']}"
+        for side, key in ((self.bids, "b"), (self.asks, "a")):
+            for price, qty in event[key]:
+                if Decimal(qty):
+                    side[price] = qty
+                else:
+                    side.pop(price, None)
+        self.update_id = event["u"]
+        return True
+
+    def top(self, depth: int) -> dict:
+        bids = sorted(self.bids, key=Decimal, reverse=True)[:depth]
+        asks = sorted(self.asks, key=Decimal)[:depth]
+        return {"bids": [[p, self.bids[p]] for p in bids],
+                "asks": [[p, self.asks[p]] for p in asks]}
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
