@@ -62,11 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=int, default=5000, help="events per second")
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
     demo.set_defaults(func=_cmd_demo)
+    sub.add_parser("sim", add_help=False,
+                   help="a local Binance-compatible exchange (options: meltica sim --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``meltica`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:  # the simulator parses its own options
+        from .sim.server import main as sim_main
+
+        return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")

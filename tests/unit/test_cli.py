@@ -55,3 +55,10 @@ def test_sigint_drains_and_exits_cleanly():
     summary = orjson.loads(out)
     assert summary["unreturned_slots"] == 0
     assert b"interrupted, draining" in err
+
+
+def test_sim_is_dispatched_with_its_own_options(capsys, no_thread_leak):
+    assert cli.main(["sim", "--json", "--duration", "0.3"]) == 0
+    urls = orjson.loads(capsys.readouterr().out)
+    assert urls["ws_url"].startswith("ws://127.0.0.1:")
+    assert urls["rest_url"].startswith("http://127.0.0.1:")
