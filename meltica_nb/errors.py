@@ -15,7 +15,13 @@ whole family with one ``except``::
     │   ├── StaleHandle             a handle from an earlier generation of its slot
     │   └── UseAfterRelease         a released slot was written (debug poisoning)
     ├── CommandRefused              a control command that cannot be applied (failed ack)
-    └── TaskGroupError              misuse of a TaskGroup (start after it closed)
+    ├── TaskGroupError              misuse of a TaskGroup (start after it closed)
+    └── VenueError                  a venue connection or request failed
+        ├── ConnectError            the venue could not be reached (refused, handshake failed)
+        ├── RateLimited             the venue rate-limited or banned us (HTTP 429 / 418)
+        ├── VenueUnavailable        the venue kept failing (5xx, timeouts) after bounded retries
+        ├── ProtocolError           the venue answered outside its documented protocol
+        └── RequestRejected         the venue refused a request as invalid (other 4xx)
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "CommandRefused",
     "ConfigError",
+    "ConnectError",
     "DecimalError",
     "DecimalOverflowError",
     "DecimalSyntaxError",
@@ -31,9 +38,14 @@ __all__ = [
     "PoolClosed",
     "PoolError",
     "PoolExhausted",
+    "ProtocolError",
+    "RateLimited",
+    "RequestRejected",
     "StaleHandle",
     "TaskGroupError",
     "UseAfterRelease",
+    "VenueError",
+    "VenueUnavailable",
 ]
 
 
@@ -94,3 +106,45 @@ class CommandRefused(MelticaError):
 
 class TaskGroupError(MelticaError, RuntimeError):
     """Raised when a TaskGroup is used after it closed."""
+
+
+class VenueError(MelticaError):
+    """Raised when talking to a venue failed; the root of the venue errors.
+
+    The message never contains credentials (they are redacted before it is built).
+    ``status`` is the HTTP status when there was one, ``code`` the venue's own error code
+    (Binance ``{"code": -1121, ...}``) and ``retry_after_s`` the wait the venue asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        retry_after_s: float | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after_s = retry_after_s
+
+
+class ConnectError(VenueError):
+    """Raised when the venue cannot be reached: refused, reset, or the handshake failed."""
+
+
+class RateLimited(VenueError):
+    """Raised when the venue rate-limits (429) or bans (418) us for longer than we may wait."""
+
+
+class VenueUnavailable(VenueError):
+    """Raised when the venue keeps failing (5xx, timeouts) after the bounded retries."""
+
+
+class ProtocolError(VenueError):
+    """Raised when the venue answers outside its documented protocol (unparsable reply)."""
+
+
+class RequestRejected(VenueError):
+    """Raised when the venue refuses a request as invalid (a 4xx other than 418/429)."""
