@@ -41,7 +41,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the live engine with example consumers until Ctrl-C or --duration."""
     from .demo import run_demo
 
-    summary = run_demo(args.duration, rate=args.rate, quiet=args.json)
+    summary = run_demo(args.duration, faults=args.faults, seed=args.seed, quiet=args.json)
     text = "\n".join(f"{key}: {value}" for key, value in summary.items())
     _emit(summary, args.json, text)
     return 0 if summary["unreturned_slots"] == 0 else 1
@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
     demo = sub.add_parser("demo", help="the live engine with example consumers")
     demo.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
-    demo.add_argument("--rate", type=int, default=5000, help="events per second")
+    demo.add_argument("--faults", default=None,
+                      help="simulator fault spec, e.g. drop=0.01,malformed=0.005")
+    demo.add_argument("--seed", type=int, default=7, help="simulator seed")
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
     demo.set_defaults(func=_cmd_demo)
     sub.add_parser("sim", add_help=False,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .book_table import BookTable
 from .clock import Clock, WallClock
 from .concurrency import CancelToken, TaskGroup
 from .consumer import Consumer
@@ -47,6 +48,8 @@ class EngineConfig:
     dispatcher : ordering and batching (see :class:`DispatcherConfig`).
     max_consumers : routing table width.
     dlq_capacity : dead letters kept (drop-oldest).
+    book_rows : rows of the BookTable that BookSnapshot events point into.
+    book_levels : top-K levels per side kept in each BookSnapshot.
     debug : poison released slots and record release sites.
     """
 
@@ -54,6 +57,8 @@ class EngineConfig:
     dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
     max_consumers: int = 64
     dlq_capacity: int = 4096
+    book_rows: int = 8192
+    book_levels: int = 20
     debug: bool = False
 
     @classmethod
@@ -62,7 +67,8 @@ class EngineConfig:
         if raw is not None and not isinstance(raw, dict):
             raise ConfigError(f"engine config must be a table (dict), got {raw!r}")
         raw = dict(raw or {})
-        known = {"pools", "dispatcher", "max_consumers", "dlq_capacity", "debug"}
+        known = {"pools", "dispatcher", "max_consumers", "dlq_capacity", "book_rows",
+                 "book_levels", "debug"}
         unknown = set(raw) - known
         if unknown:
             raise ConfigError(f"unknown engine config key(s) {sorted(map(str, unknown))}; "
@@ -86,7 +92,7 @@ class EngineConfig:
                 for v in self.pools.values()):
             raise ConfigError(f"[pools] must map pool names to positive slot counts, "
                               f"got {self.pools!r}")
-        for name in ("max_consumers", "dlq_capacity"):
+        for name in ("max_consumers", "dlq_capacity", "book_rows", "book_levels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -111,10 +117,13 @@ class Engine:
         self.router = Router(n_consumers_max=cfg.max_consumers)
         self.dispatcher = Dispatcher(self.pools["CanonicalEvent"], self.router, self.clock,
                                      self.dlq, cfg.dispatcher)
+        self.book_table = BookTable(cfg.book_rows, cfg.book_levels)
         self.consumers: dict[str, Consumer] = {}
+        self.feeds: list = []
         self.control = ControlBus(self.router, self.registry,
                                   {}, self.dispatcher.publish_to)
         self._group: TaskGroup | None = None
+        self._feed_group: TaskGroup | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, *, clock: Clock | None = None) -> Engine:
@@ -169,17 +178,50 @@ class Engine:
         self.router.subscribe(subscription)
         return consumer
 
+    def add_feed(self, feed) -> None:
+        """Add a venue feed (e.g. ``BinanceFeed``): started with the engine, stopped first.
+
+        A feed has ``prepare()`` (set-up on the starting thread, may do REST calls),
+        ``tasks()`` ((name, thread body) pairs) and ``stats()``.
+        """
+        if self._group is not None:
+            raise ConfigError("feeds must be added before engine.start()")
+        self.feeds.append(feed)
+
+    def book_levels(self, event) -> tuple[np.ndarray, np.ndarray]:
+        """The (bids, asks) top-K levels of a BOOK_SNAPSHOT event, copied.
+
+        Raises StaleHandle if the BookTable row was reused since (keep up, or copy sooner).
+        """
+        return self.book_table.read_event(event)
+
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> Engine:
-        """Start every consumer thread and the flush tick, all in one TaskGroup."""
+        """Start consumers and the flush tick, then prepare and start every feed.
+
+        Consumers run in the engine's TaskGroup, feeds in their own, so ``stop`` can stop
+        the sources first and then drain what they delivered.
+        """
         if self._group is not None:
             raise ConfigError("engine already started")
         self._group = TaskGroup("engine")
         for consumer in self.consumers.values():
             self._group.start(consumer.run, name=f"consumer:{consumer.name}")
         self._group.start(self._flush_tick, name="flush-tick")
+        try:
+            self._start_feeds()
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _start_feeds(self) -> None:
+        self._feed_group = TaskGroup("feeds")
+        for feed in self.feeds:
+            feed.prepare()
+            for name, body in feed.tasks():
+                self._feed_group.start(body, name=name)
 
     def _flush_tick(self, cancel: CancelToken) -> None:
         """Release held events whose lateness expired, every ``flush_ms``."""
@@ -195,6 +237,8 @@ class Engine:
         """Drain for up to ``timeout`` s, stop every thread, report unreturned slots."""
         deadline = time.monotonic() + timeout
         try:
+            if self._feed_group is not None:
+                self._feed_group.stop(max(0.1, deadline - time.monotonic()))
             self.dispatcher.flush_all()
             if self._group is not None:
                 self._wait_drained(deadline)
@@ -228,4 +272,6 @@ class Engine:
             "pools": self.pools.stats(),
             "router": self.router.stats(),
             "dlq": self.dlq.stats(),
+            "books": self.book_table.stats(),
+            "feeds": {feed.name: feed.stats() for feed in self.feeds},
         }

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
@@ -12,24 +11,24 @@ import pytest
 from meltica_nb import cli
 
 
-def test_demo_json_summary(capsys, no_thread_leak):
-    assert cli.main(["demo", "--duration", "1.5", "--rate", "2000", "--json"]) == 0
+def test_demo_runs_live_against_the_simulator(capsys, no_thread_leak):
+    assert cli.main(["demo", "--duration", "3", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     summary = orjson.loads(out[0])
-    assert summary["events"]["trade"] > 0 and summary["events"]["bbo"] > 0
+    assert all(summary["events"][k] > 0 for k in ("trade", "bbo", "book_snapshot"))
     assert set(summary["latency_us"]) == {"p50", "p99", "p999"}
+    assert summary["snapshots"] >= 2 and summary["resyncs"] == 0
     assert summary["unreturned_slots"] == 0 and summary["errors"] == 0
-    assert summary["delivered"] + summary["coalesced"] + summary["dropped"] == sum(
-        summary["events"][k] for k in ("trade", "bbo")) + summary["events"]["bbo"]
     assert summary["pool_high_water"]["CanonicalEvent"] > 0
 
 
-def test_demo_text_summary(capsys, no_thread_leak):
-    assert cli.main(["demo", "--duration", "1.2", "--rate", "1000"]) == 0
+def test_demo_with_faults_resyncs_and_counts_malformed_frames(capsys, no_thread_leak):
+    assert cli.main(["demo", "--duration", "3", "--faults", "drop=0.05,malformed=0.02"]) == 0
     captured = capsys.readouterr()
     assert "unreturned_slots: 0" in captured.out
-    assert "ev/s" in captured.err  # the live view
+    assert "resyncs: 0" not in captured.out and "malformed: 0" not in captured.out
+    assert "deliveries/s" in captured.err  # the live view
 
 
 def test_bench_json(capsys):
@@ -41,19 +40,22 @@ def test_bench_json(capsys):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_drains_and_exits_cleanly():
-    """Ctrl-C (SIGINT) to ``meltica demo`` stops it with every slot returned."""
-    proc = subprocess.Popen([sys.executable, "-m", "meltica_nb.cli", "demo", "--json"],
+    """Ctrl-C (SIGINT) to a running ``meltica demo`` stops it with every slot returned."""
+    proc = subprocess.Popen([sys.executable, "-m", "meltica_nb.cli", "demo"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        time.sleep(4.0)
+        seen = b""
+        while b"deliveries/s" not in seen:  # running: the live view has printed a line
+            line = proc.stderr.readline()
+            assert line, seen.decode()[-2000:]
+            seen += line
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err.decode()[-2000:]
-    summary = orjson.loads(out)
-    assert summary["unreturned_slots"] == 0
+    assert b"unreturned_slots: 0" in out
     assert b"interrupted, draining" in err
 
 

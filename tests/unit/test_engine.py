@@ -195,7 +195,8 @@ def test_stats_snapshot_contents():
     engine.add_consumer("tape", Collector())
     engine.publish(make(engine, TRADE, [1, 3]))
     stats = engine.stats()
-    assert set(stats) == {"dispatcher", "streams", "consumers", "pools", "router", "dlq"}
+    assert set(stats) == {"dispatcher", "streams", "consumers", "pools", "router", "dlq", "books",
+                          "feeds"}
     assert isinstance(stats["dispatcher"], DispatcherStats)
     assert stats["dispatcher"].published == 2 and stats["dispatcher"].ordering.held == 1
     (stream,) = stats["streams"].values()

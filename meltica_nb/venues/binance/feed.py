@@ -1,0 +1,222 @@
+"""BinanceFeed: one Binance market session wired into the engine.
+
+The connection thread reads frames in batches; each batch is parsed in one scanner call, its
+trades, best bid/offers, tickers and klines are published to the engine, and its depth
+messages go through the book procedure (:class:`BinanceBookSync`), whose BookSnapshot and BBO
+events are published too. A second thread fetches REST snapshots when a book needs one (first
+sync, gap, crossed book, reconnect) and on the refresh/staleness timer. Malformed and unknown
+frames go to the engine's dead-letter queue with an excerpt and are counted; the stream goes
+on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from meltica_nb.backoff import Backoff
+from meltica_nb.concurrency import CancelToken
+from meltica_nb.dead_letter_queue import DeadLetterReason
+from meltica_nb.errors import MelticaError
+from meltica_nb.order_book import OrderBooks
+from meltica_nb.venues.binance.books import BinanceBookSync
+from meltica_nb.venues.binance.config import BinanceConfig, venue_symbol
+from meltica_nb.venues.binance.connection import BinanceConnection
+from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus
+from meltica_nb.venues.binance.rest import BinanceRest
+from meltica_nb.venues.binance.symbols import BinanceSymbols
+
+__all__ = ["BinanceFeed", "FeedStats"]
+
+log = logging.getLogger("meltica_nb.venues.binance")
+
+_VENUE_NAMES = {"spot": "binance", "usdm": "binance-futures", "coinm": "binance-coinm"}
+_DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
+                FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
+_SECOND = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class FeedStats:
+    """One feed's counters, its connection's and its books'."""
+
+    name: str
+    frames: int
+    events: int
+    malformed: int
+    unknown: int
+    snapshots: int
+    snapshot_errors: int
+    resyncs: int
+    gaps: int
+    applied: int
+    connection: object
+    books: dict
+
+
+class BinanceFeed:
+    """Connection + REST snapshots + parser + books for one Binance market, into an engine.
+
+    Parameters
+    ----------
+    engine : the engine whose ``publish``, registry, clock, book table and DLQ are used.
+    config : the market, symbols, channels and endpoints (see :class:`BinanceConfig`).
+    book_depth : levels kept per side of each local book.
+    """
+
+    def __init__(self, engine, config: BinanceConfig, *, book_depth: int = 5000):
+        self.engine = engine
+        self.config = config
+        self.name = _VENUE_NAMES[config.market]
+        self.venue = engine.registry.venue_id(self.name)
+        self.clock = engine.clock
+        self.book_depth = book_depth
+        self.rest = BinanceRest(config, self.clock)
+        self.lock = threading.Lock()  # parser and books: connection and snapshot threads
+        self.wanted = threading.Event()
+        self.symbols: BinanceSymbols | None = None
+        self.parser: BinanceParser | None = None
+        self.books: BinanceBookSync | None = None
+        self.connection: BinanceConnection | None = None
+        self._frames = self._events = self._malformed = self._unknown = 0
+        self._snapshots = self._snapshot_errors = 0
+
+    # -- set-up (engine.start, caller's thread) ----------------------------------------------
+
+    def prepare(self) -> None:
+        """Fetch exchangeInfo, register the configured symbols, build parser/books/connection."""
+        info = self.rest.exchange_info()
+        table = _exchange_entries(info, {venue_symbol(s) for s in self.config.symbols})
+        self.symbols = BinanceSymbols(self.engine.registry)
+        self.symbols.add_exchange_info({"symbols": table})
+        for symbol in self.config.symbols:  # symbols exchangeInfo did not list: by quote suffix
+            self.symbols.add(venue_symbol(symbol))
+        self.parser = BinanceParser(self.symbols, self.venue, self.config.market)
+        n_books = 1 + max(self.symbols[venue_symbol(s)].instrument for s in self.config.symbols)
+        self.books = BinanceBookSync(OrderBooks(n_books, self.book_depth),
+                                     self.engine.book_table, self.config.market,
+                                     k=self.engine.book_table.k)
+        self.connection = BinanceConnection(self.config, self._on_frames, self.clock,
+                                            on_reconnect=self._on_reconnect,
+                                            on_error=self._on_error)
+
+    def tasks(self) -> list[tuple[str, object]]:
+        """(name, thread body) pairs the engine starts in its TaskGroup."""
+        return [(f"{self.name}:ws", self._run_connection),
+                (f"{self.name}:snapshots", self._snapshot_loop)]
+
+    # -- connection thread ---------------------------------------------------------------------
+
+    def _run_connection(self, cancel: CancelToken) -> None:
+        try:
+            self.connection.run(cancel)
+        finally:
+            self.rest.close()
+
+    def _on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
+        """Parse a batch, publish its events, run its depth messages through the books."""
+        with self.lock:
+            result = self.parser.parse_batch(frames, recv_ns)
+            self._frames += result.n_frames
+            self._dead_letters(result, frames)
+            if result.events.shape[0]:
+                self._publish(result.events)
+            if result.depth.shape[0]:
+                self._apply_books(result.depth, result.levels)
+
+    def _apply_books(self, depth, levels) -> None:
+        events, needs = self.books.apply(depth, levels, self.clock.monotonic_ns())
+        if events.shape[0]:
+            self._publish(events)
+        if needs:
+            self.wanted.set()
+
+    def _publish(self, events: np.ndarray) -> None:
+        self._events += events.shape[0]
+        self.engine.publish(events)
+
+    def _dead_letters(self, result, frames: list[bytes]) -> None:
+        """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
+        bad = result.count(FrameStatus.MALFORMED) + result.count(FrameStatus.UNKNOWN)
+        if not bad:
+            return
+        for f in np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER))).tolist():
+            status = FrameStatus(int(result.status[f]))
+            self._malformed += status == FrameStatus.MALFORMED
+            self._unknown += status == FrameStatus.UNKNOWN
+            self.engine.dlq.offer_text(_DEAD_LETTER[status], f"{self.name}: {status.name} frame",
+                                       raw=frames[f][:200])
+
+    def _on_reconnect(self) -> None:
+        """A new stream has a gap behind it: every book restarts the procedure."""
+        with self.lock:
+            self.books.resync_all()
+
+    def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
+        reason = DeadLetterReason.MALFORMED if kind in ("oversized", "binary") else None
+        if reason is not None:
+            self.engine.dlq.offer_text(reason, f"{self.name}: {kind}: {detail}", raw=raw_prefix)
+            self._malformed += 1
+        log.warning("%s connection: %s: %s", self.name, kind, detail)
+
+    # -- snapshot thread -----------------------------------------------------------------------
+
+    def _snapshot_loop(self, cancel: CancelToken) -> None:
+        """Fetch snapshots the books ask for, and refresh live books on the timer."""
+        backoff = Backoff(self.config.backoff_policy)
+        refresh_ns = int(self.config.refresh_interval_s * _SECOND)
+        while not cancel.cancelled:
+            self.wanted.wait(1.0)
+            self.wanted.clear()
+            with self.lock:
+                due = set(self.books.needs_snapshot())
+                due |= set(self.books.due_for_refresh(self.clock.monotonic_ns(), refresh_ns,
+                                                      2 * refresh_ns))
+            for instrument in sorted(due):
+                if cancel.cancelled or not self._fetch(instrument):
+                    cancel.wait(backoff.next_delay())
+                    self.wanted.set()
+                    break
+            else:
+                backoff.reset()
+
+    def _fetch(self, instrument: int) -> bool:
+        """One REST snapshot into the books; False (logged, counted) when it failed."""
+        symbol = self.engine.registry.instrument(instrument).symbol
+        try:
+            body = self.rest.depth(symbol)
+        except MelticaError as exc:
+            self._snapshot_errors += 1
+            log.warning("%s snapshot %s failed: %s", self.name, symbol, exc)
+            return False
+        with self.lock:
+            result = self.parser.parse_snapshot(body, venue_symbol(symbol),
+                                                self.clock.now_ns())
+            if not result.depth.shape[0]:
+                self._snapshot_errors += 1
+                return False
+            self._snapshots += 1
+            self._apply_books(result.depth, result.levels)
+        return True
+
+    # -- observability -------------------------------------------------------------------------
+
+    def stats(self) -> FeedStats:
+        """Counters of the feed, its connection and each instrument's book."""
+        books = self.books.stats() if self.books is not None else {}
+        total = {k: sum(getattr(b, k) for b in books.values())
+                 for k in ("resyncs", "gaps", "applied")}
+        connection = self.connection.stats() if self.connection is not None else None
+        return FeedStats(self.name, self._frames, self._events, self._malformed, self._unknown,
+                         self._snapshots, self._snapshot_errors, total["resyncs"], total["gaps"],
+                         total["applied"], connection, books)
+
+
+def _exchange_entries(info: bytes, wanted: set[str]) -> list:
+    """The exchangeInfo entries of the symbols this feed trades (not the venue's thousands)."""
+    entries = orjson.loads(info).get("symbols") or []
+    return [e for e in entries if isinstance(e, dict) and e.get("symbol") in wanted]
