@@ -47,6 +47,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary["unreturned_slots"] == 0 else 1
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run the engine against the venues of a TOML configuration."""
+    from .run_config import engine_from_toml
+    from .session import run_session
+
+    summary = run_session(engine_from_toml(args.config), args.duration, quiet=args.json)
+    text = "\n".join(f"{key}: {value}" for key, value in summary.items())
+    _emit(summary, args.json, text)
+    return 0 if summary["unreturned_slots"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per verb."""
     parser = argparse.ArgumentParser(prog="meltica", description=__doc__.splitlines()[0])
@@ -64,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="simulator seed")
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
     demo.set_defaults(func=_cmd_demo)
+    run = sub.add_parser("run", help="the engine against real venues (a TOML config)")
+    run.add_argument("--config", required=True, help="meltica.toml")
+    run.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
+    run.add_argument("--json", action="store_true", help="print one JSON summary object")
+    run.set_defaults(func=_cmd_run)
     sub.add_parser("sim", add_help=False,
                    help="a local Binance-compatible exchange (options: meltica sim --help)")
     return parser

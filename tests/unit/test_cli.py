@@ -64,3 +64,57 @@ def test_sim_is_dispatched_with_its_own_options(capsys, no_thread_leak):
     urls = orjson.loads(capsys.readouterr().out)
     assert urls["ws_url"].startswith("ws://127.0.0.1:")
     assert urls["rest_url"].startswith("http://127.0.0.1:")
+
+
+def test_run_with_a_toml_config_against_the_simulator(tmp_path, monkeypatch, capsys,
+                                                      no_thread_leak):
+    from meltica_nb.sim.market import MarketConfig
+    from meltica_nb.sim.server import ExchangeSimulator
+
+    (tmp_path / "my_strategy.py").write_text(
+        "seen = []\n\ndef on_trades(events):\n    seen.append(len(events))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with ExchangeSimulator("spot", config=MarketConfig.fast()) as sim:
+        config = tmp_path / "meltica.toml"
+        config.write_text(f"""
+[engine]
+dlq_capacity = 1024
+
+[[binance]]
+market = "spot"
+symbols = ["BTC-USDT"]
+channels = ["depth@100ms", "trade"]
+ws_url = "{sim.ws_url}"
+rest_url = "{sim.rest_url}"
+
+[consumers.tape]
+target = "my_strategy:on_trades"
+events = ["trade"]
+mode = "batch"
+""")
+        assert cli.main(["run", "--config", str(config), "--duration", "2", "--json"]) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    import my_strategy
+
+    assert sum(my_strategy.seen) == summary["delivered"] > 0
+    assert summary["events"]["book_snapshot"] > 0 and summary["unreturned_slots"] == 0
+
+
+def test_run_config_errors(tmp_path):
+    from meltica_nb.errors import ConfigError
+    from meltica_nb.run_config import engine_from_toml, load_target
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[nonsense]\n")
+    with pytest.raises(ConfigError, match="unknown table"):
+        engine_from_toml(bad)
+    bad.write_text('[[binance]]\nsymbols = ["BTC-USDT"]\napi_key = "x"\n')
+    with pytest.raises(ConfigError, match="environment"):
+        engine_from_toml(bad)
+    bad.write_text('[consumers.x]\ntarget = "os:path"\nbogus = 1\n')
+    with pytest.raises(ConfigError, match="bogus"):
+        engine_from_toml(bad)
+    with pytest.raises(ConfigError, match="module:function"):
+        load_target("nocolon")
+    with pytest.raises(ConfigError, match="cannot load"):
+        load_target("no_such_module_xyz:fn")
