@@ -98,6 +98,24 @@ class Consumer:
         self._routed = self._delivered = self._filtered = self._errors = 0
         self._batches = self._spilled = 0
 
+    def warm_up(self) -> None:
+        """Compile every kernel of the delivery path on empty input, before threads start.
+
+        A cold Numba cache compiles on first call; doing it here keeps that out of the first
+        events' latency and out of a running thread that a stop would have to wait for.
+        """
+        empty = self._batch[:0]
+        mask = np.zeros((0, self.index + 1), np.uint8)
+        self.accept_market_data(empty, mask)
+        self.accept_critical(empty, mask)
+        self.market.drain_into(self._batch, 0)
+        self.critical.drain_into(self._batch, 0)
+        dk.keep_accepted(self._batch, 0, self.min_version, CRITICAL_KIND_MASK)
+        self.latency.record_batch(empty["ingest_ns"], 0)
+        warm = getattr(self.handler, "warm_up", None)
+        if warm is not None:
+            warm(empty)
+
     # -- producer side (called by the dispatcher) ---------------------------------------------
 
     def accept_market_data(self, events: np.ndarray, mask: np.ndarray) -> None:

@@ -145,6 +145,20 @@ class Dispatcher:
                 mask[:, column] = 1
                 self._deliver(slots.copy(), critical=True, mask=mask)
 
+    def warm_up(self) -> None:
+        """Compile the stamping, ordering, routing and counting kernels on empty input."""
+        with self.lock:
+            none = self._slots[:0]
+            self.pool.warm_up()
+            dk.stamp_batch(self._ordered, self._critical, self._invalid, self.pool.records,
+                           none, self._ready[:0], KIND_OF_TYPE, CRITICAL_KIND_MASK, 0,
+                           SCHEMA_VERSION, 0, 0, self._last_ingest)
+            self.order.push(none, none, none, none, none, 0)
+            self.order.flush(0)
+            mask = self.router.route(self._ready[:0])
+            dk.mask_counts(self._per_column, mask, 0)
+            dk.gather(self._ready[:0], self.pool.records, none)
+
     def flush(self, now_ns: int | None = None) -> int:
         """Release held events whose lateness expired (the flush tick); return how many."""
         with self.lock:

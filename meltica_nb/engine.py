@@ -205,6 +205,9 @@ class Engine:
         """
         if self._group is not None:
             raise ConfigError("engine already started")
+        self.dispatcher.warm_up()
+        for consumer in self.consumers.values():
+            consumer.warm_up()
         self._group = TaskGroup("engine")
         for consumer in self.consumers.values():
             self._group.start(consumer.run, name=f"consumer:{consumer.name}")

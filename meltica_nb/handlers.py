@@ -113,6 +113,10 @@ class NjitHandler:
         self.state = np.zeros(1, np.int64) if state is None else state
         self._run = compile_runner(fn)
 
+    def warm_up(self, empty: np.ndarray) -> None:
+        """Compile the delivery loop (with the handler built in) on an empty batch."""
+        self._run(empty, self.state)
+
     def deliver(self, batch: np.ndarray) -> HandlerOutcome:
         view = batch.view(np.recarray) if numba_config.DISABLE_JIT else batch
         errors, first = self._run(view, self.state)

@@ -165,6 +165,13 @@ class Pool:
         gens = _EMPTY if generations is None else np.ascontiguousarray(generations, np.int64)
         self.recycler.release(self, slots, gens)
 
+    def warm_up(self) -> None:
+        """Compile the acquire and release kernels on an empty batch (no slot changes hands)."""
+        fl = self.free_list
+        with self.condition:
+            pk.acquire_slots(_EMPTY, fl.stack, fl.top, fl.state, self.words)
+        self.release_many(_EMPTY)
+
     def generation_of(self, slot: int) -> int:
         """The slot's current generation; keep it with a handle to detect staleness later."""
         return int(self.free_list.generation[slot])

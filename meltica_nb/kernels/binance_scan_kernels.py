@@ -27,7 +27,8 @@ Per-frame scratch lives in caller-owned arrays: ``st`` (:data:`STATE_SIZE` int64
 value type tags, values or (start, end) spans), ``spans`` (``[n, 4]`` int64: the byte spans of
 each level's price and quantity until the symbol, hence the exponents, is known) and ``stack``
 (:data:`MAX_DEPTH` uint8 for skipping nested values). Every function is a plain ``@njit`` over
-arrays and integers and runs unchanged under ``NUMBA_DISABLE_JIT=1``.
+arrays and integers (compiled without reference counting, see ``_kernel``) and runs unchanged
+under ``NUMBA_DISABLE_JIT=1``.
 """
 
 from __future__ import annotations

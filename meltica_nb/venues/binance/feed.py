@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from meltica_nb.backoff import Backoff
+from meltica_nb.book_table import BookTable
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.errors import MelticaError
@@ -38,6 +39,15 @@ _VENUE_NAMES = {"spot": "binance", "usdm": "binance-futures", "coinm": "binance-
 _DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
                 FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
 _SECOND = 1_000_000_000
+_WARM_SNAPSHOT = b'{"lastUpdateId":10,"bids":[["1.00","1.0"]],"asks":[["2.00","1.0"]]}'
+_WARM_FRAMES = (
+    b'{"stream":"x@depth","data":{"e":"depthUpdate","E":1,"s":"SYMBOL","U":11,"u":11,'
+    b'"b":[["1.00","2.0"]],"a":[]}}',
+    b'{"stream":"x@trade","data":{"e":"trade","E":1,"s":"SYMBOL","t":1,"p":"1.00","q":"1.0",'
+    b'"T":1,"m":true,"M":true}}',
+    b'{"stream":"x@bookTicker","data":{"u":11,"s":"SYMBOL","b":"1.00","B":"2.0","a":"2.00",'
+    b'"A":"1.0"}}',
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,24 @@ class BinanceFeed:
         self.connection = BinanceConnection(self.config, self._on_frames, self.clock,
                                             on_reconnect=self._on_reconnect,
                                             on_error=self._on_error)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile the scanner and book kernels now, on scratch objects, before threads start.
+
+        A cold Numba cache compiles on first use (seconds for the book kernels); done inside
+        the connection thread it would delay the first frames and any stop meanwhile.
+        """
+        symbol = venue_symbol(self.config.symbols[0])
+        parser = BinanceParser(self.symbols, self.venue, self.config.market)
+        sync = BinanceBookSync(OrderBooks(self.books.books.max_books, 16),
+                               BookTable(4, self.engine.book_table.k), self.config.market,
+                               k=self.engine.book_table.k)
+        snapshot = parser.parse_snapshot(_WARM_SNAPSHOT, symbol, 1)
+        sync.apply(snapshot.depth, snapshot.levels, 1)
+        frames = [f.replace(b"SYMBOL", symbol.encode()) for f in _WARM_FRAMES]
+        result = parser.parse_batch(frames, [1] * len(frames))
+        sync.apply(result.depth, result.levels, 2)
 
     def tasks(self) -> list[tuple[str, object]]:
         """(name, thread body) pairs the engine starts in its TaskGroup."""
@@ -115,7 +143,8 @@ class BinanceFeed:
         try:
             self.connection.run(cancel)
         finally:
-            self.rest.close()
+            self.rest.close()  # ends a REST wait (Retry-After, backoff) of the snapshot thread
+            self.wanted.set()  # and wakes it from its idle wait, to see the cancellation
 
     def _on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
         """Parse a batch, publish its events, run its depth messages through the books."""

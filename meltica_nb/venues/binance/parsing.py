@@ -70,7 +70,8 @@ class FrameStatus(IntEnum):
 
     #: Parsed; its event or depth row is in the result.
     OK = scan.OK
-    #: Scanner only: handed to the orjson path. Never left in a :class:`ParseResult`.
+    #: The scanner handed the frame to the orjson path. Only :meth:`BinanceParser.scan`
+    #: (the scanner alone) leaves it in a result.
     FALLBACK = scan.FALLBACK
     #: Not JSON (truncated, broken structure, invalid UTF-8).
     MALFORMED = scan.MALFORMED
@@ -92,8 +93,9 @@ _N_STATUS = len(FrameStatus)
 class ParseResult:
     """Records of one batch, in frame order.
 
-    The arrays are views into the parser's reusable buffers: valid until its next
-    ``parse_batch`` / ``parse_arena`` call (copy what you keep). ``frame_event[f]`` /
+    From ``parse_batch`` / ``parse_arena`` / ``scan`` the arrays are views into the parser's
+    reusable buffers, valid until its next such call (copy what you keep); the one-frame
+    results of ``parse_snapshot`` and the reference methods own their arrays. ``frame_event[f]`` /
     ``frame_depth[f]`` index frame ``f``'s event / depth row, or -1; ``counts[s]`` is the
     number of frames with status ``s``.
     """
@@ -351,12 +353,13 @@ class BinanceParser:
         lengths = np.fromiter(map(len, frames), np.int64, n)
         return self._parse(np.frombuffer(joined, np.uint8), lengths, recv_ns, frames)
 
-    def parse_arena(self, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+    def parse_arena(self, buf: np.ndarray | bytes, offsets: np.ndarray, lengths: np.ndarray,
                     recv_ns: np.ndarray) -> ParseResult:
         """Parse frames already in a byte arena (frame ``f``: ``lengths[f]`` bytes at
         ``offsets[f]``), e.g. the WsFrame arena, without copying them."""
-        lengths = np.asarray(lengths, np.int64)
-        return self._parse(np.asarray(buf, np.uint8), lengths, recv_ns, None,
+        if not isinstance(buf, np.ndarray):
+            buf = np.frombuffer(buf, np.uint8)
+        return self._parse(buf.view(np.uint8), np.asarray(lengths, np.int64), recv_ns, None,
                            np.asarray(offsets, np.int64))
 
     def scan(self, frames: Sequence[bytes], recv_ns: Sequence[int] | np.ndarray) -> ParseResult:

@@ -289,6 +289,33 @@ def test_ticker_and_kline_records_are_exact(parser):
     assert kline["volume"] == to_mantissa("25877.00000000", 8)
 
 
+def test_recorded_mantissas_equal_to_mantissa_of_the_text():
+    """The first messages of the BTCUSDT recording, checked field by field against
+    fixedpoint.to_mantissa of the decoded text (independently of the reference path)."""
+    rows = recording("binance/binance_spot_btcusdt_20240808_hftbacktest.jsonl.gz")[:60]
+    rows = [r for r in rows if HOT_STREAM.search(r[1])]
+    p = make_parser()
+    got = p.parse_batch([f for _, _, f in rows], [r for r, _, _ in rows])
+    assert got.count(FrameStatus.OK) == len(rows) and got.n_fallback == 0
+    for k, (_, _, frame) in enumerate(rows):
+        msg = orjson.loads(frame)["data"]
+        if "U" in msg:
+            row = got.depth[got.frame_depth[k]]
+            levels = got.levels[row["level_off"]:][: row["n_bids"] + row["n_asks"]]
+            want = [(to_mantissa(px, 8), to_mantissa(q, 8)) for px, q in msg["b"] + msg["a"]]
+            assert levels.tolist() == want
+            assert (row["first_id"], row["final_id"]) == (msg["U"], msg["u"])
+            continue
+        e = got.events[got.frame_event[k]]
+        if "t" in msg:
+            assert (e["price"], e["quantity"]) == (to_mantissa(msg["p"], 8),
+                                                   to_mantissa(msg["q"], 8))
+            assert e["side"] == (Side.SELL if msg["m"] else Side.BUY)
+        else:
+            assert (e["bid_price"], e["bid_qty"], e["ask_price"], e["ask_qty"]) == tuple(
+                to_mantissa(msg[key], 8) for key in "bBaA")
+
+
 EXCHANGE_INFO = orjson.dumps({"timezone": "UTC", "symbols": [
     {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
      "filters": [{"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
@@ -746,6 +773,7 @@ def test_parse_arena_reads_frames_in_place(parser):
     got = parser.parse_arena(np.frombuffer(bytes(arena), np.uint8), np.array(offsets),
                              np.array(lengths), recv)
     assert_same(got, expected(parser, frames, recv), frames)
+    assert_same(parser.parse_arena(arena, offsets, lengths, recv), expected(parser, frames, recv))
     assert got.n_fallback == 3 and got.frame_depth.tolist() == [-1, -1, 0, -1, -1, 1]
 
 
