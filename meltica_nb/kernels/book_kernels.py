@@ -428,6 +428,8 @@ def continuity(st, i, first_id, final_id, prev_id, rule):
     book_id = st[i, S_BOOK_ID]
     if rule == RULE_PREV:
         if st[i, S_FIRST_PENDING] == 0:
+            if final_id <= book_id:  # a repeated diff carries nothing new: not a gap
+                return STALE
             return APPLY if prev_id == book_id else GAP
         if final_id < book_id:
             return STALE

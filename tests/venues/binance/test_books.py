@@ -181,6 +181,9 @@ def test_futures_first_event_rule_U_le_L_le_u_then_the_pu_chain():
     assert (s.state, s.discarded, s.applied, s.book_id) == ("live", 0, 2, 120)
     assert book(sync)[0] == [(51, 1), (50, 1), (49, 1)]
     run(sync, diff(121, 130, [(52, 1)], pu=120))
+    events, needs = run(sync, diff(121, 130, [(52, 9)], pu=120))  # the same diff again
+    assert events.size == 0 and needs == [] and sync.stats(INST).stale == 1  # not a gap
+    assert book(sync)[0][0] == (52, 1)
     events, needs = run(sync, diff(131, 140, [(53, 1)], pu=125))  # pu != previous u
     assert events.size == 0 and needs == [INST]
     assert (sync.stats(INST).gaps, sync.state_of(INST)) == (1, "resync")
