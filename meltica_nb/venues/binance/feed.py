@@ -39,6 +39,9 @@ _VENUE_NAMES = {"spot": "binance", "usdm": "binance-futures", "coinm": "binance-
 _DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
                 FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
 _SECOND = 1_000_000_000
+#: Connection error kinds that are bad input from the venue: dead letters, counted malformed
+#: (the connection has already redacted any credential from the excerpt).
+_BAD_INPUT = ("oversized", "binary", "protocol")
 _WARM_SNAPSHOT = b'{"lastUpdateId":10,"bids":[["1.00","1.0"]],"asks":[["2.00","1.0"]]}'
 _WARM_FRAMES = (
     b'{"stream":"x@depth","data":{"e":"depthUpdate","E":1,"s":"SYMBOL","U":11,"u":11,'
@@ -186,7 +189,7 @@ class BinanceFeed:
             self.books.resync_all()
 
     def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        reason = DeadLetterReason.MALFORMED if kind in ("oversized", "binary") else None
+        reason = DeadLetterReason.MALFORMED if kind in _BAD_INPUT else None
         if reason is not None:
             self.engine.dlq.offer_text(reason, f"{self.name}: {kind}: {detail}", raw=raw_prefix)
             self._malformed += 1

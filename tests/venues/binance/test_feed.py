@@ -437,3 +437,15 @@ def test_rest_429_backs_off_and_the_snapshot_loads(live):
 
     one.stop()
     assert_stats_consistent(one)
+
+
+def test_connection_level_bad_input_is_a_dead_letter_and_counted():
+    """Frames the connection itself refuses (not JSON, binary, oversized) reach the DLQ."""
+    engine = Engine()
+    feed = BinanceFeed(engine, BinanceConfig(symbols=("BTC-USDT",), ws_url="ws://127.0.0.1:9",
+                                             rest_url="http://127.0.0.1:9"))
+    feed._on_error("protocol", "text frame of 7 bytes is not JSON", b"garbage")
+    feed._on_error("ack_timeout", "no reply", b"")  # not input: logged only
+    (letter,) = engine.dlq.texts()
+    assert letter.reason == DeadLetterReason.MALFORMED and letter.raw == b"garbage"
+    assert feed.stats().malformed == 1
