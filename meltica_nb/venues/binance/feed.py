@@ -208,13 +208,16 @@ class BinanceFeed:
                 due = set(self.books.needs_snapshot())
                 due |= set(self.books.due_for_refresh(self.clock.monotonic_ns(), refresh_ns,
                                                       2 * refresh_ns))
-            for instrument in sorted(due):
-                if cancel.cancelled or not self._fetch(instrument):
-                    cancel.wait(backoff.next_delay())
-                    self.wanted.set()
-                    break
-            else:
+            if not due:
+                continue
+            fetched = all(not cancel.cancelled and self._fetch(i) for i in sorted(due))
+            with self.lock:
+                refused = due & set(self.books.needs_snapshot())  # e.g. too old: ask again
+            if fetched and not refused:
                 backoff.reset()
+                continue
+            cancel.wait(backoff.next_delay())  # failed or refused: never a tight loop
+            self.wanted.set()
 
     def _fetch(self, instrument: int) -> bool:
         """One REST snapshot into the books; False (logged, counted) when it failed."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -60,6 +61,7 @@ QUOTE_ASSETS: tuple[str, ...] = tuple(sorted(
      "ZAR", "PLN", "RON", "ARS", "JPY", "MXN", "COP", "CZK", "BVND", "USD"),
     key=lambda q: (-len(q), q)))
 
+_INT64_MAX = 2**63 - 1
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _MASK64 = (1 << 64) - 1
@@ -123,15 +125,37 @@ def _decimals(step: object, what: str) -> int:
 
 
 def _filter_exps(entry: Mapping) -> tuple[int, int]:
-    """(price_exp, qty_exp) from an exchangeInfo symbol's filters; 8 where a filter is absent."""
+    """(price_exp, qty_exp) for an exchangeInfo symbol: finer than its filters when possible.
+
+    Binance changes tick and step sizes over time, and its depth stream has carried values
+    finer than the current step (a 6-decimal quantity under a 5-decimal LOT_SIZE in the real
+    BTCUSDT recording); an exponent at exactly the filter's decimals would refuse those values
+    and break the book. So each exponent is the filter's decimals, raised to 8 (Binance sends
+    at most 8) as far as the filter's maximum value still fits an int64 mantissa.
+    """
     price_exp, qty_exp = DEFAULT_PRICE_EXP, DEFAULT_QTY_EXP
     for flt in entry.get("filters") or ():
         kind = flt.get("filterType") if isinstance(flt, Mapping) else None
         if kind == "PRICE_FILTER":
-            price_exp = _decimals(flt.get("tickSize"), "PRICE_FILTER.tickSize")
+            price_exp = _exponent(flt, "tickSize", "maxPrice", "PRICE_FILTER")
         elif kind == "LOT_SIZE":
-            qty_exp = _decimals(flt.get("stepSize"), "LOT_SIZE.stepSize")
+            qty_exp = _exponent(flt, "stepSize", "maxQty", "LOT_SIZE")
     return price_exp, qty_exp
+
+
+def _exponent(flt: Mapping, step_key: str, max_key: str, what: str) -> int:
+    """The step's decimals, raised toward 8 while ``max_key`` still fits an int64 mantissa."""
+    decimals = _decimals(flt.get(step_key), f"{what}.{step_key}")
+    exponent = DEFAULT_QTY_EXP
+    maximum = flt.get(max_key)
+    if isinstance(maximum, str):
+        try:
+            largest = Decimal(maximum)
+        except InvalidOperation:
+            raise ConfigError(f"exchangeInfo {what}.{max_key} {maximum!r} is not decimal") from None
+        while exponent > decimals and largest.scaleb(exponent) > _INT64_MAX:
+            exponent -= 1
+    return max(decimals, exponent)
 
 
 def split_by_quote(symbol: str) -> tuple[str, str]:

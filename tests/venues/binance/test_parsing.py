@@ -328,7 +328,7 @@ EXCHANGE_INFO = orjson.dumps({"timezone": "UTC", "symbols": [
                  {"filterType": "LOT_SIZE", "stepSize": "0.00010000"}]},
     {"symbol": "SHIBUSDT", "baseAsset": "SHIB", "quoteAsset": "USDT",
      "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.00000001"},
-                 {"filterType": "LOT_SIZE", "stepSize": "1.00"}]},
+                 {"filterType": "LOT_SIZE", "stepSize": "1.00", "maxQty": "900000000000.00"}]},
     {"symbol": "BTCUSDT_240927", "baseAsset": "BTC", "quoteAsset": "USDT", "filters": []},
     {"symbol": "NOFILTERS", "baseAsset": "NOFILT", "quoteAsset": "ERS"},
 ]})
@@ -338,21 +338,23 @@ def test_exchange_info_exponents_give_exact_mantissas():
     registry = Registry()
     symbols = BinanceSymbols.from_exchange_info(registry, EXCHANGE_INFO)
     assert [s.symbol for s in symbols] == ["BTCUSDT", "ETHBTC", "SHIBUSDT", "NOFILTERS"]
-    assert (symbols["BTCUSDT"].price_exp, symbols["BTCUSDT"].qty_exp) == (2, 5)
-    assert (symbols["ETHBTC"].price_exp, symbols["ETHBTC"].qty_exp) == (5, 4)
-    assert (symbols["SHIBUSDT"].price_exp, symbols["SHIBUSDT"].qty_exp) == (8, 0)
+    # at least 8 decimals where the filter's maximum allows: Binance sends values finer
+    # than its current tick/step; SHIB's 9e11 maximum quantity leaves room for 7 only
+    assert (symbols["BTCUSDT"].price_exp, symbols["BTCUSDT"].qty_exp) == (8, 8)
+    assert (symbols["ETHBTC"].price_exp, symbols["ETHBTC"].qty_exp) == (8, 8)
+    assert (symbols["SHIBUSDT"].price_exp, symbols["SHIBUSDT"].qty_exp) == (8, 7)
     assert (symbols["NOFILTERS"].price_exp, symbols["NOFILTERS"].qty_exp) == (8, 8)
     p = BinanceParser(symbols, registry.venue_id("binance"))
     got = p.parse_batch([TRADE, DEPTH, TICKER], [RECV] * 3)
     assert got.status.tolist() == [FrameStatus.OK] * 3
     trade, ticker = got.events
-    assert trade["price"] == 6183763 == to_mantissa("61837.63000000", 2)
-    assert trade["quantity"] == 2000 == to_mantissa("0.02000000", 5)
-    assert got.levels[1].tolist() == (6173017, 125000)
-    assert ticker["quote_volume"] == to_mantissa("1578536789.1234567", 7)  # min(2 + 5, 8)
+    assert trade["price"] == 6183763000000 == to_mantissa("61837.63000000", 8)
+    assert trade["quantity"] == 2000000 == to_mantissa("0.02000000", 8)
+    assert got.levels[1].tolist() == (6173017000000, 125000000)
+    assert ticker["quote_volume"] == to_mantissa("1578536789.1234567", 8)  # min(8 + 8, 8)
     assert p.scan([TRADE], [RECV]).status[0] == FrameStatus.OK
-    # 8 decimals do not fit exponent 2: the scanner falls back, the reference refuses
-    inexact = TRADE.replace(b'"61837.63000000"', b'"61837.63100000"')
+    # 9 decimals do not fit exponent 8: the scanner falls back, the reference refuses
+    inexact = TRADE.replace(b'"61837.63000000"', b'"61837.630000001"')
     assert check_scanner(p, inexact) == FrameStatus.FALLBACK
     assert p.parse_batch([inexact], [RECV]).status[0] == FrameStatus.BAD_VALUE
 
