@@ -27,7 +27,7 @@ from meltica_nb.order_book import OrderBooks
 from meltica_nb.venues.binance.books import BinanceBookSync
 from meltica_nb.venues.binance.config import BinanceConfig, venue_symbol
 from meltica_nb.venues.binance.connection import BinanceConnection
-from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus
+from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus, concat_events
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.symbols import BinanceSymbols
 
@@ -150,26 +150,32 @@ class BinanceFeed:
             self.wanted.set()  # and wakes it from its idle wait, to see the cancellation
 
     def _on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
-        """Parse a batch, publish its events, run its depth messages through the books."""
+        """Parse a batch, run its depth messages through the books, publish it all at once.
+
+        One publish per batch: each one pays the dispatcher's fixed cost and wakes every
+        consumer, so the parsed events and the book events travel together.
+        """
         with self.lock:
             result = self.parser.parse_batch(frames, recv_ns)
             self._frames += result.n_frames
             self._dead_letters(result, frames)
-            if result.events.shape[0]:
-                self._publish(result.events)
+            events = result.events
             if result.depth.shape[0]:
-                self._apply_books(result.depth, result.levels)
-
-    def _apply_books(self, depth, levels) -> None:
-        events, needs = self.books.apply(depth, levels, self.clock.monotonic_ns())
-        if events.shape[0]:
+                book_events = self._apply_books(result.depth, result.levels)
+                events = concat_events((events, book_events)) if events.shape[0] else book_events
             self._publish(events)
+
+    def _apply_books(self, depth, levels) -> np.ndarray:
+        """Run depth rows through the books; return their events (a view: use it at once)."""
+        events, needs = self.books.apply(depth, levels, self.clock.monotonic_ns())
         if needs:
             self.wanted.set()
+        return events
 
     def _publish(self, events: np.ndarray) -> None:
-        self._events += events.shape[0]
-        self.engine.publish(events)
+        if events.shape[0]:
+            self._events += events.shape[0]
+            self.engine.publish(events)
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
         """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
@@ -235,7 +241,7 @@ class BinanceFeed:
                 self._snapshot_errors += 1
                 return False
             self._snapshots += 1
-            self._apply_books(result.depth, result.levels)
+            self._publish(self._apply_books(result.depth, result.levels))
         return True
 
     # -- observability -------------------------------------------------------------------------
