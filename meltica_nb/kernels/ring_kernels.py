@@ -151,11 +151,7 @@ def rebuild_streams(keys, seqs, records, tail, head):
         pos = seq & mask
         if is_coalescable(records[pos]["event_type"]):
             key = record_key(records, pos)
-            j = find_slot(keys, key)
-            if keys[j] == EMPTY_KEY:
-                keys[j] = key
-                used += 1
-            seqs[j] = seq
+            used = remember_stream(keys, seqs, find_slot(keys, key), key, seq, used)
     return used
 
 

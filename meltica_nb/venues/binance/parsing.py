@@ -440,11 +440,7 @@ class BinanceParser:
 
     def _merge_events(self, n: int, extra: list, ne: int) -> int:
         frame_event = self._frame_event[:n]
-        where = np.array([f for f, _ in extra], np.int64)
-        has = frame_event >= 0
-        scanned = np.flatnonzero(has)
-        has[where] = True
-        rank = np.cumsum(has) - 1
+        where, scanned, has, rank = _frame_ranks(frame_event, extra)
         total = ne + len(extra)
         out = self._events_alt[:total]
         out[rank[scanned]] = self._events[frame_event[scanned]]
@@ -456,17 +452,13 @@ class BinanceParser:
 
     def _merge_books(self, n: int, extra: list, nd: int, nl: int) -> tuple[int, int]:
         frame_depth = self._frame_depth[:n]
-        where = np.array([f for f, _ in extra], np.int64)
+        where, scanned, has, rank = _frame_ranks(frame_depth, extra)
         rows = np.concatenate([p.depth for _, p in extra])
         levels = np.concatenate([p.levels for _, p in extra])
         self._grow(0, nl + levels.shape[0])
         self._levels[nl: nl + levels.shape[0]] = levels
         sizes = rows["n_bids"].astype(np.int64) + rows["n_asks"]
         rows["level_off"] = nl + np.cumsum(sizes) - sizes
-        has = frame_depth >= 0
-        scanned = np.flatnonzero(has)
-        has[where] = True
-        rank = np.cumsum(has) - 1
         total = nd + len(extra)
         out = self._depth_alt[:total]
         out[rank[scanned]] = self._depth[frame_depth[scanned]]
@@ -678,6 +670,19 @@ class _SnapshotOut:
         self.status = np.zeros(1, np.int8)
         self.frame_event = np.zeros(1, np.int32)
         self.frame_depth = np.zeros(1, np.int32)
+
+
+def _frame_ranks(frame_index: np.ndarray, extra: list):
+    """Merge order of scanner outputs and fallback outputs, in frame order.
+
+    Returns ``(where, scanned, has, rank)``: the fallback frames, the frames the scanner wrote,
+    which frames have an output, and each frame's output position.
+    """
+    where = np.array([f for f, _ in extra], np.int64)
+    has = frame_index >= 0
+    scanned = np.flatnonzero(has)
+    has[where] = True
+    return where, scanned, has, np.cumsum(has) - 1
 
 
 def concat_events(arrays: Sequence[np.ndarray]) -> np.ndarray:
