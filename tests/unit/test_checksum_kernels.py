@@ -3,12 +3,13 @@
 import zlib
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update
 
 
+@settings(deadline=None)  # the first call compiles the kernel
 @given(st.binary(max_size=300), st.integers(min_value=0, max_value=300))
 def test_crc32_matches_zlib_whole_and_split(data, cut):
     buf = np.frombuffer(data, np.uint8)
