@@ -167,11 +167,11 @@ class Engine:
         # build everything that can fail before registering anything
         subscription = self.control.subscription(
             index, {"venues": venues, "instruments": instruments, "events": events})
-        consumer = Consumer(index, name, make_handler(mode, fn, state), self.clock,
-                            _WAITS[wait](), ring_capacity=ring_capacity,
-                            critical_capacity=critical_capacity, batch_size=batch_size,
-                            dlq=self.dlq)
+        handler = make_handler(mode, fn, state)
         with self.dispatcher.lock:
+            consumer = Consumer(index, name, handler, self.clock, _WAITS[wait](),
+                                ring_capacity=ring_capacity, critical_capacity=critical_capacity,
+                                batch_size=batch_size, dlq=self.dlq, bank=self.dispatcher.bank)
             self.consumers[name] = consumer
             self.dispatcher.consumers.append(consumer)
             self.control.consumers[name] = index
