@@ -21,8 +21,9 @@ from .concurrency import CancelToken
 from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
 from .errors import ConfigError
 from .kernels import dispatch_kernels as dk
+from .kernels.consumer_kernels import take_batch
 from .latency import LatencyHistogram
-from .ring import CriticalRing, MarketDataRing
+from .ring import CriticalRing, MarketDataRing, _atomic
 from .ring_bank import RingBank
 from .schema import CANONICAL_EVENT, CRITICAL_KINDS
 from .wait_strategy import WaitStrategy
@@ -37,6 +38,9 @@ CRITICAL_KIND_MASK[[int(k) for k in CRITICAL_KINDS]] = 1
 
 #: How long a producer waits for room in a full critical ring before spilling (never losing).
 CRITICAL_WAIT_S = 1.0
+
+#: The drain kernel, serialized with the rings' other kernels when JIT is disabled.
+_take_batch = _atomic(take_batch)
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,9 @@ class Consumer:
         empty.flags.writeable = False  # handlers get read-only views: compile that signature
         mask = np.zeros((0, self.index + 1), np.uint8)
         self.accept_critical(empty, mask)
-        self.market.drain_into(self._batch, 0)
-        self.critical.drain_into(self._batch, 0)
-        dk.keep_accepted(self._batch, 0, self.min_version, CRITICAL_KIND_MASK)
+        for ring in (self.market, self.critical):
+            _take_batch(self._batch[:0], ring.cursors, ring.counters, ring.records,
+                        self.min_version, CRITICAL_KIND_MASK, self.latency.counts, 0)
         self.latency.record_batch(empty["ingest_ns"], 0)
         warm = getattr(self.handler, "warm_up", None)
         if warm is not None:
@@ -191,9 +195,14 @@ class Consumer:
         return self.critical.size() + self.market.size() + spilled
 
     def _deliver_ring(self, ring) -> int:
-        n = ring.drain_into(self._batch)
+        """Take the ring's next batch (drain, version filter, latency: one call), handle it."""
+        n, kept = _take_batch(self._batch, ring.cursors, ring.counters, ring.records,
+                              self.min_version, CRITICAL_KIND_MASK, self.latency.counts,
+                              self.clock.now_ns())
         if n:
-            self._handle(self._batch, n)
+            ring.wait_strategy.signal()  # room again: a waiting lossless producer goes on
+            self._filtered += int(n - kept)
+            self._call(self._batch[:kept])
         return n
 
     def _deliver_spill(self) -> int:
@@ -204,21 +213,18 @@ class Consumer:
             batch = self._spill.popleft() if self._spill else None
         if batch is None:
             return 0
-        self._handle(batch, batch.shape[0])
+        self.latency.record_batch(batch["ingest_ns"], self.clock.now_ns())  # never filtered
+        self._call(batch)
         return batch.shape[0]
 
-    def _handle(self, batch: np.ndarray, n: int) -> None:
-        """Filter by routing version, time handler entry, call the handler, count errors."""
-        kept = int(dk.keep_accepted(batch, n, self.min_version, CRITICAL_KIND_MASK))
-        self._filtered += n - kept
-        if not kept:
+    def _call(self, view: np.ndarray) -> None:
+        """Hand a read-only view to the handler; count it and any errors it raised."""
+        if not view.shape[0]:
             return
-        view = batch[:kept]
         view.flags.writeable = False
-        self.latency.record_batch(view["ingest_ns"], self.clock.now_ns())
         outcome = self.handler.deliver(view)
         self._batches += 1
-        self._delivered += kept
+        self._delivered += view.shape[0]
         if outcome.errors:
             self._on_error(view, outcome)
 

@@ -35,8 +35,10 @@ __all__ = ["Dispatcher", "DispatcherConfig", "DispatcherStats"]
 #: kind_of_type[event_type] -> Kind, as an array the stamping kernel can index.
 KIND_OF_TYPE = np.array([int(kind_of(t)) for t in EventType], dtype=np.uint8)
 
-#: The fan-out kernel, serialized with the rings' own kernels when JIT is disabled.
+#: The fan-out and dispatch kernels, serialized with the rings' own kernels when JIT is
+#: disabled (compiled, each call holds the GIL and is atomic with the consumers' drains).
 _fan_out_kernel = _atomic(dk.fan_out)
+_dispatch_kernel = _atomic(dk.dispatch_batch)
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ class Dispatcher:
         params[dk.P_TRACE_BASE] = self._trace_next
         params[dk.P_NOW_NS] = clock.now_ns()
         params[dk.P_MONOTONIC_NS] = clock.monotonic_ns()
-        dk.dispatch_batch(self._result, events, *self._kernel_args())
+        _dispatch_kernel(self._result, events, *self._kernel_args())
         result = self._result
         if result[dk.R_STATUS] == dk.NO_SLOTS:
             return False
