@@ -88,8 +88,9 @@ class Dispatcher:
     """Orders, routes and fans out CanonicalEvent batches; the one producer of every ring."""
 
     def __init__(self, pool: Pool, router: Router, clock: Clock, dlq: DeadLetterQueue,
-                 config: DispatcherConfig | None = None):
+                 config: DispatcherConfig | None = None, orchestrator=None):
         self.config = config or DispatcherConfig()
+        self.orchestrator = orchestrator  # windowed merges: see _merge (the hook)
         self.pool = pool
         self.router = router
         self.clock = clock
@@ -165,7 +166,10 @@ class Dispatcher:
             now = self.clock.monotonic_ns() if now_ns is None else now_ns
             ready, dropped = self.order.flush(now)
             self._release(dropped)
-            return self._deliver(ready.copy(), critical=False)
+            n = self._deliver(ready.copy(), critical=False)
+            if self.orchestrator is not None:  # ORCHESTRATOR HOOK (tick): windows that expired
+                self._merge(self.orchestrator.on_tick())
+            return n
 
     def flush_all(self) -> int:
         """Release every held event now, in order (used when the engine stops)."""
@@ -253,7 +257,18 @@ class Dispatcher:
                     consumer.accept_market_data(batch, mask)
         self._fanned_out += int(per_column[:len(self.consumers)].sum())
         self.pool.release_many(slots)
+        if self.orchestrator is not None and not critical:  # ORCHESTRATOR HOOK (batch)
+            self._merge(self.orchestrator.on_batch(batch))
         return n
+
+    def _merge(self, merged: np.ndarray) -> None:
+        """Publish the MERGED events of windows the orchestrator closed (the hook's output).
+
+        They take the venue path (stamp, order, route, fan out): their fan-out calls the hook
+        again with a batch holding no fragments, which can only close windows due by then.
+        """
+        if merged.shape[0]:
+            self._publish_chunk(merged)
 
     def stats(self) -> DispatcherStats:
         """Dispatcher totals and the ordering stage's counters."""
