@@ -139,7 +139,7 @@ def emit(r, close_ns, complete, rules, windows, fragments, blank, out_merged, ou
     e["venue"] = rules[r, R_MERGE_VENUE]
     e["instrument"] = rules[r, R_INSTRUMENT]
     e["seq_provider"] = rules[r, R_SEQ]
-    e["seq_first"] = rules[r, R_SEQ]
+    e["seq_first"] = 0  # monotonic-only: released at once, gaps (overflow) never waited for
     e["exchange_ns"] = close_ns
     e["merged_slot"] = k
     e["merge_id"] = windows[r, W_MERGE_ID]
