@@ -33,7 +33,6 @@ emitted late.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +93,31 @@ class OrchestratorStats:
     subscriptions: dict[str, MergeStats]
 
 
+class _SlotQueue:
+    """A FIFO of pool slots in a fixed int64 ring (the retained MergedEvents, oldest first)."""
+
+    def __init__(self, capacity: int):
+        self._ring = np.zeros(capacity, np.int64)
+        self._head = 0
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def push(self, slots: np.ndarray) -> None:
+        cap = self._ring.shape[0]
+        self._ring[(self._head + self._n + np.arange(slots.shape[0])) % cap] = slots
+        self._n += slots.shape[0]
+
+    def pop(self, n: int) -> np.ndarray:
+        """The ``n`` oldest slots, removed."""
+        cap = self._ring.shape[0]
+        out = self._ring[(self._head + np.arange(n)) % cap]
+        self._head = (self._head + n) % cap
+        self._n -= n
+        return out
+
+
 class Orchestrator:
     """Owns merged subscriptions and their windows; turns closed windows into MERGED events.
 
@@ -117,7 +141,7 @@ class Orchestrator:
         self.lock = threading.Lock()
         n, v = max_rules, MAX_MERGE_FRAGMENTS
         self.rules = np.zeros((n, mk.N_RULE_COLS), np.int64)
-        self.rule_venues = np.zeros((n, v), np.int64)
+        self.venue_pos = np.full((n, 1), -1, np.int64)  # [row, venue id] -> position or -1
         self.windows = np.zeros((n, mk.N_WIN_COLS), np.int64)
         self.fragments_table = np.zeros((n, v), CANONICAL_EVENT)
         self.counters = np.zeros((n, mk.N_COUNTERS), np.int64)
@@ -129,9 +153,9 @@ class Orchestrator:
         self._specs: list[MergeSpec | None] = [None] * n
         self._consumers: list[set[int]] = [set() for _ in range(n)]
         self._slot_merge_id = np.zeros(pool.capacity, np.int64)  # 0: not a live MergedEvent
-        self._retained: deque[int] = deque()  # emitted MergedEvent slots, oldest first
+        self._retained = _SlotQueue(pool.capacity)  # emitted MergedEvent slots, oldest first
         self._overflow = 0
-        self._n_active = 0
+        self._active = np.zeros(0, np.int64)  # rule rows in use, in row order
         self._scratch(256 + n)
 
     def _scratch(self, n: int) -> None:
@@ -188,21 +212,30 @@ class Orchestrator:
         rule[mk.R_N_VENUES], rule[mk.R_WINDOW_NS] = len(spec.venues), spec.window_ns
         rule[mk.R_MAX_EVENTS], rule[mk.R_POLICY] = spec.max_events, spec.policy
         rule[mk.R_MERGE_VENUE] = self.registry.venue_id(f"merged-{row}")
-        self.rule_venues[row] = 0
-        self.rule_venues[row, :len(spec.venues)] = spec.venues
+        self._place_venues(row, spec.venues)
         for table in (self.windows, self.counters, self.missing, self.late):
             table[row] = 0
         rule[mk.R_ACTIVE] = 1  # last: R_SEQ is kept, so the row's MERGED seqs only grow
         self._specs[row] = spec
-        self._n_active += 1
+        self._active = np.flatnonzero(self.rules[:, mk.R_ACTIVE]).astype(np.int64)
         return row
+
+    def _place_venues(self, row: int, venues: tuple[int, ...]) -> None:
+        """Row ``row`` of ``venue_pos``: each venue id's position in the list, else -1."""
+        width = max(self.venue_pos.shape[1], max(venues) + 1)
+        if width > self.venue_pos.shape[1]:
+            wider = np.full((self.venue_pos.shape[0], width), -1, np.int64)
+            wider[:, :self.venue_pos.shape[1]] = self.venue_pos
+            self.venue_pos = wider
+        self.venue_pos[row] = -1
+        self.venue_pos[row, list(venues)] = np.arange(len(venues))
 
     def _retire(self, row: int) -> None:
         mk.discard_windows(self.windows, self.counters, np.array([row], np.int64))
         self._retired += self.counters[row]
         self.rules[row, mk.R_ACTIVE] = 0
         self._specs[row] = None
-        self._n_active -= 1
+        self._active = np.flatnonzero(self.rules[:, mk.R_ACTIVE]).astype(np.int64)
 
     def _route(self, row: int, column: int) -> Subscription:
         """The routing subscription that delivers row ``row``'s MERGED events to ``column``."""
@@ -216,13 +249,14 @@ class Orchestrator:
 
         The returned array is scratch, valid until the next call: publish it at once.
         """
-        if not self._n_active:
+        if not self._active.shape[0]:
             return _NONE
         with self.lock:
             need = events.shape[0] + self.rules.shape[0]
             if self._out_events.shape[0] < need:
                 self._scratch(need)
-            n = mk.merge_batch(events, self.clock.now_ns(), self.rules, self.rule_venues,
+            n = mk.merge_batch(events, self.clock.now_ns(), self._active, self.rules,
+                               self.venue_pos,
                                self.windows, self.fragments_table, self.counters, self.missing,
                                self.late, self.next_id, self._blank, self._out_merged,
                                self._out_events)
@@ -230,10 +264,10 @@ class Orchestrator:
 
     def on_tick(self) -> np.ndarray:
         """Close windows whose time is up (the flush tick); return the MERGED events."""
-        if not self._n_active:
+        if not self._active.shape[0]:
             return _NONE
         with self.lock:
-            n = mk.close_expired(self.clock.now_ns(), self.rules, self.windows,
+            n = mk.close_expired(self.clock.now_ns(), self._active, self.rules, self.windows,
                                  self.fragments_table, self.counters, self.missing,
                                  self._blank, self._out_merged, self._out_events, 0)
             return self._publish(n)
@@ -248,24 +282,21 @@ class Orchestrator:
         events = self._out_events[n - keep:n]
         self._make_room(keep)
         slots = self.pool.acquire_many(keep, 0.0)
-        merged["routing_version"] = self.router.version
-        self.pool.records[slots] = merged
-        self._slot_merge_id[slots] = merged["merge_id"]
-        events["merged_slot"] = slots
-        self._retained.extend(slots.tolist())
+        mk.store_merged(self.pool.records, slots, merged, events, self.router.version,
+                        self._slot_merge_id)
+        self._retained.push(slots)
         return events
 
     def _make_room(self, n: int) -> None:
         """Release the oldest retained MergedEvents until ``n`` slots are free."""
         short = n - (self.pool.capacity - self.pool.in_use)
         if short > 0:
-            self._release([self._retained.popleft() for _ in range(short)])
+            self._release(self._retained.pop(short))
 
-    def _release(self, slots: list[int]) -> None:
-        if slots:
-            handles = np.array(slots, np.int64)
-            self._slot_merge_id[handles] = 0
-            self.pool.release_many(handles)
+    def _release(self, slots: np.ndarray) -> None:
+        if slots.shape[0]:
+            self._slot_merge_id[slots] = 0
+            self.pool.release_many(slots)
 
     # -- reading merged events -----------------------------------------------------------------
 
@@ -295,11 +326,17 @@ class Orchestrator:
     def warm_up(self) -> None:
         """Compile the merge kernels on empty input (nothing changes)."""
         with self.lock:
-            mk.merge_batch(_NONE, 0, self.rules[:0], self.rule_venues[:0], self.windows[:0],
-                           self.fragments_table[:0], self.counters[:0], self.missing[:0],
-                           self.late[:0], self.next_id, self._blank, self._out_merged,
+            mk.merge_batch(_NONE, 0, self._active[:0], self.rules, self.venue_pos,
+                           self.windows, self.fragments_table, self.counters, self.missing,
+                           self.late, self.next_id, self._blank, self._out_merged,
                            self._out_events)
-            mk.discard_windows(self.windows, self.counters, np.zeros(0, np.int64))
+            none = np.zeros(0, np.int64)
+            mk.close_expired(0, none, self.rules, self.windows, self.fragments_table,
+                             self.counters, self.missing, self._blank, self._out_merged,
+                             self._out_events, 0)
+            mk.store_merged(self.pool.records, none, self._out_merged, self._out_events, 0,
+                            self._slot_merge_id)
+            mk.discard_windows(self.windows, self.counters, none)
 
     def reset(self) -> int:
         """Restart: discard every open window and release retained MergedEvents.
@@ -307,10 +344,8 @@ class Orchestrator:
         Returns the number of windows discarded. Subscriptions stay.
         """
         with self.lock:
-            rows = np.flatnonzero(self.rules[:, mk.R_ACTIVE]).astype(np.int64)
-            discarded = int(mk.discard_windows(self.windows, self.counters, rows))
-            self._release(list(self._retained))
-            self._retained.clear()
+            discarded = int(mk.discard_windows(self.windows, self.counters, self._active))
+            self._release(self._retained.pop(len(self._retained)))
             return discarded
 
     # -- observability -------------------------------------------------------------------------

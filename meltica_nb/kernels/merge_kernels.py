@@ -15,7 +15,8 @@ or past the end closes the window before it opens the next one, and the batch's 
 closes windows nobody sent a fragment to since.
 
 State is plain arrays indexed by rule row ``r`` (see the column constants): ``rules[R,
-N_RULE_COLS]`` and ``rule_venues[R, V]`` (the subscription), ``windows[R, N_WIN_COLS]`` (the
+N_RULE_COLS]`` and ``venue_pos[R, n_venue_ids]`` (the subscription; position of each venue id
+in the rule's venue list, -1 if not listed), ``windows[R, N_WIN_COLS]`` (the
 open window), ``fragments[R, V]`` (CanonicalEvents, the latest per venue position),
 ``counters[R, N_COUNTERS]``, ``missing[R, V]`` and ``late[R, V]`` (per venue telemetry) and
 ``next_id[1]`` (the next merge id). Emitted windows are written to ``out_merged`` (MERGED_EVENT)
@@ -74,15 +75,6 @@ TICKER = 4
 MERGED = 9
 #: Flag bit of a MERGED event emitted from a partial window (meltica_nb.schema.Flag.PARTIAL).
 FLAG_PARTIAL = 16
-
-
-@njit(cache=True)
-def venue_position(rule_venues, n_venues, r, venue):
-    """Position of ``venue`` in rule ``r``'s venue list, or -1."""
-    for p in range(n_venues):
-        if rule_venues[r, p] == venue:
-            return p
-    return -1
 
 
 @njit(cache=True)
@@ -183,43 +175,35 @@ def close_window(r, close_ns, by_count, rules, windows, fragments, counters, mis
 
 
 @njit(cache=True)
-def add_fragment(r, p, event, rules, windows, fragments, counters, missing, late, next_id,
-                 blank, out_merged, out_events, k):
-    """Route one fragment of rule ``r`` (venue position ``p``); return the new output count."""
-    t = event["ingest_ns"]
-    last_close = windows[r, W_LAST_CLOSE]
-    if t < last_close:  # its window closed already
-        counters[r, C_DROPPED_LATE] += 1
-        late[r, p] += 1
-        counters[r, C_MAX_LATENESS_NS] = max(counters[r, C_MAX_LATENESS_NS], last_close - t)
-        return k
-    end = windows[r, W_OPEN_NS] + rules[r, R_WINDOW_NS]
-    if windows[r, W_OPEN] and t >= end:
-        k = close_window(r, end, False, rules, windows, fragments, counters, missing, blank,
-                         out_merged, out_events, k)
-    if not windows[r, W_OPEN]:
-        windows[r, W_OPEN] = 1
-        windows[r, W_OPEN_NS] = t
-        windows[r, W_MERGE_ID] = next_id[0]
-        windows[r, W_TRACE] = event["trace_id"]
-        next_id[0] += 1
-        counters[r, C_WINDOWS] += 1
-    fragments[r, p] = event
-    windows[r, W_SEEN] |= 1 << p
-    windows[r, W_COUNT] += 1
-    counters[r, C_FRAGMENTS] += 1
-    if windows[r, W_COUNT] >= rules[r, R_MAX_EVENTS]:
-        k = close_window(r, t, True, rules, windows, fragments, counters, missing, blank,
-                         out_merged, out_events, k)
-    return k
+def count_late(r, p, t, windows, counters, late):
+    """A fragment whose window closed already: count it, per venue, and its lateness."""
+    counters[r, C_DROPPED_LATE] += 1
+    late[r, p] += 1
+    lateness = windows[r, W_LAST_CLOSE] - t
+    counters[r, C_MAX_LATENESS_NS] = max(counters[r, C_MAX_LATENESS_NS], lateness)
 
 
 @njit(cache=True)
-def close_expired(now_ns, rules, windows, fragments, counters, missing, blank, out_merged,
-                  out_events, k):
-    """Close every open window whose time is up at ``now_ns``; return the new output count."""
-    for r in range(rules.shape[0]):
-        if rules[r, R_ACTIVE] and windows[r, W_OPEN]:
+def open_window(r, t, trace_id, windows, counters, next_id):
+    """Open rule ``r``'s next window at ``t`` with a new merge id."""
+    windows[r, W_OPEN] = 1
+    windows[r, W_OPEN_NS] = t
+    windows[r, W_MERGE_ID] = next_id[0]
+    windows[r, W_TRACE] = trace_id
+    next_id[0] += 1
+    counters[r, C_WINDOWS] += 1
+
+
+@njit(cache=True)
+def close_expired(now_ns, active, rules, windows, fragments, counters, missing, blank,
+                  out_merged, out_events, k):
+    """Close every open window whose time is up at ``now_ns``; return the new output count.
+
+    ``active`` lists the rule rows in use, in row order.
+    """
+    for j in range(active.shape[0]):
+        r = active[j]
+        if windows[r, W_OPEN]:
             end = windows[r, W_OPEN_NS] + rules[r, R_WINDOW_NS]
             if now_ns >= end:
                 k = close_window(r, end, False, rules, windows, fragments, counters, missing,
@@ -228,29 +212,49 @@ def close_expired(now_ns, rules, windows, fragments, counters, missing, blank, o
 
 
 @njit(cache=True)
-def merge_batch(events, now_ns, rules, rule_venues, windows, fragments, counters, missing, late,
-                next_id, blank, out_merged, out_events):
+def merge_batch(events, now_ns, active, rules, venue_pos, windows, fragments, counters,
+                missing, late, next_id, blank, out_merged, out_events):
     """Route a ready batch into the windows of every matching rule, then close what expired.
 
-    ``out_merged`` / ``out_events`` need room for ``len(events) + len(rules)`` records (each
+    ``active`` lists the rule rows in use (in row order): an event only visits those.
+    ``venue_pos[r, venue]`` is the venue's position in rule ``r``'s list, or -1.
+    ``out_merged`` / ``out_events`` need room for ``len(events) + len(active)`` records (each
     fragment closes at most one window, and each rule at most one more at the end). Returns
     the number of windows emitted.
+
+    One flat loop on purpose: the common path (a fragment joins an open window) calls no
+    helper, since a call passing arrays costs more in reference counting than the work; the
+    helpers run only on the rare paths (open, close, late).
     """
     k = 0
-    n_rules = rules.shape[0]
+    n_venues = venue_pos.shape[1]
     for i in range(events.shape[0]):
         ev = events[i]
-        inst = np.int64(ev["instrument"])
-        etype = np.int64(ev["event_type"])
-        for r in range(n_rules):
-            if not rules[r, R_ACTIVE] or rules[r, R_INSTRUMENT] != inst \
-                    or rules[r, R_TYPE] != etype:
+        venue = np.int64(ev["venue"])
+        for j in range(active.shape[0]):
+            r = active[j]
+            if rules[r, R_INSTRUMENT] != ev["instrument"] or rules[r, R_TYPE] != ev["event_type"] \
+                    or venue >= n_venues or venue_pos[r, venue] < 0:
                 continue
-            p = venue_position(rule_venues, rules[r, R_N_VENUES], r, np.int64(ev["venue"]))
-            if p >= 0:
-                k = add_fragment(r, p, ev, rules, windows, fragments, counters, missing, late,
-                                 next_id, blank, out_merged, out_events, k)
-    return close_expired(now_ns, rules, windows, fragments, counters, missing, blank,
+            p = venue_pos[r, venue]
+            t = ev["ingest_ns"]
+            if t < windows[r, W_LAST_CLOSE]:  # its window closed already
+                count_late(r, p, t, windows, counters, late)
+                continue
+            if windows[r, W_OPEN] and t >= windows[r, W_OPEN_NS] + rules[r, R_WINDOW_NS]:
+                k = close_window(r, windows[r, W_OPEN_NS] + rules[r, R_WINDOW_NS], False, rules,
+                                 windows, fragments, counters, missing, blank, out_merged,
+                                 out_events, k)
+            if not windows[r, W_OPEN]:
+                open_window(r, t, ev["trace_id"], windows, counters, next_id)
+            fragments[r, p] = ev
+            windows[r, W_SEEN] |= 1 << p
+            windows[r, W_COUNT] += 1
+            counters[r, C_FRAGMENTS] += 1
+            if windows[r, W_COUNT] >= rules[r, R_MAX_EVENTS]:
+                k = close_window(r, t, True, rules, windows, fragments, counters, missing, blank,
+                                 out_merged, out_events, k)
+    return close_expired(now_ns, active, rules, windows, fragments, counters, missing, blank,
                          out_merged, out_events, k)
 
 
@@ -271,3 +275,18 @@ def discard_windows(windows, counters, rows):
         windows[r, W_COUNT] = 0
         windows[r, W_LAST_CLOSE] = 0
     return n
+
+
+@njit(cache=True)
+def store_merged(records, slots, merged, events, routing_version, slot_merge_id):
+    """Copy emitted windows into their MergedEvent pool ``slots`` and point their events there.
+
+    Stamps ``routing_version`` on each record and remembers each slot's merge id (the handle
+    check of :meth:`meltica_nb.orchestrator.Orchestrator.merged_event`).
+    """
+    for k in range(slots.shape[0]):
+        slot = slots[k]
+        records[slot] = merged[k]
+        records[slot]["routing_version"] = routing_version
+        slot_merge_id[slot] = merged[k]["merge_id"]
+        events[k]["merged_slot"] = slot
