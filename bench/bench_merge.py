@@ -290,20 +290,17 @@ def _print_table(rows: list[dict]) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=None, help="runs per figure (5; quick: 1)")
-    parser.add_argument("--events", type=int, default=None,
-                        help="events per run (200000; quick: 20000)")
-    parser.add_argument("--quick", action="store_true", help="fewer events and runs")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="20000 events, one run")
+    parser.add_argument("--events", type=int, help="events per run (default 200000)")
+    parser.add_argument("--runs", type=int, help="runs per figure (default 5)")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
-    runs = args.runs if args.runs is not None else (1 if args.quick else 5)
-    events = args.events if args.events is not None else (20_000 if args.quick else 200_000)
-    rows = run(events, runs)
-    if args.json:
-        sys.stdout.write(orjson.dumps({"merge": rows}, option=orjson.OPT_INDENT_2).decode()
-                         + "\n")
-    else:
+    quick = {"events": 20_000, "runs": 1} if args.quick else {"events": 200_000, "runs": 5}
+    rows = run(args.events or quick["events"], args.runs or quick["runs"])
+    if not args.json:
         _print_table(rows)
+        return
+    sys.stdout.write(orjson.dumps({"merge": rows}, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":
