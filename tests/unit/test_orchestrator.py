@@ -14,6 +14,7 @@ from meltica_nb.engine import Engine
 from meltica_nb.errors import ConfigError, StaleHandle
 from meltica_nb.merge_spec import MergeSpec
 from meltica_nb.orchestrator import Orchestrator, OrchestratorStats
+from meltica_nb.run_config import engine_from_toml
 from meltica_nb.schema import CommandType, ErrorCode, EventType, Flag
 
 MERGED = int(EventType.MERGED)
@@ -429,3 +430,18 @@ def test_stats_have_an_orchestrator_section():
     assert set(stats.totals) == {"fragments", "windows", "emitted", "emitted_partial",
                                  "suppressed", "dropped_partial", "dropped_late",
                                  "closed_by_count", "closed_by_time", "discarded"}
+
+
+def test_meltica_run_config_takes_merged_tables(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[consumers.tape]\ntarget = "builtins:print"\n'
+                    '[[merged]]\nconsumer = "tape"\ninstrument = "BTC-USDT"\nevent = "bbo"\n'
+                    'venues = ["binance", "binance-futures"]\nwindow_ms = 250\n')
+    engine = engine_from_toml(path)
+    sub = engine.stats()["orchestrator"].subscriptions["merged-0"]
+    assert (sub.subscription, sub.window_ms) == ("BTC-USDT bbo [binance, binance-futures]", 250.0)
+    path.write_text('[consumers.tape]\ntarget = "builtins:print"\n'
+                    '[[merged]]\nconsumer = "tape"\ninstrument = "BTC-USDT"\nevent = "bbo"\n'
+                    'venues = ["binance"]\n')
+    with pytest.raises(ConfigError, match=r"\[\[merged\]\] of consumer 'tape': a merge needs"):
+        engine_from_toml(path)
