@@ -172,10 +172,12 @@ class ControlBus:
         return MergeSpec.from_payload(payload, self.registry)
 
     def _merged_subscribe(self, column: int, payload: dict) -> int:
-        return self.orchestrator.subscribe(column, self._merge_spec(payload))
+        spec = self._merge_spec(payload)
+        return self.orchestrator.subscribe(column, spec)
 
     def _merged_unsubscribe(self, column: int, payload: dict) -> int:
-        found, version = self.orchestrator.unsubscribe(column, self._merge_spec(payload))
+        spec = self._merge_spec(payload)
+        found, version = self.orchestrator.unsubscribe(column, spec)
         if not found:
             raise CommandRefused(ErrorCode.NOT_SUBSCRIBED, "no merged subscription matches")
         return version

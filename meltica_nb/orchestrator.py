@@ -256,10 +256,9 @@ class Orchestrator:
             if self._out_events.shape[0] < need:
                 self._scratch(need)
             n = mk.merge_batch(events, self.clock.now_ns(), self._active, self.rules,
-                               self.venue_pos,
-                               self.windows, self.fragments_table, self.counters, self.missing,
-                               self.late, self.next_id, self._blank, self._out_merged,
-                               self._out_events)
+                               self.venue_pos, self.windows, self.fragments_table,
+                               self.counters, self.missing, self.late, self.next_id,
+                               self._blank, self._out_merged, self._out_events)
             return self._publish(n)
 
     def on_tick(self) -> np.ndarray:

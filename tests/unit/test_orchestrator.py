@@ -10,6 +10,7 @@ import pytest
 from engine_util import BBO, T0, TRADE, Collector, cat, make
 
 from meltica_nb.clock import ManualClock
+from meltica_nb.control_bus import ControlBus
 from meltica_nb.engine import Engine
 from meltica_nb.errors import ConfigError, StaleHandle
 from meltica_nb.merge_spec import MergeSpec
@@ -445,3 +446,27 @@ def test_meltica_run_config_takes_merged_tables(tmp_path):
                     'venues = ["binance"]\n')
     with pytest.raises(ConfigError, match=r"\[\[merged\]\] of consumer 'tape': a merge needs"):
         engine_from_toml(path)
+
+
+def test_a_batch_larger_than_the_scratch_and_an_engine_without_merges():
+    engine, consumer, tape = setup(window_ms=10_000, max_events=2)
+    now = engine.clock.now_ns()
+    big = cat(*[bbo(engine, v, seq, 100, 110, ingest_ns=now) for seq in range(1, 601)
+                for v in VENUES])
+    engine.publish(big)  # 1200 fragments in one ready batch: 600 windows close by count
+    assert totals(engine)["emitted"] == 600
+    assert merged_of(consumer, tape)["seq_provider"].tolist() == [600]  # latest wins
+    bare = new_engine()
+    bare.add_consumer("tape", Collector())
+    bare.publish(bbo(bare, "alpha", 1, 100, 110))
+    assert bare.stats()["orchestrator"].totals["fragments"] == 0
+    assert bare.orchestrator.on_tick().shape[0] == 0
+
+
+def test_a_control_bus_without_an_orchestrator_refuses_merged_commands():
+    engine = new_engine()
+    engine.add_consumer("tape", Collector())
+    bus = ControlBus(engine.router, engine.registry, {"tape": 0}, engine.dispatcher.publish_to)
+    ack = bus.send({"type": "MergedSubscribe", "consumer": "tape", "payload": GOOD})
+    assert not ack.success and ack.error_code == ErrorCode.UNKNOWN_COMMAND
+    assert "no orchestrator" in ack.error
