@@ -15,11 +15,11 @@ or past the end closes the window before it opens the next one, and the batch's 
 closes windows nobody sent a fragment to since.
 
 State is plain arrays indexed by rule row ``r`` (see the column constants): ``rules[R,
-N_RULE_COLS]`` and ``venue_pos[R, n_venue_ids]`` (the subscription; position of each venue id
-in the rule's venue list, -1 if not listed), ``windows[R, N_WIN_COLS]`` (the
-open window), ``fragments[R, V]`` (CanonicalEvents, the latest per venue position),
-``counters[R, N_COUNTERS]``, ``missing[R, V]`` and ``late[R, V]`` (per venue telemetry) and
-``next_id[1]`` (the next merge id). Emitted windows are written to ``out_merged`` (MERGED_EVENT)
+N_RULE_COLS]`` and ``venue_pos[R, n_venue_ids]`` (the subscription; each venue id's position
+in the rule's venue list, -1 if not listed), ``windows[R, N_WIN_COLS]`` (the open window),
+``fragments[R, V]`` (CanonicalEvents, the latest per venue position), ``counters[R,
+N_COUNTERS]``, ``missing[R, V]`` and ``late[R, V]`` (per venue telemetry) and ``next_id[1]``
+(the next merge id). Emitted windows are written to ``out_merged`` (MERGED_EVENT)
 and ``out_events`` (the MERGED CanonicalEvent announcing it, ``merged_slot`` = its index in
 ``out_merged`` until the caller maps it to a pool slot). ``blank`` is one zero MERGED_EVENT,
 copied over each output record before it is filled (records are reused scratch).
@@ -28,8 +28,10 @@ copied over each output record before it is filled (records are reused scratch).
 import numpy as np
 from numba import njit
 
+from meltica_nb.schema import EventType, Flag
+
 # rules[r, :]: the subscription of rule row r
-R_ACTIVE = 0
+R_ACTIVE = 0       # 1 while the row holds a subscription (the caller lists active rows)
 R_INSTRUMENT = 1
 R_TYPE = 2
 R_N_VENUES = 3
@@ -69,12 +71,11 @@ SUPPRESS = 0
 EMIT = 1
 DROP = 2
 
-#: EventType values the kernels read (mirrors meltica_nb.schema.EventType).
-BBO = 2
-TICKER = 4
-MERGED = 9
-#: Flag bit of a MERGED event emitted from a partial window (meltica_nb.schema.Flag.PARTIAL).
-FLAG_PARTIAL = 16
+#: Event types and the flag the kernels use, as plain ints (compile-time constants).
+BBO = int(EventType.BBO)
+TICKER = int(EventType.TICKER)
+MERGED = int(EventType.MERGED)
+FLAG_PARTIAL = int(Flag.PARTIAL)
 
 
 @njit(cache=True)
