@@ -46,18 +46,20 @@ from .registry import Registry
 from .routing import Router, Subscription
 from .schema import CANONICAL_EVENT, MAX_MERGE_FRAGMENTS, MERGED_EVENT, EventType
 
-__all__ = ["MergeStats", "Orchestrator", "OrchestratorStats"]
+__all__ = ["COUNTER_COLUMNS", "MergeStats", "Orchestrator", "OrchestratorStats"]
 
 #: Merged subscriptions one engine holds at once.
 DEFAULT_MAX_RULES = 64
 _NONE = np.zeros(0, CANONICAL_EVENT)
 _POLICY_NAMES = {code: name for name, code in PARTIAL_POLICIES.items()}
-#: Counters summed into the orchestrator totals (the rest are per-subscription only).
-_TOTALS = {"fragments": mk.C_FRAGMENTS, "windows": mk.C_WINDOWS, "emitted": mk.C_EMITTED,
-           "emitted_partial": mk.C_EMITTED_PARTIAL, "suppressed": mk.C_SUPPRESSED,
-           "dropped_partial": mk.C_DROPPED_PARTIAL, "dropped_late": mk.C_DROPPED_LATE,
-           "closed_by_count": mk.C_CLOSED_BY_COUNT, "closed_by_time": mk.C_CLOSED_BY_TIME,
-           "discarded": mk.C_DISCARDED}
+#: Counter name -> column of ``Orchestrator.counters`` (also summed into the totals).
+COUNTER_COLUMNS = {
+    "fragments": mk.C_FRAGMENTS, "windows": mk.C_WINDOWS, "emitted": mk.C_EMITTED,
+    "emitted_partial": mk.C_EMITTED_PARTIAL, "suppressed": mk.C_SUPPRESSED,
+    "dropped_partial": mk.C_DROPPED_PARTIAL, "dropped_late": mk.C_DROPPED_LATE,
+    "closed_by_count": mk.C_CLOSED_BY_COUNT, "closed_by_time": mk.C_CLOSED_BY_TIME,
+    "discarded": mk.C_DISCARDED,
+}
 
 
 @dataclass(frozen=True)
@@ -359,7 +361,7 @@ class Orchestrator:
             return OrchestratorStats(
                 self.router.version, int(self.windows[rows, mk.W_OPEN].sum()),
                 len(self._retained), self._overflow,
-                {name: int(total[col]) for name, col in _TOTALS.items()}, subs)
+                {name: int(total[col]) for name, col in COUNTER_COLUMNS.items()}, subs)
 
     def _row_stats(self, row: int) -> MergeStats:
         spec = self._specs[row]
@@ -371,7 +373,7 @@ class Orchestrator:
             spec.describe(self.registry), tuple(sorted(self._consumers[row])),
             spec.window_ns / 1e6, spec.max_events, _POLICY_NAMES[spec.policy],
             bool(self.windows[row, mk.W_OPEN]),
-            {name: int(counts[col]) for name, col in _TOTALS.items()},
+            {name: int(counts[col]) for name, col in COUNTER_COLUMNS.items()},
             int(counts[mk.C_MAX_LATENESS_NS]) / 1e6,
             dict(zip(names, self.missing[row].tolist(), strict=False)),
             dict(zip(names, self.late[row].tolist(), strict=False)))

@@ -17,17 +17,13 @@ from meltica_nb.clock import ManualClock
 from meltica_nb.engine import Engine
 from meltica_nb.kernels import merge_kernels as mk
 from meltica_nb.merge_spec import PARTIAL_POLICIES, MergeSpec
+from meltica_nb.orchestrator import COUNTER_COLUMNS
 from meltica_nb.schema import CANONICAL_EVENT, EventType, Flag
 
 T0 = 1_000_000_000
 MS = 1_000_000
 BBO, TRADE = int(EventType.BBO), int(EventType.TRADE)
-COUNTS = ("fragments", "windows", "emitted", "emitted_partial", "suppressed", "dropped_partial",
-          "dropped_late", "closed_by_count", "closed_by_time")
-COLUMNS = {"fragments": mk.C_FRAGMENTS, "windows": mk.C_WINDOWS, "emitted": mk.C_EMITTED,
-           "emitted_partial": mk.C_EMITTED_PARTIAL, "suppressed": mk.C_SUPPRESSED,
-           "dropped_partial": mk.C_DROPPED_PARTIAL, "dropped_late": mk.C_DROPPED_LATE,
-           "closed_by_count": mk.C_CLOSED_BY_COUNT, "closed_by_time": mk.C_CLOSED_BY_TIME}
+COUNTS = [name for name in COUNTER_COLUMNS if name != "discarded"]
 
 
 def rules_for(policies, windows_ms, max_events):
@@ -127,7 +123,7 @@ def test_the_kernels_merge_exactly_as_the_reference_model(draws, policies, windo
     assert got == want
     orch = engine.orchestrator
     for r, counts in enumerate(reference.counts):
-        assert {n: int(orch.counters[r, COLUMNS[n]]) for n in COUNTS} == counts
+        assert {n: int(orch.counters[r, COUNTER_COLUMNS[n]]) for n in COUNTS} == counts
         venues = rules[r]["venues"]
         assert dict(zip(venues, orch.missing[r, :len(venues)].tolist(), strict=True)) \
             == reference.missing[r]
