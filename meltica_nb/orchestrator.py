@@ -13,7 +13,10 @@ Fragments keep flowing to their own subscribers unchanged.
 Each merged subscription is one rule row; its MERGED events carry the venue ``merged-<row>``
 (registered in the Registry), so each is a stream of its own (coalescing never mixes two
 merges) and routing is a plain :class:`~meltica_nb.routing.Subscription` of that venue. Equal
-MergedSubscribes from several consumers share one row and its windows.
+MergedSubscribes from several consumers share one row and its windows. A MERGED event's
+``seq_provider`` counts that row's merges (monotonic), ``exchange_ns`` is the window's close
+time, ``merged_type`` the fragments' event type and ``flags`` has PARTIAL for a partial window
+emitted under the "emit" policy.
 
 For BBO and ticker merges, each MERGED event also carries the consolidated best bid/offer
 across the window's fragments and the venue of each side (``best_bid_*``, ``best_ask_*``):
