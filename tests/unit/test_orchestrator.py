@@ -97,6 +97,8 @@ def test_a_complete_window_emits_once_with_one_fragment_per_venue():
     # the fragments reached the consumer as ordinary BBOs too, before the merged event
     kinds = tape.events["event_type"].tolist()
     assert kinds == [int(EventType.CONTROL_ACK), BBO, BBO, BBO, MERGED]
+    # every event carries the routing version it was routed with (the MergedSubscribe's)
+    assert set(tape.events["routing_version"].tolist()) == {engine.router.version}
 
 
 @pytest.mark.parametrize("policy, counted, missing", [
