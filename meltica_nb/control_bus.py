@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CommandRefused, ConfigError
+from .merge_spec import MergeSpec
 from .registry import Registry
 from .routing import Router, Subscription
 from .schema import CANONICAL_EVENT, EVENT_NAMES, CommandType, ErrorCode, EventType, Flag
@@ -38,7 +39,9 @@ class ControlAck:
     error_code: ErrorCode = ErrorCode.OK
 
 
-_COMMANDS = {"Subscribe": CommandType.SUBSCRIBE, "Unsubscribe": CommandType.UNSUBSCRIBE}
+_COMMANDS = {"Subscribe": CommandType.SUBSCRIBE, "Unsubscribe": CommandType.UNSUBSCRIBE,
+             "MergedSubscribe": CommandType.MERGED_SUBSCRIBE,
+             "MergedUnsubscribe": CommandType.MERGED_UNSUBSCRIBE}
 
 
 class ControlBus:
@@ -50,10 +53,12 @@ class ControlBus:
     registry : names of venues and instruments to ids.
     consumers : consumer name -> routing column.
     publish_to : ``publish_to(column, records)`` delivers critical records to one consumer.
+    orchestrator : owner of merged subscriptions (MergedSubscribe / MergedUnsubscribe).
     """
 
     def __init__(self, router: Router, registry: Registry, consumers: dict[str, int],
-                 publish_to: Callable[[int, np.ndarray], None]):
+                 publish_to: Callable[[int, np.ndarray], None], orchestrator=None):
+        self.orchestrator = orchestrator
         self.router = router
         self.registry = registry
         self.consumers = consumers
@@ -61,7 +66,9 @@ class ControlBus:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._handlers = {CommandType.SUBSCRIBE: self._subscribe,
-                          CommandType.UNSUBSCRIBE: self._unsubscribe}
+                          CommandType.UNSUBSCRIBE: self._unsubscribe,
+                          CommandType.MERGED_SUBSCRIBE: self._merged_subscribe,
+                          CommandType.MERGED_UNSUBSCRIBE: self._merged_unsubscribe}
 
     def subscribe(self, consumer: str, venues=None, instruments=None, events=None) -> ControlAck:
         """Route the named venues x instruments x event types (None = all) to ``consumer``."""
@@ -73,6 +80,22 @@ class ControlBus:
         """Remove exactly what a matching :meth:`subscribe` added."""
         return self.send({"type": "Unsubscribe", "consumer": consumer, "payload": {
             "venues": venues, "instruments": instruments, "events": events}})
+
+    def merged_subscribe(self, consumer: str, instrument: str, event: str, venues,
+                         **options) -> ControlAck:
+        """Merge ``event`` of ``instrument`` across ``venues`` for ``consumer``.
+
+        ``options``: ``window_ms`` (10 000), ``max_events`` (1000), ``partial_policy``
+        ("suppress", "emit" or "drop"); see :mod:`meltica_nb.merge_spec`.
+        """
+        return self.send({"type": "MergedSubscribe", "consumer": consumer, "payload": {
+            "instrument": instrument, "event": event, "venues": venues, **options}})
+
+    def merged_unsubscribe(self, consumer: str, instrument: str, event: str, venues,
+                           **options) -> ControlAck:
+        """Remove exactly what a matching :meth:`merged_subscribe` added."""
+        return self.send({"type": "MergedUnsubscribe", "consumer": consumer, "payload": {
+            "instrument": instrument, "event": event, "venues": venues, **options}})
 
     def send(self, command: dict) -> ControlAck:
         """Apply one command envelope; always returns an ack (failed acks say why).
@@ -141,6 +164,22 @@ class ControlBus:
                                                  sub.event_types)
         if not found:
             raise CommandRefused(ErrorCode.NOT_SUBSCRIBED, "no active subscription matches")
+        return version
+
+    def _merge_spec(self, payload: dict) -> MergeSpec:
+        if self.orchestrator is None:
+            raise CommandRefused(ErrorCode.UNKNOWN_COMMAND, "this bus has no orchestrator")
+        return MergeSpec.from_payload(payload, self.registry)
+
+    def _merged_subscribe(self, column: int, payload: dict) -> int:
+        spec = self._merge_spec(payload)
+        return self.orchestrator.subscribe(column, spec)
+
+    def _merged_unsubscribe(self, column: int, payload: dict) -> int:
+        spec = self._merge_spec(payload)
+        found, version = self.orchestrator.unsubscribe(column, spec)
+        if not found:
+            raise CommandRefused(ErrorCode.NOT_SUBSCRIBED, "no merged subscription matches")
         return version
 
     def _ack_record(self, ack: ControlAck) -> np.ndarray:

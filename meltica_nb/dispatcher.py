@@ -97,8 +97,9 @@ class Dispatcher:
     """Orders, routes and fans out CanonicalEvent batches; the one producer of every ring."""
 
     def __init__(self, pool: Pool, router: Router, clock: Clock, dlq: DeadLetterQueue,
-                 config: DispatcherConfig | None = None):
+                 config: DispatcherConfig | None = None, orchestrator=None):
         self.config = config or DispatcherConfig()
+        self.orchestrator = orchestrator  # windowed merges: see _merge (the hook)
         self.pool = pool
         self.router = router
         self.clock = clock
@@ -120,7 +121,7 @@ class Dispatcher:
         self._critical = np.empty(n, np.int64)
         self._invalid = np.empty(n, np.int64)
         self._per_column = np.zeros(self.router.n_consumers_max, np.int64)
-        self._fan_counts = np.zeros(3, np.int64)
+        self._fan_counts = np.zeros(4, np.int64)
         self._result = np.zeros(dk.N_RESULT, np.int64)
         self._params = np.zeros(dk.N_PARAMS, np.int64)
         self._params[dk.P_SCHEMA_VERSION] = SCHEMA_VERSION
@@ -188,7 +189,10 @@ class Dispatcher:
             now = self.clock.monotonic_ns() if now_ns is None else now_ns
             ready, dropped = self.order.flush(now)
             self._release(dropped)
-            return self._deliver(ready.copy(), critical=False)
+            n = self._deliver(ready.copy(), critical=False)
+            if self.orchestrator is not None:  # ORCHESTRATOR HOOK (tick): windows that expired
+                self._merge(self.orchestrator.on_tick())
+            return n
 
     def flush_all(self) -> int:
         """Release every held event now, in order (used when the engine stops)."""
@@ -336,8 +340,11 @@ class Dispatcher:
                 consumer.wait.signal()
         if n_dropped:
             self._dead_letter_drops(n_dropped)
+        n_ready = int(counts[3])
         counts[:] = 0
         per_column[:] = 0
+        if self.orchestrator is not None and n_ready:  # ORCHESTRATOR HOOK (batch)
+            self._merge(self.orchestrator.on_batch(self._ready[:n_ready]))
 
     def _reserve(self, n: int) -> None:
         """Grow the fan-out scratch for ``n`` events (the DLQ: one drop per event and ring)."""
@@ -367,6 +374,15 @@ class Dispatcher:
         self._unrouted += int(dk.unrouted_count(mask, n, len(self.consumers)))
         for consumer in self.consumers:
             self._fanned_out += consumer.accept_critical(batch, mask)
+
+    def _merge(self, merged: np.ndarray) -> None:
+        """Publish the MERGED events of windows the orchestrator closed (the hook's output).
+
+        They take the venue path (stamp, order, route, fan out): their fan-out calls the hook
+        again with a batch holding no fragments, which can only close windows due by then.
+        """
+        if merged.shape[0]:
+            self._publish_chunk(merged)
 
     def stats(self) -> DispatcherStats:
         """Dispatcher totals and the ordering stage's counters."""

@@ -26,6 +26,7 @@ from .dead_letter_queue import DeadLetterQueue
 from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .handlers import make_handler
+from .orchestrator import Orchestrator
 from .pool_manager import PoolManager, ShutdownReport
 from .registry import Registry
 from .routing import Router
@@ -115,13 +116,15 @@ class Engine:
         self.pools = PoolManager(cfg.pools, debug=cfg.debug)
         self.dlq = DeadLetterQueue(cfg.dlq_capacity)
         self.router = Router(n_consumers_max=cfg.max_consumers)
+        self.orchestrator = Orchestrator(self.pools["MergedEvent"], self.registry, self.router,
+                                         self.clock)
         self.dispatcher = Dispatcher(self.pools["CanonicalEvent"], self.router, self.clock,
-                                     self.dlq, cfg.dispatcher)
+                                     self.dlq, cfg.dispatcher, orchestrator=self.orchestrator)
         self.book_table = BookTable(cfg.book_rows, cfg.book_levels)
         self.consumers: dict[str, Consumer] = {}
         self.feeds: list = []
         self.control = ControlBus(self.router, self.registry,
-                                  {}, self.dispatcher.publish_to)
+                                  {}, self.dispatcher.publish_to, orchestrator=self.orchestrator)
         self._group: TaskGroup | None = None
         self._feed_group: TaskGroup | None = None
 
@@ -195,6 +198,17 @@ class Engine:
         """
         return self.book_table.read_event(event)
 
+    def merged_fragments(self, event) -> np.ndarray:
+        """The fragments of a MERGED event (CanonicalEvents, one per venue), copied.
+
+        Raises StaleHandle once the MergedEvent was released for newer ones (read sooner).
+        """
+        return self.orchestrator.fragments(event)
+
+    def merged_event(self, event) -> np.ndarray:
+        """The MergedEvent record behind a MERGED event (window times, fragments), copied."""
+        return self.orchestrator.merged_event(event)
+
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> Engine:
@@ -206,6 +220,7 @@ class Engine:
         if self._group is not None:
             raise ConfigError("engine already started")
         self.dispatcher.warm_up()
+        self.orchestrator.warm_up()
         for consumer in self.consumers.values():
             consumer.warm_up()
         self._group = TaskGroup("engine")
@@ -247,6 +262,7 @@ class Engine:
                 self._wait_drained(deadline)
                 self._group.stop(max(0.1, deadline - time.monotonic()))
         finally:  # a failed consumer thread is re-raised, after the pools are shut down
+            self.orchestrator.reset()  # restart discards open windows, frees MergedEvents
             report = self.pools.shutdown(max(0.0, deadline - time.monotonic()))
         log.info("engine stopped: %d slot(s) unreturned", report.count)
         return report
@@ -277,4 +293,5 @@ class Engine:
             "dlq": self.dlq.stats(),
             "books": self.book_table.stats(),
             "feeds": {feed.name: feed.stats() for feed in self.feeds},
+            "orchestrator": self.orchestrator.stats(),
         }

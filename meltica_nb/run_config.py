@@ -16,6 +16,13 @@
     mode = "batch"                # batch | njit | python
     state_size = 0                # njit: int64 state array length
 
+    [[merged]]                    # a merged subscription of a consumer (MergedSubscribe)
+    consumer = "tape"
+    instrument = "BTC-USDT"
+    event = "bbo"                 # bbo and ticker merges carry the consolidated best bid/offer
+    venues = ["binance", "binance-futures"]
+    window_ms = 100               # optional: window_ms, max_events, partial_policy
+
 API keys come from the environment (``MELTICA_BINANCE_API_KEY`` / ``_SECRET``, or ``*_FILE``),
 never from this file.
 """
@@ -44,7 +51,7 @@ def engine_from_toml(path: str | Path) -> Engine:
     """Build an engine with its feeds and consumers from a TOML file."""
     with open(path, "rb") as fh:
         raw = tomllib.load(fh)
-    unknown = set(raw) - {"engine", "binance", "consumers"}
+    unknown = set(raw) - {"engine", "binance", "consumers", "merged"}
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
     engine = Engine(raw.get("engine"))
@@ -54,7 +61,19 @@ def engine_from_toml(path: str | Path) -> Engine:
         if _SECRET_KEYS & set(table):
             raise ConfigError(f"{path}: API keys belong in the environment, not in the file")
         engine.add_feed(BinanceFeed(engine, _binance_config(table)))
+    for table in raw.get("merged") or []:
+        _merged_subscribe(engine, table)
     return engine
+
+
+def _merged_subscribe(engine: Engine, table: dict) -> None:
+    """Send one ``[[merged]]`` table as a MergedSubscribe; a refused one is a ConfigError."""
+    payload = dict(table)
+    consumer = payload.pop("consumer", None)
+    ack = engine.control.send({"type": "MergedSubscribe", "consumer": consumer,
+                               "payload": payload})
+    if not ack.success:
+        raise ConfigError(f"[[merged]] of consumer {consumer!r}: {ack.error}")
 
 
 def _binance_config(table: dict) -> BinanceConfig:

@@ -139,6 +139,8 @@ class Flag(IntEnum):
     REPLAYED = 4
     #: A control command succeeded (ControlAck / ControlResult).
     SUCCESS = 8
+    #: A MERGED event from a window some expected venue never contributed to (policy "emit").
+    PARTIAL = 16
 
 
 class CommandType(IntEnum):
@@ -152,6 +154,7 @@ class CommandType(IntEnum):
     SUBMIT_ORDER = 5
     CANCEL_ORDER = 6
     QUERY_ORDER = 7
+    MERGED_UNSUBSCRIBE = 8
 
 
 class ErrorCode(IntEnum):
@@ -289,6 +292,14 @@ _PAYLOAD: list[tuple[str, str, int]] = [
     # merged: the MergedEvent slot and id
     ("merged_slot", "<i8", 56),
     ("merge_id", "<u8", 64),
+    # merged bbo/ticker windows: the consolidated best bid/offer and the venue of each side
+    ("best_bid_price", "<i8", 72),
+    ("best_bid_qty", "<i8", 80),
+    ("best_ask_price", "<i8", 88),
+    ("best_ask_qty", "<i8", 96),
+    ("best_bid_venue", "<u2", 104),
+    ("best_ask_venue", "<u2", 106),
+    ("merged_type", "u1", 108),     # EventType of the fragments
     # exec report (the full venue report is an EXEC_REPORT record)
     ("decision_id", "<u8", 48),
     ("exchange_order_id", "<i8", 56),

@@ -117,8 +117,8 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
     publishes into each ring of the bank (row ``c`` is consumer column ``c``) with the
     market-data policy: latest-wins per stream, else append, dropping the oldest into ``dlq``
     (``dlq_column`` names the ring) when full. ``per_column[c]`` receives how many events ring
-    ``c`` took. ``out_counts`` receives (dropped, unrouted, deliveries). The originals stay in
-    the pool: the caller releases them.
+    ``c`` took. ``out_counts`` receives (dropped, unrouted, deliveries, events): the ready
+    events are ``batch[:events]``. The originals stay in the pool: the caller releases them.
     """
     n = slots.shape[0]
     gather(batch, pool_records, slots)
@@ -141,6 +141,7 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
         deliveries += taken
     out_counts[0] = n_dropped
     out_counts[2] = deliveries
+    out_counts[3] = n
 
 
 @njit(cache=True)

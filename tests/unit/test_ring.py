@@ -249,7 +249,7 @@ def test_fan_out_over_a_ring_bank_applies_each_rings_policy(specs, capacities):
     alone = [MarketDataRing(cap) for cap in capacities]
     table = RoutingTable.compile(FAN_OUT_SUBSCRIPTIONS, 3, 4, 16, 1)
     n = len(specs)
-    counts, per_column = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    counts, per_column = np.zeros(4, np.int64), np.zeros(3, np.int64)
     dlq, dlq_column = np.zeros(3 * n, CANONICAL_EVENT), np.zeros(3 * n, np.int64)
     dk.fan_out(counts, per_column, dlq, dlq_column, np.zeros((n, 3), np.uint8),
                np.zeros(n, CANONICAL_EVENT), batch, np.arange(n, dtype=np.int64),
@@ -266,6 +266,7 @@ def test_fan_out_over_a_ring_bank_applies_each_rings_policy(specs, capacities):
     assert counts[1] == sum(not any(s.matches(*sp[1:3], sp[0]) for s in FAN_OUT_SUBSCRIPTIONS)
                             for sp in specs)
     assert counts[2] == per_column.sum()
+    assert counts[3] == n
 
 
 # -- critical ring ---------------------------------------------------------------------------
