@@ -1,0 +1,351 @@
+"""OKX book kernels: L2 books that remember each level's text, CRC32 checksums, seqId chains.
+
+OKX's ``books`` checksum is the CRC32 of ``bid1px:bid1sz:ask1px:ask1sz:bid2px:...`` over the
+top 25 levels, built from the price and size **text as received** (``"0.0112"`` and
+``"0.01120"`` hash differently). A book here keeps, beside each level's int64 mantissas
+(at the instrument's exponents), the number of decimals its price and size text had:
+``txt = price_decimals << 8 | size_decimals``. The parser accepts only canonical decimal text
+(``0|[1-9][0-9]*`` then optionally ``.`` and digits, with at most the exponent's decimals), so
+``format_decimal(mantissa // 10**(exponent - decimals), decimals)`` gives back the received
+text byte for byte, and the checksum string is rebuilt without a Python object.
+
+**Books.** One book per instrument row ``i``: ``bid_px``/``bid_qty``/``bid_txt`` sorted by
+price descending, ``ask_*`` ascending (``[n_books, depth]`` int64), counts ``bid_n``/``ask_n``.
+Kernels take them as ``book = (bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_txt)`` and
+``counts = (bid_n, ask_n)``.
+
+**Procedure** (:func:`apply_batch`, per DEPTH_UPDATE row, from ``exchange-book-rules.md``):
+
+1. a snapshot (``is_snapshot``) replaces the book and makes it live;
+2. an update for a book that is not live is ignored (counted): a resubscribe is on its way;
+3. sequence: when the update and the book both carry a ``seqId`` (``final_id >= 0``; our 2022
+   recording has none), ``prev_final_id`` must equal the book's ``seqId`` (a keep-alive has
+   ``prevSeqId == seqId``, a reset after maintenance still chains through ``prevSeqId``). A
+   repeat of the last message (``seqId`` equal, chained elsewhere) is a duplicate, ignored;
+   anything else is a gap;
+4. levels apply in order (size ``0`` deletes, a known price takes the new size and text, a new
+   price is inserted in order);
+5. a non-zero checksum must equal the book's (``0`` means "not provided", as OKX announced
+   for June 2026);
+6. a gap or a checksum mismatch drops the book and flags the instrument in ``out_resync``: the
+   caller resubscribes the channel, whose next snapshot restarts at step 1.
+
+A live book emits a BookSnapshot (top-K into the BookTable, ``checksum`` = the venue's value)
+and, when the best bid or ask changed, a BBO. ``seq_provider`` is the book's own version (one
+more per applied message), monotonic even when OKX resets its ``seqId``.
+"""
+
+import numpy as np
+from numba import njit
+
+from meltica_nb.kernels.book_kernels import _event, _find, best, table_begin, table_commit
+from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update
+from meltica_nb.kernels.decimal_kernels import format_decimal
+from meltica_nb.schema import EventType
+
+#: Instrument states (``S_STATE``).
+WAITING = 0  # no book: waiting for a snapshot
+LIVE = 1
+
+#: Columns of the per-instrument state array.
+S_STATE = 0
+S_SEQ = 1            # last seqId (-1: none)
+S_VERSION = 2        # applied messages: the events' seq_provider
+S_SEEN = 3           # 1 once the instrument had a row
+S_BBO_BID_PX = 4
+S_BBO_BID_QTY = 5
+S_BBO_ASK_PX = 6
+S_BBO_ASK_QTY = 7
+S_CHECKSUM = 8       # our checksum after the last message (0 before any)
+N_STATE = 9
+
+#: Columns of the per-instrument counter array.
+C_APPLIED = 0          # updates applied
+C_SNAPSHOTS = 1
+C_CHECKSUM_OK = 2
+C_CHECKSUM_FAIL = 3
+C_CHECKSUM_ABSENT = 4  # messages with checksum 0 (not provided)
+C_GAPS = 5
+C_DUPLICATES = 6
+C_IGNORED = 7          # updates while waiting for a snapshot
+C_RESYNCS = 8          # books dropped (gap or checksum mismatch)
+C_TRUNCATED = 9
+C_BOOK_EVENTS = 10
+C_BBO_EVENTS = 11
+N_COUNTERS = 12
+
+#: Levels per side in the checksum.
+CHECKSUM_LEVELS = 25
+#: Bytes the checksum string can take: 100 values of at most 21 + 18 bytes, and separators.
+CHECKSUM_BUFFER = 4 * CHECKSUM_LEVELS * 40
+
+_POW10 = np.array([10**k for k in range(19)], np.int64)
+_COLON = 58
+_BOOK_SNAPSHOT = int(EventType.BOOK_SNAPSHOT)
+_BBO = int(EventType.BBO)
+
+
+# -- levels with text ------------------------------------------------------------------------
+
+@njit(cache=True)
+def _shift_out(px, qty, txt, i, j, n):
+    for c in range(j, n - 1):
+        px[i, c] = px[i, c + 1]
+        qty[i, c] = qty[i, c + 1]
+        txt[i, c] = txt[i, c + 1]
+
+
+@njit(cache=True)
+def _shift_in(px, qty, txt, i, j, n):
+    for c in range(n, j, -1):
+        px[i, c] = px[i, c - 1]
+        qty[i, c] = qty[i, c - 1]
+        txt[i, c] = txt[i, c - 1]
+
+
+@njit(cache=True)
+def set_level(px, qty, txt, count, i, descending, price, quantity, text):
+    """Set one level (quantity absolute, 0 deletes) with its text form; return truncations."""
+    n = count[i]
+    j = _find(px, i, n, price, descending)
+    if j < n and px[i, j] == price:
+        if quantity == 0:
+            _shift_out(px, qty, txt, i, j, n)
+            count[i] = n - 1
+        else:
+            qty[i, j] = quantity
+            txt[i, j] = text
+        return 0
+    if quantity == 0:
+        return 0
+    depth = px.shape[1]
+    if j >= depth:
+        return 1
+    dropped = 0
+    if n == depth:
+        n -= 1
+        dropped = 1
+    _shift_in(px, qty, txt, i, j, n)
+    px[i, j] = price
+    qty[i, j] = quantity
+    txt[i, j] = text
+    count[i] = n + 1
+    return dropped
+
+
+@njit(cache=True)
+def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks):
+    """Apply ``n_bids`` then ``n_asks`` levels from ``levels[off:]``; return truncations."""
+    t = 0
+    for r in range(off, off + n_bids):
+        t += set_level(book[0], book[1], book[2], counts[0], i, True, levels[r, 0],
+                       levels[r, 1], texts[r])
+    for r in range(off + n_bids, off + n_bids + n_asks):
+        t += set_level(book[3], book[4], book[5], counts[1], i, False, levels[r, 0],
+                       levels[r, 1], texts[r])
+    return t
+
+
+# -- checksum ----------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _put_value(buf, pos, mantissa, exponent, decimals):
+    """Write the received text of ``mantissa`` (``decimals`` places) at ``pos``; new pos."""
+    drop = exponent - decimals
+    value = mantissa // _POW10[drop] if drop > 0 else mantissa
+    n = format_decimal(buf[pos:], value, decimals)
+    return pos + n
+
+
+@njit(cache=True)
+def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
+    pos = _put_value(buf, pos, px[i, j], pexp, txt[i, j] >> 8)
+    buf[pos] = _COLON
+    pos = _put_value(buf, pos + 1, qty[i, j], qexp, txt[i, j] & 0xFF)
+    buf[pos] = _COLON
+    return pos + 1
+
+
+@njit(cache=True)
+def checksum_text(buf, book, counts, i, pexp, qexp):
+    """Write book ``i``'s checksum string into ``buf``; return its length."""
+    nb = min(counts[0][i], CHECKSUM_LEVELS)
+    na = min(counts[1][i], CHECKSUM_LEVELS)
+    pos = 0
+    for j in range(max(nb, na)):
+        if j < nb:
+            pos = _put_level(buf, pos, book[0], book[1], book[2], i, j, pexp, qexp)
+        if j < na:
+            pos = _put_level(buf, pos, book[3], book[4], book[5], i, j, pexp, qexp)
+    return pos - 1 if pos > 0 else 0
+
+
+@njit(cache=True)
+def book_checksum(buf, book, counts, i, pexp, qexp):
+    """OKX's signed CRC32 of book ``i`` (``buf``: CHECKSUM_BUFFER bytes of scratch)."""
+    n = checksum_text(buf, book, counts, i, pexp, qexp)
+    return crc32_signed(crc32_update(0, buf, 0, n))
+
+
+# -- the procedure -----------------------------------------------------------------------------
+
+@njit(cache=True)
+def _drop(out_resync, st, counters, counts, i):
+    """Forget book ``i`` and ask for a resubscribe."""
+    st[i, S_STATE] = WAITING
+    st[i, S_SEQ] = -1
+    counts[0][i] = 0
+    counts[1][i] = 0
+    counters[i, C_RESYNCS] += 1
+    out_resync[i] = 1
+
+
+@njit(cache=True)
+def _in_sequence(st, counters, i, seq, prev):
+    """1 when the update chains on the book, 0 for a duplicate, -1 for a gap."""
+    last = st[i, S_SEQ]
+    if seq < 0 or last < 0 or prev == last:
+        return 1
+    if seq == last:
+        counters[i, C_DUPLICATES] += 1
+        return 0
+    counters[i, C_GAPS] += 1
+    return -1
+
+
+@njit(cache=True)
+def _load(book, counts, counters, st, i, levels, texts, row):
+    counts[0][i] = 0
+    counts[1][i] = 0
+    counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
+                                             row["n_bids"], row["n_asks"])
+    st[i, S_STATE] = LIVE
+    counters[i, C_SNAPSHOTS] += 1
+
+
+@njit(cache=True)
+def _update(out_resync, book, counts, st, counters, i, levels, texts, row):
+    """Steps 2-4 for one update; True when it was applied."""
+    if st[i, S_STATE] != LIVE:
+        counters[i, C_IGNORED] += 1
+        return False
+    order = _in_sequence(st, counters, i, row["final_id"], row["prev_final_id"])
+    if order < 0:
+        _drop(out_resync, st, counters, counts, i)
+        return False
+    if order == 0:
+        return False
+    counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
+                                             row["n_bids"], row["n_asks"])
+    counters[i, C_APPLIED] += 1
+    return True
+
+
+@njit(cache=True)
+def _verify(out_resync, scratch, book, counts, st, counters, exps, i, expected):
+    """Step 5: True when the checksum matches or was not provided."""
+    ours = book_checksum(scratch, book, counts, i, exps[0][i], exps[1][i])
+    st[i, S_CHECKSUM] = ours
+    if expected == 0:
+        counters[i, C_CHECKSUM_ABSENT] += 1
+        return True
+    if ours == expected:
+        counters[i, C_CHECKSUM_OK] += 1
+        return True
+    counters[i, C_CHECKSUM_FAIL] += 1
+    _drop(out_resync, st, counters, counts, i)
+    return False
+
+
+@njit(cache=True)
+def _bbo_changed(st, i, bp, bq, ap, aq):
+    if (st[i, S_BBO_BID_PX] == bp and st[i, S_BBO_BID_QTY] == bq
+            and st[i, S_BBO_ASK_PX] == ap and st[i, S_BBO_ASK_QTY] == aq):
+        return False
+    st[i, S_BBO_BID_PX] = bp
+    st[i, S_BBO_BID_QTY] = bq
+    st[i, S_BBO_ASK_PX] = ap
+    st[i, S_BBO_ASK_QTY] = aq
+    return True
+
+
+@njit(cache=True)
+def _top_k(tb_lv, row, px, qty, count, i, k, side):
+    n = min(count[i], k)
+    out = tb_lv[side]
+    for j in range(n):
+        out[row, j, 0] = px[i, j]
+        out[row, j, 1] = qty[i, j]
+    return n
+
+
+@njit(cache=True)
+def _emit(out_events, blank, e, book, counts, st, counters, tb_lv, tb_meta, i, k, row,
+          checksum):
+    """BookSnapshot (top-K into the table) and, if the top changed, BBO; return next ``e``."""
+    st[i, S_VERSION] += 1
+    seq = st[i, S_VERSION]
+    t_row = table_begin(tb_meta[2], tb_meta[3])
+    nb = _top_k(tb_lv, t_row, book[0], book[1], counts[0], i, k, 0)
+    na = _top_k(tb_lv, t_row, book[3], book[4], counts[1], i, k, 1)
+    gen = table_commit(tb_meta[0], tb_meta[1], tb_meta[2], tb_meta[3], t_row, nb, na)
+    venue, ingest, exchange = row["venue"], row["ingest_ns"], row["exchange_ns"]
+    ev = _event(out_events, blank, e, _BOOK_SNAPSHOT, i, venue, ingest, exchange, seq)
+    ev["book_row"] = t_row
+    ev["n_bids"] = nb
+    ev["n_asks"] = na
+    ev["checksum"] = checksum
+    ev["book_slot"] = gen
+    counters[i, C_BOOK_EVENTS] += 1
+    bp, bq, ap, aq = best(book[0], book[1], counts[0], book[3], book[4], counts[1], i)
+    if not _bbo_changed(st, i, bp, bq, ap, aq):
+        return e + 1
+    ev = _event(out_events, blank, e + 1, _BBO, i, venue, ingest, exchange, seq)
+    ev["bid_price"] = bp
+    ev["bid_qty"] = bq
+    ev["ask_price"] = ap
+    ev["ask_qty"] = aq
+    counters[i, C_BBO_EVENTS] += 1
+    return e + 2
+
+
+@njit(cache=True)
+def _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, row, checksum):
+    """Steps 1-6 for one row; True when the book changed and is valid."""
+    st, counters = sync[0], sync[1]
+    st[i, S_SEEN] = 1
+    if row["is_snapshot"]:
+        _load(book, counts, counters, st, i, levels, texts, row)
+    elif not _update(out_resync, book, counts, st, counters, i, levels, texts, row):
+        return False
+    if row["final_id"] >= 0:
+        st[i, S_SEQ] = row["final_id"]
+    return _verify(out_resync, scratch, book, counts, st, counters, exps, i, checksum)
+
+
+@njit(cache=True)
+def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps, tb_lv, tb_meta,
+                rows, levels, texts, checksums, k):
+    """Run DEPTH_UPDATE ``rows`` (levels ``[m, 2]`` int64 with ``texts[m]``) through the books.
+
+    ``checksums[r]`` is row ``r``'s venue checksum (0: none). Writes at most two events per row
+    into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
+    ``(events written, rows rejected)`` (instrument outside the books, levels outside the
+    arena).
+    """
+    e = 0
+    rejected = 0
+    n_books = sync[0].shape[0]
+    n_levels = levels.shape[0]
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        i = row["instrument"]
+        end = row["level_off"] + row["n_bids"] + row["n_asks"]
+        if i <= 0 or i >= n_books or row["level_off"] < 0 or end > n_levels:
+            rejected += 1
+            continue
+        if _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, row,
+                    checksums[r]):
+            e = _emit(out_events, blank, e, book, counts, sync[0], sync[1], tb_lv, tb_meta, i, k,
+                      row, checksums[r])
+    return e, rejected
