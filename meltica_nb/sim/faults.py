@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 #: Frame faults in the order they are drawn (the order is part of the determinism contract).
-FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized")
+FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized",
+               "corrupt")
 REST_KINDS = ("rest429", "rest5xx")
 KINDS = FRAME_KINDS + REST_KINDS
 
@@ -135,6 +136,7 @@ class FramePlan:
     reorder: bool = False
     malformed: bool = False
     oversized: bool = False
+    corrupt: bool = False  # venues with book checksums: one level changed, checksum kept
 
 
 NO_FAULTS = FramePlan()
@@ -172,6 +174,7 @@ class ConnectionFaults:
             reorder="reorder" in hits,
             malformed="malformed" in hits,
             oversized="oversized" in hits,
+            corrupt="corrupt" in hits,
         )
 
 
