@@ -91,17 +91,13 @@ def test_other_channels_ping_and_errors(make_sim):
 
 def _pong(ws, limit=5000):
     """Read raw frames until the text ``pong``."""
-    for _ in range(limit):
-        if ws.recv() == "pong":
-            return True
-    return False
+    return any(ws.recv() == "pong" for _ in range(limit))
 
 
 def test_wrong_path_is_404(make_sim):
     sim = make_sim(venue="okx")
-    with pytest.raises(Exception, match="404"):
-        with ws_client(sim, "/ws/btcusdt@trade"):
-            pass
+    with pytest.raises(Exception, match="404"), ws_client(sim, "/ws/btcusdt@trade"):
+        pass
 
 
 def test_corrupt_fault_breaks_the_checksum(make_sim):
