@@ -206,6 +206,11 @@ class BinanceConnection:
         :data:`ERROR_KINDS`); a warning log line when None.
     """
 
+    #: Venue name in logs and errors; frames starting with DATA_PREFIX are market data.
+    LABEL = "binance"
+    DATA_PREFIX = _STREAM_PREFIX
+    _stream_names = staticmethod(_stream_names)
+
     def __init__(
         self,
         config: BinanceConfig,
@@ -246,7 +251,7 @@ class BinanceConnection:
         Streams already wanted are ignored. Raises :class:`ConfigError` for a malformed name
         or when the connection would exceed ``max_streams_per_connection``.
         """
-        names = _stream_names(streams)
+        names = self._stream_names(streams)
         with self._lock:
             new = tuple(n for n in names if n not in self._desired)
             limit = self._config.max_streams_per_connection
@@ -262,7 +267,7 @@ class BinanceConnection:
     def unsubscribe(self, streams: Iterable[str]) -> None:
         """Drop streams; thread-safe, sent paced by the connection thread. Unknown ones are
         ignored."""
-        names = _stream_names(streams)
+        names = self._stream_names(streams)
         with self._lock:
             gone = tuple(n for n in names if n in self._desired)
             for name in gone:
@@ -358,7 +363,8 @@ class BinanceConnection:
         limit = self._config.max_connect_attempts
         if limit and failures >= limit:
             raise ConnectError(
-                f"binance websocket {self._url}: {failures} consecutive connect attempts failed"
+                f"{self.LABEL} websocket {self._url}: {failures} consecutive connect attempts "
+                f"failed"
             )
 
     def _connect(self) -> _ChunkedWebSocket | None:
@@ -387,7 +393,8 @@ class BinanceConnection:
         _chunk_into(session.outbox, "SUBSCRIBE", wanted, self._config.max_streams_per_request)
         self._connects += 1
         self._connected = True
-        _log.info("binance websocket connected to %s (%d streams)", self._url, len(wanted))
+        _log.info("%s websocket connected to %s (%d streams)", self.LABEL, self._url,
+                  len(wanted))
         if self._connects > 1:
             self._reconnects += 1
         return session
@@ -437,7 +444,8 @@ class BinanceConnection:
         """Timers and queued control messages; return a reason to end the session, or None."""
         cfg = self._config
         if now - s.opened >= cfg.proactive_reconnect_s:
-            _log.info("binance websocket: proactive reconnect after %.0f s", now - s.opened)
+            _log.info("%s websocket: proactive reconnect after %.0f s", self.LABEL,
+                      now - s.opened)
             return "proactive"
         if s.ping_sent is not None and now - s.ping_sent >= cfg.pong_timeout_s:
             self._report("dead", f"no data and no pong {cfg.pong_timeout_s:g} s after our ping")
@@ -480,7 +488,7 @@ class BinanceConnection:
         if s.ping_sent is None and now - s.last_rx >= self._config.ping_interval_s:
             if s.pacer.wait_s(now) > 0:
                 return
-            s.ws.ping(b"meltica")
+            self._ping(s.ws)
             s.pacer.record(now)
             s.ping_sent = now
             self._pings += 1
@@ -488,11 +496,20 @@ class BinanceConnection:
             method, names = s.outbox.popleft()
             msg_id = self._next_id
             self._next_id += 1
-            payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
-            s.ws.send(payload, ABNF.OPCODE_TEXT)
+            s.ws.send(self._request(method, names, msg_id), ABNF.OPCODE_TEXT)
             s.pacer.record(now)
             s.pending[msg_id] = (method, len(names), now)
             self._requests += 1
+
+    @staticmethod
+    def _ping(ws: _ChunkedWebSocket) -> None:
+        """Our keep-alive probe: a websocket ping (the venue answers with a pong)."""
+        ws.ping(b"meltica")
+
+    @staticmethod
+    def _request(method: str, names: tuple[str, ...], msg_id: int) -> bytes:
+        """The text of a SUBSCRIBE/UNSUBSCRIBE request."""
+        return orjson.dumps({"method": method, "params": names, "id": msg_id})
 
     def _read_batch(self, s: _Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
         """Read every ready frame, up to a batch, into ``frames``/``recv_ns``."""
@@ -518,7 +535,7 @@ class BinanceConnection:
                 if len(data) > max_bytes:
                     self._report("oversized", f"text frame of {len(data)} bytes > "
                                  f"max_frame_bytes {max_bytes}", data)
-                elif data.startswith(_STREAM_PREFIX):
+                elif data.startswith(self.DATA_PREFIX):
                     frames.append(data)
                     recv_ns.append(now_ns())
                 else:
