@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from meltica_nb.book_table import BookTable
-from meltica_nb.concurrency import CancelToken
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.venues.binance.parsing import concat_events
 from meltica_nb.venues.okx.books import OkxBooks
