@@ -10,6 +10,11 @@
     symbols = ["BTC-USDT", "ETH-USDT"]
     channels = ["depth@100ms", "bookTicker", "trade"]
 
+    [[okx]]                       # OKX public (no credentials); OkxConfig fields
+    market = "spot"
+    symbols = ["BTC-USDT"]
+    channels = ["books", "trades", "bbo-tbt"]
+
     [consumers.tape]              # one consumer per table
     target = "mystrategy.tape:on_trades"   # module:function
     events = ["trade"]
@@ -32,6 +37,8 @@ from .engine import Engine
 from .errors import ConfigError
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.okx.config import OkxConfig
+from .venues.okx.feed import OkxFeed
 
 __all__ = ["engine_from_toml", "load_target"]
 
@@ -44,7 +51,7 @@ def engine_from_toml(path: str | Path) -> Engine:
     """Build an engine with its feeds and consumers from a TOML file."""
     with open(path, "rb") as fh:
         raw = tomllib.load(fh)
-    unknown = set(raw) - {"engine", "binance", "consumers"}
+    unknown = set(raw) - {"engine", "binance", "okx", "consumers"}
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
     engine = Engine(raw.get("engine"))
@@ -54,7 +61,17 @@ def engine_from_toml(path: str | Path) -> Engine:
         if _SECRET_KEYS & set(table):
             raise ConfigError(f"{path}: API keys belong in the environment, not in the file")
         engine.add_feed(BinanceFeed(engine, _binance_config(table)))
+    for table in raw.get("okx") or []:
+        engine.add_feed(OkxFeed(engine, _okx_config(table)))
     return engine
+
+
+def _okx_config(table: dict) -> OkxConfig:
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return OkxConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(f"[[okx]]: {exc}") from None
 
 
 def _binance_config(table: dict) -> BinanceConfig:

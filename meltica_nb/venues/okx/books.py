@@ -18,6 +18,7 @@ import numpy as np
 
 from meltica_nb.book_table import BookTable
 from meltica_nb.errors import ConfigError
+from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels import okx_book_kernels as ok
 from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, DEPTH_UPDATE
 
@@ -138,6 +139,12 @@ class OkxBooks:
             side["price"], side["quantity"] = px[i, : count[i]], qty[i, : count[i]]
             out.append(side)
         return out[0], out[1]
+
+    def best(self, instrument: int) -> tuple[int, int, int, int]:
+        """``(bid_price, bid_qty, ask_price, ask_qty)`` of a book; an empty side reads 0, 0."""
+        bp, bq, ap, aq = bk.best(self.book[0], self.book[1], self.counts[0], self.book[3],
+                                 self.book[4], self.counts[1], int(instrument))
+        return int(bp), int(bq), int(ap), int(aq)
 
     def checksum_text(self, instrument: int) -> str:
         """The checksum string of a book, as rebuilt from the received text (for tests)."""

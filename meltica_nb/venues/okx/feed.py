@@ -61,6 +61,7 @@ class OkxFeedStats:
     malformed: int          # not JSON, or a value that cannot be used (BAD_VALUE)
     unknown: int            # unknown channels, shapes or instruments
     resubscribes: int       # books channels resubscribed (checksum mismatch or gap)
+    snapshots: int          # books snapshots loaded
     applied: int
     checksum_ok: int
     checksum_fail: int
@@ -195,11 +196,16 @@ class OkxFeed:
 
     # -- observability -------------------------------------------------------------------------
 
+    def best(self, instrument: int) -> tuple[int, int, int, int]:
+        """``(bid_price, bid_qty, ask_price, ask_qty)`` of a ``books`` book (0s when empty)."""
+        return self.books.best(instrument)
+
     def stats(self) -> OkxFeedStats:
         """Counters of the feed, its parser, its connection and each instrument's book."""
         books = self.books.stats() if self.books is not None else {}
         total = {k: sum(getattr(b, k) for b in books.values())
-                 for k in ("applied", "checksum_ok", "checksum_fail", "gaps", "resyncs")}
+                 for k in ("snapshots", "applied", "checksum_ok", "checksum_fail", "gaps",
+                           "resyncs")}
         return OkxFeedStats(
             self.name, self._frames, self._events, self._malformed, self._unknown,
             self._resubscribes, parser=self.parser.stats() if self.parser else None,
