@@ -40,7 +40,6 @@ from numba import njit
 
 from meltica_nb.kernels.book_kernels import _event, _find, best, table_begin, table_commit
 from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update
-from meltica_nb.kernels.decimal_kernels import format_decimal
 from meltica_nb.schema import EventType
 
 #: Instrument states (``S_STATE``).
@@ -56,7 +55,7 @@ S_BBO_BID_PX = 4
 S_BBO_BID_QTY = 5
 S_BBO_ASK_PX = 6
 S_BBO_ASK_QTY = 7
-S_CHECKSUM = 8       # our checksum after the last message (0 before any)
+S_CHECKSUM = 8       # our checksum after the last message (0: none was sent to check)
 N_STATE = 9
 
 #: Columns of the per-instrument counter array.
@@ -79,15 +78,21 @@ CHECKSUM_LEVELS = 25
 #: Bytes the checksum string can take: 100 values of at most 21 + 18 bytes, and separators.
 CHECKSUM_BUFFER = 4 * CHECKSUM_LEVELS * 40
 
+#: No kernel here allocates: compiled without reference counting, as the Binance scanner is
+#: (each call between NRT functions pays an atomic incref/decref per array argument, and the
+#: checksum string takes ~200 small calls per message).
+_kernel = njit(cache=True, _nrt=False)
+
 _POW10 = np.array([10**k for k in range(19)], np.int64)
 _COLON = 58
+_DOT = 46
 _BOOK_SNAPSHOT = int(EventType.BOOK_SNAPSHOT)
 _BBO = int(EventType.BBO)
 
 
 # -- levels with text ------------------------------------------------------------------------
 
-@njit(cache=True)
+@_kernel
 def _shift_out(px, qty, txt, i, j, n):
     for c in range(j, n - 1):
         px[i, c] = px[i, c + 1]
@@ -95,7 +100,7 @@ def _shift_out(px, qty, txt, i, j, n):
         txt[i, c] = txt[i, c + 1]
 
 
-@njit(cache=True)
+@_kernel
 def _shift_in(px, qty, txt, i, j, n):
     for c in range(n, j, -1):
         px[i, c] = px[i, c - 1]
@@ -103,7 +108,7 @@ def _shift_in(px, qty, txt, i, j, n):
         txt[i, c] = txt[i, c - 1]
 
 
-@njit(cache=True)
+@_kernel
 def set_level(px, qty, txt, count, i, descending, price, quantity, text):
     """Set one level (quantity absolute, 0 deletes) with its text form; return truncations."""
     n = count[i]
@@ -133,31 +138,104 @@ def set_level(px, qty, txt, count, i, descending, price, quantity, text):
     return dropped
 
 
-@njit(cache=True)
-def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks):
-    """Apply ``n_bids`` then ``n_asks`` levels from ``levels[off:]``; return truncations."""
+@_kernel
+def _in_book_order(levels, off, m, descending):
+    """True when the run's prices are strictly in the side's order (OKX sends them so)."""
+    for r in range(off + 1, off + m):
+        if (levels[r - 1, 0] <= levels[r, 0]) if descending else (levels[r - 1, 0] >= levels[r, 0]):
+            return False
+    return True
+
+
+@_kernel
+def _keep(tmp, out, room, price, quantity, text):
+    """Write level ``out`` of the merged tail unless the side is full (a truncation)."""
+    if out < room:
+        tmp[0, out] = price
+        tmp[1, out] = quantity
+        tmp[2, out] = text
+
+
+@_kernel
+def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
+    """Apply a sorted run in one pass: each old level moves once (a shift per insert or delete
+    would move half the side each time). Returns truncations."""
+    n = count[i]
+    start = _find(px, i, n, levels[off, 0], descending)  # levels before it stay in place
+    room = px.shape[1] - start
+    a, out = start, 0
+    for r in range(off, off + m):
+        price = levels[r, 0]
+        while a < n and ((px[i, a] > price) if descending else (px[i, a] < price)):
+            _keep(tmp, out, room, px[i, a], qty[i, a], txt[i, a])
+            out += 1
+            a += 1
+        if a < n and px[i, a] == price:
+            a += 1
+        if levels[r, 1] != 0:
+            _keep(tmp, out, room, price, levels[r, 1], texts[r])
+            out += 1
+    while a < n:
+        _keep(tmp, out, room, px[i, a], qty[i, a], txt[i, a])
+        out += 1
+        a += 1
+    kept = min(out, room)
+    for c in range(kept):
+        px[i, start + c] = tmp[0, c]
+        qty[i, start + c] = tmp[1, c]
+        txt[i, start + c] = tmp[2, c]
+    count[i] = start + kept
+    return out - kept
+
+
+@_kernel
+def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
+    if m > 1 and _in_book_order(levels, off, m, descending):
+        return _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp)
     t = 0
-    for r in range(off, off + n_bids):
-        t += set_level(book[0], book[1], book[2], counts[0], i, True, levels[r, 0],
-                       levels[r, 1], texts[r])
-    for r in range(off + n_bids, off + n_bids + n_asks):
-        t += set_level(book[3], book[4], book[5], counts[1], i, False, levels[r, 0],
-                       levels[r, 1], texts[r])
+    for r in range(off, off + m):
+        t += set_level(px, qty, txt, count, i, descending, levels[r, 0], levels[r, 1], texts[r])
     return t
+
+
+@_kernel
+def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, tmp):
+    """Apply ``n_bids`` then ``n_asks`` levels from ``levels[off:]``; return truncations.
+
+    ``tmp``: int64 ``[3, depth]`` scratch for the one-pass merge of a sorted run.
+    """
+    t = _apply_side(book[0], book[1], book[2], counts[0], i, True, levels, texts, off, n_bids,
+                    tmp)
+    return t + _apply_side(book[3], book[4], book[5], counts[1], i, False, levels, texts,
+                           off + n_bids, n_asks, tmp)
 
 
 # -- checksum ----------------------------------------------------------------------------------
 
-@njit(cache=True)
+@_kernel
 def _put_value(buf, pos, mantissa, exponent, decimals):
-    """Write the received text of ``mantissa`` (``decimals`` places) at ``pos``; new pos."""
-    drop = exponent - decimals
-    value = mantissa // _POW10[drop] if drop > 0 else mantissa
-    n = format_decimal(buf[pos:], value, decimals)
-    return pos + n
+    """Write the received text of ``mantissa`` (``decimals`` places) at ``pos``; new pos.
+
+    The canonical form :func:`~meltica_nb.kernels.decimal_kernels.format_decimal` writes, for
+    the non-negative values of a book, written in place (no slice of ``buf`` per value).
+    """
+    value = mantissa // _POW10[exponent - decimals]
+    width = decimals + 1
+    while width < 19 and value >= _POW10[width]:
+        width += 1
+    end = pos + width + (1 if decimals > 0 else 0)
+    p = end - 1
+    for k in range(width):
+        if k == decimals and k > 0:
+            buf[p] = _DOT
+            p -= 1
+        buf[p] = 48 + value % 10
+        value //= 10
+        p -= 1
+    return end
 
 
-@njit(cache=True)
+@_kernel
 def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
     pos = _put_value(buf, pos, px[i, j], pexp, txt[i, j] >> 8)
     buf[pos] = _COLON
@@ -166,7 +244,7 @@ def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
     return pos + 1
 
 
-@njit(cache=True)
+@_kernel
 def checksum_text(buf, book, counts, i, pexp, qexp):
     """Write book ``i``'s checksum string into ``buf``; return its length."""
     nb = min(counts[0][i], CHECKSUM_LEVELS)
@@ -180,7 +258,7 @@ def checksum_text(buf, book, counts, i, pexp, qexp):
     return pos - 1 if pos > 0 else 0
 
 
-@njit(cache=True)
+@_kernel
 def book_checksum(buf, book, counts, i, pexp, qexp):
     """OKX's signed CRC32 of book ``i`` (``buf``: CHECKSUM_BUFFER bytes of scratch)."""
     n = checksum_text(buf, book, counts, i, pexp, qexp)
@@ -189,7 +267,7 @@ def book_checksum(buf, book, counts, i, pexp, qexp):
 
 # -- the procedure -----------------------------------------------------------------------------
 
-@njit(cache=True)
+@_kernel
 def _drop(out_resync, st, counters, counts, i):
     """Forget book ``i`` and ask for a resubscribe."""
     st[i, S_STATE] = WAITING
@@ -200,7 +278,7 @@ def _drop(out_resync, st, counters, counts, i):
     out_resync[i] = 1
 
 
-@njit(cache=True)
+@_kernel
 def _in_sequence(st, counters, i, seq, prev):
     """1 when the update chains on the book, 0 for a duplicate, -1 for a gap."""
     last = st[i, S_SEQ]
@@ -213,18 +291,18 @@ def _in_sequence(st, counters, i, seq, prev):
     return -1
 
 
-@njit(cache=True)
-def _load(book, counts, counters, st, i, levels, texts, row):
+@_kernel
+def _load(book, counts, counters, st, i, levels, texts, row, tmp):
     counts[0][i] = 0
     counts[1][i] = 0
     counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
-                                             row["n_bids"], row["n_asks"])
+                                             row["n_bids"], row["n_asks"], tmp)
     st[i, S_STATE] = LIVE
     counters[i, C_SNAPSHOTS] += 1
 
 
-@njit(cache=True)
-def _update(out_resync, book, counts, st, counters, i, levels, texts, row):
+@_kernel
+def _update(out_resync, book, counts, st, counters, i, levels, texts, row, tmp):
     """Steps 2-4 for one update; True when it was applied."""
     if st[i, S_STATE] != LIVE:
         counters[i, C_IGNORED] += 1
@@ -236,19 +314,20 @@ def _update(out_resync, book, counts, st, counters, i, levels, texts, row):
     if order == 0:
         return False
     counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
-                                             row["n_bids"], row["n_asks"])
+                                             row["n_bids"], row["n_asks"], tmp)
     counters[i, C_APPLIED] += 1
     return True
 
 
-@njit(cache=True)
+@_kernel
 def _verify(out_resync, scratch, book, counts, st, counters, exps, i, expected):
-    """Step 5: True when the checksum matches or was not provided."""
-    ours = book_checksum(scratch, book, counts, i, exps[0][i], exps[1][i])
-    st[i, S_CHECKSUM] = ours
+    """Step 5: True when the checksum matches or was not provided (then none is computed)."""
     if expected == 0:
+        st[i, S_CHECKSUM] = 0
         counters[i, C_CHECKSUM_ABSENT] += 1
         return True
+    ours = book_checksum(scratch, book, counts, i, exps[0][i], exps[1][i])
+    st[i, S_CHECKSUM] = ours
     if ours == expected:
         counters[i, C_CHECKSUM_OK] += 1
         return True
@@ -257,7 +336,7 @@ def _verify(out_resync, scratch, book, counts, st, counters, exps, i, expected):
     return False
 
 
-@njit(cache=True)
+@_kernel
 def _bbo_changed(st, i, bp, bq, ap, aq):
     if (st[i, S_BBO_BID_PX] == bp and st[i, S_BBO_BID_QTY] == bq
             and st[i, S_BBO_ASK_PX] == ap and st[i, S_BBO_ASK_QTY] == aq):
@@ -269,7 +348,7 @@ def _bbo_changed(st, i, bp, bq, ap, aq):
     return True
 
 
-@njit(cache=True)
+@_kernel
 def _top_k(tb_lv, row, px, qty, count, i, k, side):
     n = min(count[i], k)
     out = tb_lv[side]
@@ -279,7 +358,7 @@ def _top_k(tb_lv, row, px, qty, count, i, k, side):
     return n
 
 
-@njit(cache=True)
+@_kernel
 def _emit(out_events, blank, e, book, counts, st, counters, tb_lv, tb_meta, i, k, row,
           checksum):
     """BookSnapshot (top-K into the table) and, if the top changed, BBO; return next ``e``."""
@@ -309,26 +388,27 @@ def _emit(out_events, blank, e, book, counts, st, counters, tb_lv, tb_meta, i, k
     return e + 2
 
 
-@njit(cache=True)
+@_kernel
 def _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, row, checksum):
     """Steps 1-6 for one row; True when the book changed and is valid."""
     st, counters = sync[0], sync[1]
     st[i, S_SEEN] = 1
     if row["is_snapshot"]:
-        _load(book, counts, counters, st, i, levels, texts, row)
-    elif not _update(out_resync, book, counts, st, counters, i, levels, texts, row):
+        _load(book, counts, counters, st, i, levels, texts, row, scratch[1])
+    elif not _update(out_resync, book, counts, st, counters, i, levels, texts, row, scratch[1]):
         return False
     if row["final_id"] >= 0:
         st[i, S_SEQ] = row["final_id"]
-    return _verify(out_resync, scratch, book, counts, st, counters, exps, i, checksum)
+    return _verify(out_resync, scratch[0], book, counts, st, counters, exps, i, checksum)
 
 
-@njit(cache=True)
+@_kernel
 def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps, tb_lv, tb_meta,
                 rows, levels, texts, checksums, k):
     """Run DEPTH_UPDATE ``rows`` (levels ``[m, 2]`` int64 with ``texts[m]``) through the books.
 
-    ``checksums[r]`` is row ``r``'s venue checksum (0: none). Writes at most two events per row
+    ``checksums[r]`` is row ``r``'s venue checksum (0: none); ``scratch`` is
+    ``(uint8[CHECKSUM_BUFFER], int64[3, depth])``. Writes at most two events per row
     into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
     ``(events written, rows rejected)`` (instrument outside the books, levels outside the
     arena).

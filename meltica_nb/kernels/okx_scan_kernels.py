@@ -29,8 +29,6 @@ from meltica_nb.kernels.binance_scan_kernels import (
     _ws,
     lookup_symbol,
 )
-from meltica_nb.kernels.decimal_kernels import OK as DECIMAL_OK
-from meltica_nb.kernels.decimal_kernels import parse_decimal
 
 __all__ = ["BOOKS", "BOOKS5", "FALLBACK", "MAX_DEPTH", "OK", "scan_books"]
 
@@ -70,7 +68,7 @@ _ASK_OFF, _ASK_N, _BID_OFF, _BID_N, _SEEN = 8, 9, 10, 11, 12
 STATE_SIZE = 13
 _HAS_TS, _HAS_ASKS, _HAS_BIDS, _HAS_SEQ, _HAS_PREV = 1, 2, 4, 8, 16
 
-assert DECIMAL_OK == 0
+_POW10 = np.array([10**k for k in range(19)], np.int64)
 
 
 @_kernel
@@ -113,31 +111,35 @@ def _next(buf, i, end, close):
 # -- decimals ------------------------------------------------------------------------------
 
 @_kernel
-def _decimals(buf, s, e):
-    """Decimals of canonical text ``0|[1-9][0-9]*`` (``.[0-9]+``)?; -1 if not canonical."""
-    if s >= e or not 48 <= buf[s] <= 57 or (buf[s] == 48 and s + 1 < e and buf[s + 1] != _DOT):
-        return -1
-    k = s
+def _digits_from(buf, k, e, v):
+    """Read digits from ``k``: ``(index after them, v extended by them)``."""
     while k < e and 48 <= buf[k] <= 57:
+        v = v * 10 + (int(buf[k]) - 48)
         k += 1
-    if k == e:
-        return 0
-    if buf[k] != _DOT or k + 1 == e:
-        return -1
-    for m in range(k + 1, e):
-        if not 48 <= buf[m] <= 57:
-            return -1
-    return e - k - 1
+    return k, v
 
 
 @_kernel
 def _value(buf, s, e, exponent):
-    """``(mantissa, decimals)`` of canonical decimal text, decimals -1 when it will not do."""
-    d = _decimals(buf, s, e)
-    if d < 0 or d > exponent:
+    """``(mantissa, decimals)`` of canonical text ``0|[1-9][0-9]*`` (``.[0-9]+``)?.
+
+    Decimals are -1 when the text will not do here: not canonical (it could not be rebuilt as
+    received), more decimals than ``exponent``, or a value that might not fit an int64 (more
+    than 18 digits at the exponent; the orjson path then decides exactly).
+    """
+    k, v = _digits_from(buf, s, e, 0)
+    whole = k - s
+    if whole == 0 or (buf[s] == 48 and whole > 1) or whole + exponent > 18:
         return 0, -1
-    status, mantissa = parse_decimal(buf, s, e, exponent)
-    return mantissa, d if status == DECIMAL_OK else -1
+    if k == e:
+        return v * _POW10[exponent], 0
+    if buf[k] != _DOT:
+        return 0, -1
+    m, v = _digits_from(buf, k + 1, e, v)
+    decimals = m - k - 1
+    if m != e or decimals == 0 or decimals > exponent:
+        return 0, -1
+    return v * _POW10[exponent - decimals], decimals
 
 
 @_kernel

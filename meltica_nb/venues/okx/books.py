@@ -38,7 +38,7 @@ class InstrumentBookStats:
     instrument: int
     state: str              # "waiting" (for a snapshot) or "live"
     seq_id: int             # last OKX seqId, -1 when none
-    checksum: int           # our checksum after the last message
+    checksum: int           # our checksum after the last message (0: none sent to check)
     bid_levels: int
     ask_levels: int
     applied: int            # updates applied
@@ -88,7 +88,7 @@ class OkxBooks:
         self.exps = tuple(exps)
         self.rejected_rows = 0
         self._resync = np.zeros(max_books, np.uint8)
-        self._scratch = np.zeros(ok.CHECKSUM_BUFFER, np.uint8)
+        self._scratch = (np.zeros(ok.CHECKSUM_BUFFER, np.uint8), np.zeros((3, depth), np.int64))
         self._blank = np.zeros(1, CANONICAL_EVENT)
         self._out = np.zeros(256, CANONICAL_EVENT)
 
@@ -149,9 +149,9 @@ class OkxBooks:
     def checksum_text(self, instrument: int) -> str:
         """The checksum string of a book, as rebuilt from the received text (for tests)."""
         i = int(instrument)
-        n = ok.checksum_text(self._scratch, self.book, self.counts, i, self.exps[0][i],
+        n = ok.checksum_text(self._scratch[0], self.book, self.counts, i, self.exps[0][i],
                              self.exps[1][i])
-        return self._scratch[:n].tobytes().decode("ascii")
+        return self._scratch[0][:n].tobytes().decode("ascii")
 
     def is_live(self, instrument: int) -> bool:
         return int(self.state[int(instrument), ok.S_STATE]) == ok.LIVE

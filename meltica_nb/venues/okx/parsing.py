@@ -74,6 +74,7 @@ class FrameStatus(IntEnum):
 
 
 _N_STATUS = len(FrameStatus)
+_FALLBACK = int(FrameStatus.FALLBACK)  # numpy compares an IntEnum member slowly
 _N_TYPES = 16
 
 
@@ -267,7 +268,7 @@ class OkxParser:
         if recv.shape != (n,):
             raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
         joined = b"".join(frames)
-        lengths = np.fromiter(map(len, frames), np.int64, n)
+        lengths = np.array([len(f) for f in frames], np.int64)
         offsets = np.cumsum(lengths) - lengths
         self._grow(n, len(joined) // 9 + 16)
         t = self._symbols()
@@ -278,7 +279,7 @@ class OkxParser:
             t.qty_exp, self._st, self._stack, self._exps)
         status = self._status[:n]
         self._totals["scanned"] += nd
-        fallback = np.flatnonzero(status == FrameStatus.FALLBACK).tolist()
+        fallback = np.flatnonzero(status == _FALLBACK).tolist()
         events: list[np.ndarray] = []
         for f in fallback:
             parsed = self._reference(frames[f], int(recv[f]))
