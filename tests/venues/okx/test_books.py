@@ -132,3 +132,38 @@ def test_reset_forgets_books():
     books.reset()
     inst = symbols["BTC-USDT"].instrument
     assert not books.is_live(inst) and books.levels(inst)[0].shape[0] == 0
+
+
+def test_a_sorted_run_merges_to_the_same_book_as_levels_one_by_one():
+    """The one-pass merge (a sorted run) and set_level (any order) keep identical books; a
+    full side keeps its best levels and counts the rest."""
+    import random
+
+    rng = random.Random(4)
+    runs = []
+    for _ in range(60):
+        bids = {rng.randrange(900, 1000): rng.choice(["0", "1", "2.5", "0.125"])
+                for _ in range(rng.randrange(1, 12))}
+        asks = {rng.randrange(1001, 1100): rng.choice(["0", "3", "0.5"])
+                for _ in range(rng.randrange(1, 12))}
+        runs.append((sorted(bids.items(), reverse=True), sorted(asks.items())))
+    results = []
+    for shuffle, depth in ((False, 128), (True, 128), (False, 24)):
+        parser, books, symbols = parser_and_books(["BTC-USDT"], depth=depth)
+        frames = [book_frame("BTC-USDT", [[str(p), "1"] for p in range(999, 960, -3)],
+                             [[str(p), "1"] for p in range(1001, 1040, 3)], action="snapshot")]
+        for bids, asks in runs:
+            bids, asks = list(bids), list(asks)
+            if shuffle:
+                rng.shuffle(bids)
+                rng.shuffle(asks)
+            frames.append(book_frame("BTC-USDT", [[str(p), q] for p, q in bids],
+                                     [[str(p), q] for p, q in asks]))
+        _run(parser, books, frames)
+        inst = symbols["BTC-USDT"].instrument
+        results.append((books.levels(inst)[0].tolist(), books.levels(inst)[1].tolist(),
+                        books.checksum_text(inst), books.stats(inst).truncated))
+    assert results[0] == results[1] and results[0][3] == 0
+    full = results[2]
+    assert full[3] > 0 and len(full[0]) == 24  # the side filled up, the worst fell off
+    assert full[0][0] == results[0][0][0]  # the best bid is the same
