@@ -7,6 +7,8 @@ frame per connection, from a random generator seeded by ``(seed, connection numb
 same seed and the same frame sequence give the same faults on every run. REST faults are drawn
 once per request from their own seeded generator. Control responses (subscribe acks) are never
 faulted: a client must be able to tell an exchange fault from its own protocol bug.
+``corrupt`` changes one book level of a frame while keeping its checksum (venues that send
+checksums, e.g. OKX ``books``; a no-op for Binance frames).
 """
 
 from __future__ import annotations

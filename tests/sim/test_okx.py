@@ -125,3 +125,11 @@ def test_rest_instruments(make_sim):
     status, _, body = get(sim.rest_url + "/api/v5/public/instruments?instType=MARGIN")
     assert status == 400
     assert orjson.dumps(body)
+
+
+def test_meltica_sim_venue_okx(capsys, no_thread_leak):
+    from meltica_nb import cli
+
+    assert cli.main(["sim", "--venue", "okx", "--fast", "--json", "--duration", "0.3"]) == 0
+    urls = orjson.loads(capsys.readouterr().out)
+    assert urls["ws_url"].startswith("ws://127.0.0.1:") and urls["market"] == "spot"
