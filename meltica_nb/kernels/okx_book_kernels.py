@@ -38,40 +38,40 @@ more per applied message), monotonic even when OKX resets its ``seqId``.
 import numpy as np
 from numba import njit
 
-from meltica_nb.kernels.book_kernels import _event, _find, best, table_begin, table_commit
+from meltica_nb.kernels import book_kernels as bk
+from meltica_nb.kernels.book_kernels import _find
 from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update
-from meltica_nb.schema import EventType
 
 #: Instrument states (``S_STATE``).
-WAITING = 0  # no book: waiting for a snapshot
-LIVE = 1
+WAITING = bk.SYNCING  # no book: waiting for a snapshot
+LIVE = bk.LIVE
 
-#: Columns of the per-instrument state array.
-S_STATE = 0
-S_SEQ = 1            # last seqId (-1: none)
-S_VERSION = 2        # applied messages: the events' seq_provider
-S_SEEN = 3           # 1 once the instrument had a row
-S_BBO_BID_PX = 4
-S_BBO_BID_QTY = 5
-S_BBO_ASK_PX = 6
-S_BBO_ASK_QTY = 7
-S_CHECKSUM = 8       # our checksum after the last message (0: none was sent to check)
-N_STATE = 9
+#: Columns of the per-instrument state array. The ones the shared top-K/BBO emitter
+#: (:func:`meltica_nb.kernels.book_kernels._emit`) reads keep book_kernels' positions.
+S_STATE = bk.S_STATE
+S_VERSION = bk.S_BOOK_ID         # applied messages: the events' seq_provider
+S_EMITTED = bk.S_EMITTED_ID      # seq_provider of the last BookSnapshot event
+S_SEEN = bk.S_SEEN               # 1 once the instrument had a row
+S_BBO_BID_PX = bk.S_BBO_BID_PX   # the last BBO event's best bid and ask
+S_BBO_ASK_QTY = bk.S_BBO_ASK_QTY
+S_SEQ = bk.N_STATE               # last seqId (-1: none)
+S_CHECKSUM = bk.N_STATE + 1      # our checksum after the last message (0: none sent to check)
+N_STATE = bk.N_STATE + 2
 
-#: Columns of the per-instrument counter array.
-C_APPLIED = 0          # updates applied
-C_SNAPSHOTS = 1
-C_CHECKSUM_OK = 2
-C_CHECKSUM_FAIL = 3
-C_CHECKSUM_ABSENT = 4  # messages with checksum 0 (not provided)
-C_GAPS = 5
-C_DUPLICATES = 6
-C_IGNORED = 7          # updates while waiting for a snapshot
-C_RESYNCS = 8          # books dropped (gap or checksum mismatch)
-C_TRUNCATED = 9
-C_BOOK_EVENTS = 10
-C_BBO_EVENTS = 11
-N_COUNTERS = 12
+#: Columns of the per-instrument counter array (shared meanings at book_kernels' positions).
+C_APPLIED = bk.C_APPLIED          # updates applied
+C_SNAPSHOTS = bk.C_SNAPSHOTS
+C_GAPS = bk.C_GAPS
+C_RESYNCS = bk.C_RESYNCS          # books dropped (gap or checksum mismatch)
+C_TRUNCATED = bk.C_TRUNCATED
+C_BOOK_EVENTS = bk.C_BOOK_EVENTS
+C_BBO_EVENTS = bk.C_BBO_EVENTS
+C_CHECKSUM_OK = bk.N_COUNTERS
+C_CHECKSUM_FAIL = bk.N_COUNTERS + 1
+C_CHECKSUM_ABSENT = bk.N_COUNTERS + 2  # messages with checksum 0 (not provided)
+C_DUPLICATES = bk.N_COUNTERS + 3
+C_IGNORED = bk.N_COUNTERS + 4          # updates while waiting for a snapshot
+N_COUNTERS = bk.N_COUNTERS + 5
 
 #: Levels per side in the checksum.
 CHECKSUM_LEVELS = 25
@@ -86,8 +86,6 @@ _kernel = njit(cache=True, _nrt=False)
 _POW10 = np.array([10**k for k in range(19)], np.int64)
 _COLON = 58
 _DOT = 46
-_BOOK_SNAPSHOT = int(EventType.BOOK_SNAPSHOT)
-_BBO = int(EventType.BBO)
 
 
 # -- levels with text ------------------------------------------------------------------------
@@ -337,55 +335,15 @@ def _verify(out_resync, scratch, book, counts, st, counters, exps, i, expected):
 
 
 @_kernel
-def _bbo_changed(st, i, bp, bq, ap, aq):
-    if (st[i, S_BBO_BID_PX] == bp and st[i, S_BBO_BID_QTY] == bq
-            and st[i, S_BBO_ASK_PX] == ap and st[i, S_BBO_ASK_QTY] == aq):
-        return False
-    st[i, S_BBO_BID_PX] = bp
-    st[i, S_BBO_BID_QTY] = bq
-    st[i, S_BBO_ASK_PX] = ap
-    st[i, S_BBO_ASK_QTY] = aq
-    return True
-
-
-@_kernel
-def _top_k(tb_lv, row, px, qty, count, i, k, side):
-    n = min(count[i], k)
-    out = tb_lv[side]
-    for j in range(n):
-        out[row, j, 0] = px[i, j]
-        out[row, j, 1] = qty[i, j]
-    return n
-
-
-@_kernel
-def _emit(out_events, blank, e, book, counts, st, counters, tb_lv, tb_meta, i, k, row,
-          checksum):
-    """BookSnapshot (top-K into the table) and, if the top changed, BBO; return next ``e``."""
-    st[i, S_VERSION] += 1
-    seq = st[i, S_VERSION]
-    t_row = table_begin(tb_meta[2], tb_meta[3])
-    nb = _top_k(tb_lv, t_row, book[0], book[1], counts[0], i, k, 0)
-    na = _top_k(tb_lv, t_row, book[3], book[4], counts[1], i, k, 1)
-    gen = table_commit(tb_meta[0], tb_meta[1], tb_meta[2], tb_meta[3], t_row, nb, na)
-    venue, ingest, exchange = row["venue"], row["ingest_ns"], row["exchange_ns"]
-    ev = _event(out_events, blank, e, _BOOK_SNAPSHOT, i, venue, ingest, exchange, seq)
-    ev["book_row"] = t_row
-    ev["n_bids"] = nb
-    ev["n_asks"] = na
-    ev["checksum"] = checksum
-    ev["book_slot"] = gen
-    counters[i, C_BOOK_EVENTS] += 1
-    bp, bq, ap, aq = best(book[0], book[1], counts[0], book[3], book[4], counts[1], i)
-    if not _bbo_changed(st, i, bp, bq, ap, aq):
-        return e + 1
-    ev = _event(out_events, blank, e + 1, _BBO, i, venue, ingest, exchange, seq)
-    ev["bid_price"] = bp
-    ev["bid_qty"] = bq
-    ev["ask_price"] = ap
-    ev["ask_qty"] = aq
-    counters[i, C_BBO_EVENTS] += 1
-    return e + 2
+def _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row, checksum):
+    """BookSnapshot (top-K into the table, with the venue's checksum) and, if the top changed,
+    BBO, through the shared emitter; return the next ``e``."""
+    sync[0][i, S_VERSION] += 1
+    sides = (book[0], book[1], book[3], book[4])
+    nxt = bk._emit(out_events, blank, e, sync, sides, counts, tb_lv, tb_meta, i, k,
+                   row["venue"], row["ingest_ns"], row["exchange_ns"])
+    out_events[e]["checksum"] = checksum
+    return nxt
 
 
 @_kernel
@@ -426,6 +384,6 @@ def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps
             continue
         if _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, row,
                     checksums[r]):
-            e = _emit(out_events, blank, e, book, counts, sync[0], sync[1], tb_lv, tb_meta, i, k,
-                      row, checksums[r])
+            e = _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row,
+                      checksums[r])
     return e, rejected

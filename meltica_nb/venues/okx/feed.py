@@ -24,13 +24,13 @@ import numpy as np
 
 from meltica_nb.book_table import BookTable
 from meltica_nb.dead_letter_queue import DeadLetterReason
-from meltica_nb.venues.binance.parsing import concat_events
 from meltica_nb.venues.okx.books import OkxBooks
 from meltica_nb.venues.okx.config import OkxConfig, venue_name
 from meltica_nb.venues.okx.connection import OkxConnection
 from meltica_nb.venues.okx.parsing import BOOKS, BOOKS5, FrameStatus, OkxParser
 from meltica_nb.venues.okx.rest import fetch_instruments
 from meltica_nb.venues.okx.symbols import OkxSymbols
+from meltica_nb.venues.records import concat_events
 
 __all__ = ["OkxFeed", "OkxFeedStats"]
 

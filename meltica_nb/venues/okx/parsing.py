@@ -39,14 +39,12 @@ from meltica_nb.schema import (
     BOOK_LEVEL,
     CANONICAL_EVENT,
     DEPTH_UPDATE,
-    SCHEMA_VERSION,
     EventType,
     Flag,
-    Kind,
     Side,
 )
-from meltica_nb.venues.binance.parsing import concat_events
 from meltica_nb.venues.okx.symbols import OkxSymbols
+from meltica_nb.venues.records import concat_events, market_event
 
 __all__ = ["BOOKS", "BOOKS5", "FrameStatus", "OkxParser", "OkxParseResult", "ParserStats"]
 
@@ -370,18 +368,7 @@ class OkxParser:
 
     def _event(self, recv_ns: int, event_type: EventType, ns: int, seq: int, inst: int,
                **payload: int) -> np.ndarray:
-        rec = np.zeros(1, CANONICAL_EVENT)
-        rec["ingest_ns"] = recv_ns
-        rec["exchange_ns"] = ns
-        rec["seq_provider"] = seq
-        rec["instrument"] = inst
-        rec["venue"] = self.venue_id
-        rec["event_type"] = event_type
-        rec["kind"] = Kind.MARKET_DATA
-        rec["schema_version"] = SCHEMA_VERSION
-        for name, value in payload.items():
-            rec[name] = value
-        return rec
+        return market_event(self.venue_id, recv_ns, event_type, ns, seq, inst, **payload)
 
     def _book(self, msg: dict, channel: str, recv_ns: int, inst: int) -> _Parsed:
         snapshot = _action(channel, msg)
