@@ -151,43 +151,47 @@ def test_books_trades_and_bbo_reach_the_consumer(live):
     run.stop()
 
 
-def test_a_corrupted_level_fails_the_checksum_and_the_channel_is_resubscribed(live):
-    run = live(faults="corrupt=0.05", seed=3)
-    assert wait_until(lambda: run.feed.stats().resubscribes >= 2, 15.0), run.feed.stats()
-    run.settle()
-    run.assert_books_equal_the_simulator()
+def _corrupt_checked(run):
     stats = run.feed.stats()
     assert stats.checksum_fail >= 2 and stats.resyncs >= 2
     assert run.sim.stats()["subscribe_requests"] >= 3  # the start, then the resubscribes
-    run.stop()
 
 
-def test_seq_gaps_resubscribe_and_duplicates_are_ignored(live):
-    run = live(faults="drop=0.03,dup=0.03,reorder=0.02", seed=5)
-    assert wait_until(lambda: run.feed.stats().gaps >= 2, 15.0), run.feed.stats()
-    run.settle()
-    run.assert_books_equal_the_simulator()
-    stats = run.feed.stats()
-    assert stats.resubscribes >= 2 and stats.checksum_fail == 0
+def _gaps_checked(run):
+    assert run.feed.stats().resubscribes >= 2 and run.feed.stats().checksum_fail == 0
     assert run.sim.stats()["faults"]["dup"] >= 1  # repeats were sent, and did no harm
-    run.stop()
 
 
-def test_malformed_frames_are_counted_and_dead_lettered(live):
-    run = live(faults="malformed=0.05", seed=9)
-    assert wait_until(lambda: run.feed.stats().malformed >= 3, 15.0), run.feed.stats()
-    run.settle()
-    run.assert_books_equal_the_simulator()
+def _malformed_checked(run):
     texts = [t for t in run.engine.dlq.texts() if t.reason == DeadLetterReason.MALFORMED]
     assert len(texts) >= 3 and all(t.detail.startswith("okx: MALFORMED") for t in texts)
-    run.stop()
 
 
-def test_disconnects_reconnect_and_resubscribe(live):
-    run = live(faults="disconnect=0.02", seed=11)
-    assert wait_until(lambda: run.feed.connection.stats().reconnects >= 2, 15.0)
-    run.settle()
-    run.assert_books_equal_the_simulator()
+def _disconnects_checked(run):
     assert run.sim.stats()["connections"]["total"] >= 3
     assert run.feed.stats().checksum_fail == 0
+
+
+FAULTS = {  # fault spec, seed, what the feed must have seen, the checks after settling
+    "corrupt level -> checksum fails -> resubscribe": (
+        "corrupt=0.05", 3, lambda run: run.feed.stats().resubscribes >= 2, _corrupt_checked),
+    "seq gaps -> resubscribe; duplicates ignored": (
+        "drop=0.03,dup=0.03,reorder=0.02", 5, lambda run: run.feed.stats().gaps >= 2,
+        _gaps_checked),
+    "malformed -> counted and dead-lettered": (
+        "malformed=0.05", 9, lambda run: run.feed.stats().malformed >= 3, _malformed_checked),
+    "disconnects -> reconnect and resubscribe": (
+        "disconnect=0.02", 11, lambda run: run.feed.connection.stats().reconnects >= 2,
+        _disconnects_checked),
+}
+
+
+@pytest.mark.parametrize("case", FAULTS)
+def test_faults_are_repaired_and_the_books_equal_the_simulator(live, case):
+    faults, seed, seen, checked = FAULTS[case]
+    run = live(faults=faults, seed=seed)
+    assert wait_until(lambda: seen(run), 15.0), run.feed.stats()
+    run.settle()
+    run.assert_books_equal_the_simulator()
+    checked(run)
     run.stop()
