@@ -31,8 +31,11 @@ Kernels take them as ``book = (bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_tx
    caller resubscribes the channel, whose next snapshot restarts at step 1.
 
 A live book emits a BookSnapshot (top-K into the BookTable, ``checksum`` = the venue's value)
-and, when the best bid or ask changed, a BBO. ``seq_provider`` is the book's own version (one
-more per applied message), monotonic even when OKX resets its ``seqId``.
+and, when the best bid or ask changed, a BBO, when its version moved. ``seq_provider`` is the
+message's ``seqId`` (the sequence ``bbo-tbt`` pushes carry too, so both feed one BBO stream in
+order); without one (the 2022 recording) it counts applied messages. A keep-alive (same
+``seqId``) emits nothing. After an OKX ``seqId`` reset the book stays correct, but events wait
+until the new ``seqId`` passes the last one emitted (the dispatcher would drop them anyway).
 """
 
 import numpy as np
@@ -49,7 +52,7 @@ LIVE = bk.LIVE
 #: Columns of the per-instrument state array. The ones the shared top-K/BBO emitter
 #: (:func:`meltica_nb.kernels.book_kernels._emit`) reads keep book_kernels' positions.
 S_STATE = bk.S_STATE
-S_VERSION = bk.S_BOOK_ID         # applied messages: the events' seq_provider
+S_VERSION = bk.S_BOOK_ID         # the events' seq_provider: seqId, else a message count
 S_EMITTED = bk.S_EMITTED_ID      # seq_provider of the last BookSnapshot event
 S_SEEN = bk.S_SEEN               # 1 once the instrument had a row
 S_BBO_BID_PX = bk.S_BBO_BID_PX   # the last BBO event's best bid and ask
@@ -338,7 +341,6 @@ def _verify(out_resync, scratch, book, counts, st, counters, exps, i, expected):
 def _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row, checksum):
     """BookSnapshot (top-K into the table, with the venue's checksum) and, if the top changed,
     BBO, through the shared emitter; return the next ``e``."""
-    sync[0][i, S_VERSION] += 1
     sides = (book[0], book[1], book[3], book[4])
     nxt = bk._emit(out_events, blank, e, sync, sides, counts, tb_lv, tb_meta, i, k,
                    row["venue"], row["ingest_ns"], row["exchange_ns"])
@@ -357,6 +359,9 @@ def _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, ro
         return False
     if row["final_id"] >= 0:
         st[i, S_SEQ] = row["final_id"]
+        st[i, S_VERSION] = row["final_id"]
+    else:
+        st[i, S_VERSION] += 1
     return _verify(out_resync, scratch[0], book, counts, st, counters, exps, i, checksum)
 
 
