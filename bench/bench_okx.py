@@ -15,11 +15,15 @@ Cost per message of parsing it, updating the book and validating its checksum:
   received price and size strings), the top 25 by ``heapq``, the ``px:sz:...`` string joined
   and ``zlib.crc32`` compared with the message's checksum. No publishing.
 
-Both sides must validate every checksum ("ok"). Each figure is the median of ``--runs`` runs
-with min-max; "x" is the baseline's cost over the engine's. cryptofeed itself is not installed
-here (it is not a dependency), so its own handler is not timed. Nothing is asserted.
+* cryptofeed 2.x itself (``--cryptofeed-python``: an interpreter with cryptofeed installed,
+  never a dependency of meltica_nb): its ``OKX.message_handler`` with checksum validation on,
+  timed in a subprocess by ``bench/okx_cryptofeed_worker.py`` during the same run.
 
-Run: ``python -m bench.bench_okx [--runs 5] [--repeat 20] [--json]``
+Every side must validate every checksum ("ok"). Each figure is the median of ``--runs`` runs
+with min-max; "x" is the pure-Python baseline's cost over each side's, and "vs cryptofeed" the
+same against cryptofeed. Nothing is asserted.
+
+Run: ``python -m bench.bench_okx [--runs 5] [--repeat 20] [--cryptofeed-python PY] [--json]``
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import gzip
 import heapq
 import statistics
+import subprocess
 import sys
 import time
 import zlib
@@ -128,7 +133,15 @@ def _timed(fn, frames) -> tuple[float, int]:
     return (time.perf_counter() - start) / len(frames) * 1e6, failed
 
 
-def measure(runs: int, repeat: int) -> dict:
+def measure_cryptofeed(python: str, runs: int, repeat: int) -> dict:
+    """cryptofeed's handler, run by ``python`` (an environment where cryptofeed is installed)."""
+    worker = Path(__file__).with_name("okx_cryptofeed_worker.py")
+    out = subprocess.run([python, str(worker), str(RECORDING), str(repeat), str(runs)],
+                         capture_output=True, text=True, timeout=600, check=True)
+    return orjson.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dict:
     frames = book_frames() * repeat
     warm = Engine()
     warm.run(frames[:BATCH], BATCH)  # compile before timing
@@ -145,9 +158,14 @@ def measure(runs: int, repeat: int) -> dict:
             times.append(us)
         out[name] = {"median_us": statistics.median(times), "min_us": min(times),
                      "max_us": max(times), "checksum_failures": failed}
+    if cryptofeed_python:
+        out["cryptofeed 2.x (checksums on)"] = measure_cryptofeed(cryptofeed_python, runs, repeat)
     base = out["pure Python (cryptofeed way)"]["median_us"]
+    cf = out.get("cryptofeed 2.x (checksums on)", {}).get("median_us")
     for row in out.values():
         row["x"] = base / row["median_us"]
+        if cf:
+            row["x_vs_cryptofeed"] = cf / row["median_us"]
     return {"messages": len(frames), "runs": runs, "results": out}
 
 
@@ -155,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--cryptofeed-python", default=None,
+                        help="an interpreter with cryptofeed installed (timed in a subprocess)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = measure(args.runs, args.repeat)
+    report = measure(args.runs, args.repeat, args.cryptofeed_python)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
         return 0
@@ -165,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
           f"(median, min-max, us per message)")
     for name, row in report["results"].items():
         ok = "ok" if row["checksum_failures"] == 0 else f"{row['checksum_failures']} FAILED"
+        vs = f"  vs cryptofeed x{row['x_vs_cryptofeed']:.1f}" if "x_vs_cryptofeed" in row else ""
         print(f"  {name:30s} {row['median_us']:8.2f} ({row['min_us']:.2f}-{row['max_us']:.2f})"
-              f"  x{row['x']:.1f}  {ok}")
+              f"  x{row['x']:.1f}{vs}  {ok}")
     return 0
 
 
