@@ -13,8 +13,9 @@ differs where OKX differs:
 * liveness is login-free text: after ``ping_interval_s`` of silence it sends ``ping`` and
   expects ``pong`` (any frame counts as alive);
 * :meth:`OkxConnection.resubscribe` queues an unsubscribe then a subscribe of the same
-  channels: the book layer asks for it after a checksum mismatch or a seqId gap, and the
-  fresh ``snapshot`` restarts the book.
+  channels, at once or after a delay: the book layer asks for it after a checksum mismatch or
+  a seqId gap (backing off when the fresh book fails again), and the new ``snapshot``
+  restarts the book.
 """
 
 from __future__ import annotations
@@ -57,15 +58,26 @@ class OkxConnection(BinanceConnection):
         super().__init__(config, on_frames, clock, on_reconnect=on_reconnect,
                          on_error=on_error)
         self._url = f"{config.ws_url}{WS_PATH}"
+        self._delayed: list[tuple[float, str]] = []  # (due, name) resubscriptions
 
-    def resubscribe(self, names: Iterable[str]) -> None:
-        """Unsubscribe then subscribe again (a fresh snapshot); wanted names only."""
+    def resubscribe(self, names: Iterable[str], delay_s: float = 0.0) -> None:
+        """Unsubscribe then subscribe again (a fresh snapshot), after ``delay_s`` seconds;
+        wanted names only. Thread-safe; the connection thread sends it when due."""
         names = self._stream_names(names)
+        due = self._now() + delay_s
         with self._lock:
-            again = tuple(n for n in names if n in self._desired)
-            if again:
-                self._queue_locked("UNSUBSCRIBE", again)
-                self._queue_locked("SUBSCRIBE", again)
+            self._delayed.extend((due, n) for n in names)
+
+    def _tick(self, s, now: float) -> str | None:
+        """Queue the resubscriptions now due, then the usual timers and control messages."""
+        with self._lock:
+            due = tuple(dict.fromkeys(n for t, n in self._delayed
+                                      if t <= now and n in self._desired))
+            self._delayed = [(t, n) for t, n in self._delayed if t > now]
+            if due:
+                self._queue_locked("UNSUBSCRIBE", due)
+                self._queue_locked("SUBSCRIBE", due)
+        return super()._tick(s, now)
 
     @staticmethod
     def _ping(ws: ChunkedWebSocket) -> None:

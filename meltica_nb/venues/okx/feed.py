@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from meltica_nb.backoff import Backoff
 from meltica_nb.book_table import BookTable
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.venues.okx.books import OkxBooks
@@ -88,6 +89,8 @@ class OkxFeed:
         self.books5: OkxBooks | None = None
         self.connection: OkxConnection | None = None
         self._inst_ids: dict[int, str] = {}
+        self._backoffs: dict[int, Backoff] = {}
+        self._progress_at_resubscribe: dict[int, int] = {}
         self._frames = self._events = self._malformed = self._unknown = self._resubscribes = 0
 
     # -- set-up (engine.start, caller's thread) ----------------------------------------------
@@ -165,11 +168,26 @@ class OkxFeed:
         return concat_events(out), dropped
 
     def _resubscribe(self, instruments: list[int]) -> None:
-        names = [f"books:{self._inst_ids[i]}" for i in instruments if i in self._inst_ids]
-        self._resubscribes += len(names)
-        log.info("%s: resubscribing %s (checksum mismatch or seqId gap)", self.name, names)
-        if self.connection is not None:
-            self.connection.resubscribe(names)
+        """Resubscribe dropped books: at once after progress (an update applied or a checksum
+        validated since the last resubscribe), else with capped exponential backoff."""
+        for inst in instruments:
+            name = self._inst_ids.get(inst)
+            if name is None:
+                continue
+            stats = self.books.stats(inst)
+            progress = stats.applied + stats.checksum_ok
+            backoff = self._backoffs.setdefault(inst, Backoff(self.config.backoff_policy))
+            if self._progress_at_resubscribe.get(inst, -1) < progress:
+                backoff.reset()
+                delay = 0.0
+            else:
+                delay = backoff.next_delay()
+            self._progress_at_resubscribe[inst] = progress
+            self._resubscribes += 1
+            log.info("%s: resubscribing books:%s in %.2f s (checksum mismatch or seqId gap)",
+                     self.name, name, delay)
+            if self.connection is not None:
+                self.connection.resubscribe([f"books:{name}"], delay)
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
         bad = np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER))).tolist()
