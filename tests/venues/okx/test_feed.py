@@ -147,7 +147,8 @@ def test_books_trades_and_bbo_reach_the_consumer(live):
     assert run.tape.types[BBO] >= 2
     assert run.tape.venues == {run.feed.venue}
     info = run.engine.registry.instrument(run.feed.symbols["BTC-USDT"].instrument)
-    assert (info.symbol, info.price_exp, info.qty_exp) == ("BTC-USDT", 8, 8)  # from REST
+    assert (info.symbol, info.price_exp, info.qty_exp) == ("BTC-USDT", 8, 8)
+    assert run.sim.stats()["rest"] == {"requests": 1, "status": {200: 1}}  # instruments
     run.stop()
 
 
