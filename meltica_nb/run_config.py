@@ -10,6 +10,11 @@
     symbols = ["BTC-USDT", "ETH-USDT"]
     channels = ["depth@100ms", "bookTicker", "trade"]
 
+    [[okx]]                       # OKX public (no credentials); OkxConfig fields
+    market = "spot"
+    symbols = ["BTC-USDT"]
+    channels = ["books", "trades", "bbo-tbt"]
+
     [consumers.tape]              # one consumer per table
     target = "mystrategy.tape:on_trades"   # module:function
     events = ["trade"]
@@ -39,6 +44,8 @@ from .engine import Engine
 from .errors import ConfigError
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.okx.config import OkxConfig
+from .venues.okx.feed import OkxFeed
 
 __all__ = ["engine_from_toml", "load_target"]
 
@@ -51,16 +58,15 @@ def engine_from_toml(path: str | Path) -> Engine:
     """Build an engine with its feeds and consumers from a TOML file."""
     with open(path, "rb") as fh:
         raw = tomllib.load(fh)
-    unknown = set(raw) - {"engine", "binance", "consumers", "merged"}
+    unknown = set(raw) - {"engine", "consumers", "merged", *_FEEDS}
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
     engine = Engine(raw.get("engine"))
     for name, table in (raw.get("consumers") or {}).items():
         _add_consumer(engine, name, table)
-    for table in raw.get("binance") or []:
-        if _SECRET_KEYS & set(table):
-            raise ConfigError(f"{path}: API keys belong in the environment, not in the file")
-        engine.add_feed(BinanceFeed(engine, _binance_config(table)))
+    for venue, build in _FEEDS.items():
+        for table in raw.get(venue) or []:
+            engine.add_feed(build(engine, table))
     for table in raw.get("merged") or []:
         _merged_subscribe(engine, table)
     return engine
@@ -76,12 +82,27 @@ def _merged_subscribe(engine: Engine, table: dict) -> None:
         raise ConfigError(f"[[merged]] of consumer {consumer!r}: {ack.error}")
 
 
-def _binance_config(table: dict) -> BinanceConfig:
+def _config(venue: str, make, table: dict):
+    """A venue config from its TOML table (lists become tuples); bad keys are ConfigErrors."""
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
-        return BinanceConfig.from_env(**values)
+        return make(**values)
     except TypeError as exc:
-        raise ConfigError(f"[[binance]]: {exc}") from None
+        raise ConfigError(f"[[{venue}]]: {exc}") from None
+
+
+def _binance_feed(engine: Engine, table: dict) -> BinanceFeed:
+    if _SECRET_KEYS & set(table):
+        raise ConfigError("[[binance]]: API keys belong in the environment, not in the file")
+    return BinanceFeed(engine, _config("binance", BinanceConfig.from_env, table))
+
+
+def _okx_feed(engine: Engine, table: dict) -> OkxFeed:
+    return OkxFeed(engine, _config("okx", OkxConfig, table))
+
+
+#: ``[[venue]]`` table name -> feed builder: a new venue is one entry here.
+_FEEDS = {"binance": _binance_feed, "okx": _okx_feed}
 
 
 def _add_consumer(engine: Engine, name: str, table: dict) -> None:

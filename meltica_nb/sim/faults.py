@@ -7,6 +7,8 @@ frame per connection, from a random generator seeded by ``(seed, connection numb
 same seed and the same frame sequence give the same faults on every run. REST faults are drawn
 once per request from their own seeded generator. Control responses (subscribe acks) are never
 faulted: a client must be able to tell an exchange fault from its own protocol bug.
+``corrupt`` changes one book level of a frame while keeping its checksum (venues that send
+checksums, e.g. OKX ``books``; a no-op for Binance frames).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ __all__ = [
 ]
 
 #: Frame faults in the order they are drawn (the order is part of the determinism contract).
-FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized")
+FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized",
+               "corrupt")
 REST_KINDS = ("rest429", "rest5xx")
 KINDS = FRAME_KINDS + REST_KINDS
 
@@ -135,6 +138,7 @@ class FramePlan:
     reorder: bool = False
     malformed: bool = False
     oversized: bool = False
+    corrupt: bool = False  # venues with book checksums: one level changed, checksum kept
 
 
 NO_FAULTS = FramePlan()
@@ -172,6 +176,7 @@ class ConnectionFaults:
             reorder="reorder" in hits,
             malformed="malformed" in hits,
             oversized="oversized" in hits,
+            corrupt="corrupt" in hits,
         )
 
 

@@ -135,6 +135,8 @@ class Session:
         if plan.stall_s:
             await asyncio.sleep(plan.stall_s)
         frame = self._frame(stream, data)
+        if plan.corrupt:
+            frame = self.hub.corrupt(stream, frame)
         if plan.malformed:
             await self._emit("!malformed", malformed_frame(frame))
         if plan.oversized:
@@ -230,7 +232,7 @@ class StreamHub:
 
     async def handler(self, ws: ServerConnection) -> None:
         """Serve one connection: control messages in, market data out."""
-        streams, combined = parse_ws_path(ws.request.path) or ([], False)
+        streams, combined = self.initial_streams(ws.request.path)
         self._next_id += 1
         subs = Subscriptions(combined=combined, streams=dict.fromkeys(streams))
         session = Session(self, ws, self._next_id, subs, self.faults.connection(self._next_id))
@@ -250,6 +252,14 @@ class StreamHub:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def initial_streams(self, path: str) -> tuple[list[str], bool]:
+        """``(streams, combined)`` a connection subscribes by its path (Binance's URLs)."""
+        return parse_ws_path(path) or ([], False)
+
+    def corrupt(self, stream: str, frame: bytes) -> bytes:
+        """The ``corrupt`` fault: Binance frames carry no checksum, so nothing to corrupt."""
+        return frame
 
     async def _read(self, session: Session) -> None:
         loop = asyncio.get_running_loop()
