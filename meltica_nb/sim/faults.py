@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from meltica_nb.errors import ConfigError
 
 __all__ = [
+    "BOOK_KINDS",
     "FRAME_KINDS",
     "KINDS",
     "REST_KINDS",
@@ -32,7 +33,10 @@ __all__ = [
 #: Frame faults in the order they are drawn (the order is part of the determinism contract).
 FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized")
 REST_KINDS = ("rest429", "rest5xx")
-KINDS = FRAME_KINDS + REST_KINDS
+#: Faults of venues that checksum their books: a level of an update is corrupted (its
+#: checksum stays that of the true book), drawn per book update from its own generator.
+BOOK_KINDS = ("checksum",)
+KINDS = FRAME_KINDS + REST_KINDS + BOOK_KINDS
 
 _UNITS_S = (("ms", 0.001), ("s", 1.0), ("m", 60.0))
 _UNITS_B = (("kb", 1024), ("mb", 1024 * 1024), ("b", 1))
@@ -183,6 +187,7 @@ class FaultInjector:
         self.seed = int(seed)
         self.counts: Counter[str] = Counter()
         self._rest_rng = random.Random(f"{self.seed}/rest")
+        self._book_rng = random.Random(f"{self.seed}/book")
 
     def connection(self, conn_id: int) -> ConnectionFaults:
         """The fault draws of connection number ``conn_id`` (1, 2, ... in accept order)."""
@@ -201,6 +206,15 @@ class FaultInjector:
             self.counts["rest5xx"] += 1
             return self._rest_rng.choice((500, 502, 503))
         return None
+
+
+    def corrupt_checksum(self) -> bool:
+        """True when the next book update should carry a corrupted level (counted)."""
+        rate = self.spec.rate("checksum")
+        if rate <= 0 or self._book_rng.random() >= rate:
+            return False
+        self.counts["checksum"] += 1
+        return True
 
 
 def malformed_frame(frame: bytes) -> bytes:

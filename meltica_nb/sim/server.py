@@ -39,6 +39,7 @@ from meltica_nb.errors import ConfigError
 from meltica_nb.sim.binance import BinanceLimits, RestApi, valid_stream
 from meltica_nb.sim.faults import FaultInjector, FaultSpec
 from meltica_nb.sim.httpd import HttpServer
+from meltica_nb.sim.kraken import build_kraken
 from meltica_nb.sim.market import GeneratedMarket, MarketConfig
 from meltica_nb.sim.recording import RecordingFeed
 from meltica_nb.sim.ws import StreamHub
@@ -79,7 +80,7 @@ class ExchangeSimulator:
                  feed: GeneratedMarket | RecordingFeed | None = None,
                  faults: str | FaultSpec | None = None, seed: int = 0, host: str = _HOST,
                  port: int = 0, rest_port: int = 0, limits: BinanceLimits | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, venue: str = "binance") -> None:
         if host not in (_HOST, "localhost"):
             raise ConfigError(f"the simulator binds {_HOST} only, not {host!r}")
         if feed is None and recording is not None:
@@ -101,6 +102,12 @@ class ExchangeSimulator:
         self.hub = StreamHub(self.limits, self.faults, lambda s: valid_stream(s, kinds, extra))
         self.rest = RestApi(self.feed, self.limits, self.faults, self._now_s,
                             getattr(self.feed, "exchange_info_raw", None))
+        if venue == "kraken":  # Kraken's protocol over the same loop, market and faults
+            if recording is not None or feed is not None:
+                raise ConfigError("the Kraken simulator runs a generated market only")
+            self.feed, self.hub, self.rest = build_kraken(config, self.faults, seed, self._now_s)
+        elif venue != "binance":
+            raise ConfigError(f"unknown simulator venue {venue!r}")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -304,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``meltica sim``."""
     parser = argparse.ArgumentParser(
         prog="meltica sim", description="A Binance-compatible exchange simulator on 127.0.0.1.")
-    parser.add_argument("--venue", choices=["binance"], default="binance")
+    parser.add_argument("--venue", choices=["binance", "kraken"], default="binance")
     parser.add_argument("--market", choices=["spot", "usdm"], default=None,
                         help="spot (default) or usdm; a recording's is detected")
     parser.add_argument("--port", type=int, default=0, help="websocket port (0: any free port)")
@@ -328,7 +335,7 @@ def _from_args(args: argparse.Namespace) -> ExchangeSimulator:
         args.market, config=MarketConfig.fast() if args.fast else None,
         recording=args.recording, speed=args.speed, faults=args.faults, seed=args.seed,
         port=args.port, rest_port=rest_port,
-        limits=BinanceLimits(ping_interval=args.ping_interval or None))
+        limits=BinanceLimits(ping_interval=args.ping_interval or None), venue=args.venue)
 
 
 def _install_stop(stop: threading.Event) -> Callable[[], None]:

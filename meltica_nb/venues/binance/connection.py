@@ -569,7 +569,7 @@ class BinanceConnection:
         if s.ping_sent is None and now - s.last_rx >= self._config.ping_interval_s:
             if s.pacer.wait_s(now) > 0:
                 return
-            s.ws.ping(b"meltica")
+            self._send_ping(s)
             s.pacer.record(now)
             s.ping_sent = now
             self._pings += 1
@@ -577,11 +577,20 @@ class BinanceConnection:
             method, names = s.outbox.popleft()
             msg_id = self._next_id
             self._next_id += 1
-            payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
-            s.ws.send(payload, ABNF.OPCODE_TEXT)
+            self._send_request(s, method, names, msg_id)
             s.pacer.record(now)
             s.pending[msg_id] = (method, len(names), now)
             self._requests += 1
+
+    def _send_ping(self, s: _Session) -> None:
+        """Our keep-alive probe: a websocket ping frame (a venue may want its own message)."""
+        s.ws.ping(b"meltica")
+
+    def _send_request(self, s: _Session, method: str, names: tuple[str, ...], msg_id: int
+                      ) -> None:
+        """Send one SUBSCRIBE/UNSUBSCRIBE of ``names`` in the venue's message format."""
+        payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
+        s.ws.send(payload, ABNF.OPCODE_TEXT)
 
     def _read_batch(self, s: _Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
         """Read every ready frame, up to a batch, into ``frames``/``recv_ns``."""
