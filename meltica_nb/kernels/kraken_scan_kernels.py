@@ -78,10 +78,10 @@ def _eq(buf, s, e, word):
     """True when ``buf[s:e]`` spells ``word``."""
     if e - s != word.shape[0]:
         return False
-    for k in range(e - s):
-        if buf[s + k] != word[k]:
-            return False
-    return True
+    k = 0
+    while k < e - s and buf[s + k] == word[k]:
+        k += 1
+    return k == e - s
 
 
 @_kernel
@@ -190,8 +190,8 @@ def _v1_level(buf, i, end, spans, st, side):
 
 
 @_kernel
-def _v1_levels(buf, i, end, spans, st, side):
-    """At ``[level, ...]`` -> index after it."""
+def _levels(buf, i, end, spans, st, side, v2):
+    """At ``[level, ...]`` (v1 arrays or v2 objects) -> index after it."""
     i = _expect(buf, i, end, _LBRACK)
     if i < 0:
         return i
@@ -200,7 +200,8 @@ def _v1_levels(buf, i, end, spans, st, side):
         return j + 1
     more = True
     while more:
-        i = _v1_level(buf, i, end, spans, st, side)
+        i = _v2_level(buf, i, end, spans, st, side) if v2 else _v1_level(buf, i, end, spans,
+                                                                           st, side)
         if i < 0:
             return i
         i, more = _next(buf, i, end, _RBRACK)
@@ -232,10 +233,10 @@ def _v1_member(buf, i, end, spans, st, ks, ke):
     """One member of a v1 book object -> index after its value."""
     if _eq(buf, ks, ke, _W_AS) or _eq(buf, ks, ke, _W_BS):
         st[_SNAP] = 1
-        return _v1_levels(buf, i, end, spans, st, _ASK if buf[ks] == 97 else _BID)
+        return _levels(buf, i, end, spans, st, _ASK if buf[ks] == 97 else _BID, False)
     if _eq(buf, ks, ke, _W_A) or _eq(buf, ks, ke, _W_B):
         st[_UPDATE] = 1
-        return _v1_levels(buf, i, end, spans, st, _ASK if buf[ks] == 97 else _BID)
+        return _levels(buf, i, end, spans, st, _ASK if buf[ks] == 97 else _BID, False)
     if _eq(buf, ks, ke, _W_C):
         return _v1_checksum(buf, i, end, st)
     return _E_FB
@@ -307,25 +308,6 @@ def _v2_level(buf, i, end, spans, st, side):
 
 
 @_kernel
-def _v2_levels(buf, i, end, spans, st, side):
-    i = _expect(buf, i, end, _LBRACK)
-    if i < 0:
-        return i
-    j = _ws(buf, i, end)
-    if j < end and buf[j] == _RBRACK:
-        return j + 1
-    more = True
-    while more:
-        i = _v2_level(buf, i, end, spans, st, side)
-        if i < 0:
-            return i
-        i, more = _next(buf, i, end, _RBRACK)
-        if i < 0:
-            return i
-    return i
-
-
-@_kernel
 def _v2_checksum(buf, i, end, st):
     i = _ws(buf, i, end)
     if i >= end or not 48 <= buf[i] <= 57:
@@ -343,9 +325,9 @@ def _v2_data_member(buf, i, end, spans, st, ks, ke, stack):
         i, st[_SYM_S], st[_SYM_E] = _string(buf, i, end)
         return i
     if _eq(buf, ks, ke, _W_BIDS):
-        return _v2_levels(buf, i, end, spans, st, _BID)
+        return _levels(buf, i, end, spans, st, _BID, True)
     if _eq(buf, ks, ke, _W_ASKS):
-        return _v2_levels(buf, i, end, spans, st, _ASK)
+        return _levels(buf, i, end, spans, st, _ASK, True)
     if _eq(buf, ks, ke, _W_CHECKSUM):
         return _v2_checksum(buf, i, end, st)
     if _eq(buf, ks, ke, _W_TIMESTAMP):

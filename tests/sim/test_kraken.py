@@ -145,9 +145,9 @@ def test_v1_refusals(kraken, request_body, error):
 def test_heartbeats_and_unknown_paths(kraken):
     with ws_client(kraken, "/v2") as ws:
         assert recv_until(ws, lambda m: m.get("channel") == "heartbeat", 5)
-    with pytest.raises(websocket.WebSocketBadStatusException, match="404"):
-        with ws_client(kraken, "/ws/btcusdt@trade"):
-            pass
+    with pytest.raises(websocket.WebSocketBadStatusException, match="404"), \
+            ws_client(kraken, "/ws/btcusdt@trade"):
+        pass
 
 
 def test_checksum_fault_corrupts_a_level_not_the_checksum(make_sim):

@@ -143,12 +143,12 @@ def test_books_trades_and_tickers_reach_a_consumer_live(live, version):
     stats = one.feed.stats()
     assert stats.checksum_ok >= 10 and stats.checksum_fail == 0 and stats.resubscribes == 0
     assert stats.malformed == 0 and stats.unknown == 0
+    k = one.engine.book_table.k
     for inst in insts:
         assert one.tape.count(inst, BBO) >= 1
         bids, asks = one.sim_book(inst)
-        k = one.engine.book_table.k
-        assert wait_until(lambda i=inst, b=bids, a=asks: one.tape.last_book.get(i, ())[:2]
-                          == (b[:k], a[:k]), 5.0)
+        assert wait_until(lambda i=inst, b=bids[:k], a=asks[:k]:
+                          one.tape.last_book.get(i, ())[:2] == (b, a), 5.0)
         assert one.tape.last_book[inst][2] == one.feed.books.checksum(inst)
 
 
