@@ -10,6 +10,11 @@
     symbols = ["BTC-USDT", "ETH-USDT"]
     channels = ["depth@100ms", "bookTicker", "trade"]
 
+    [[kraken]]                    # one feed per table; KrakenConfig fields
+    version = 2
+    symbols = ["BTC-USD"]
+    channels = ["book", "trade", "ticker"]
+
     [consumers.tape]              # one consumer per table
     target = "mystrategy.tape:on_trades"   # module:function
     events = ["trade"]
@@ -32,6 +37,8 @@ from .engine import Engine
 from .errors import ConfigError
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.kraken.config import KrakenConfig
+from .venues.kraken.feed import KrakenFeed
 
 __all__ = ["engine_from_toml", "load_target"]
 
@@ -44,7 +51,7 @@ def engine_from_toml(path: str | Path) -> Engine:
     """Build an engine with its feeds and consumers from a TOML file."""
     with open(path, "rb") as fh:
         raw = tomllib.load(fh)
-    unknown = set(raw) - {"engine", "binance", "consumers"}
+    unknown = set(raw) - {"engine", "binance", "kraken", "consumers"}
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
     engine = Engine(raw.get("engine"))
@@ -54,15 +61,22 @@ def engine_from_toml(path: str | Path) -> Engine:
         if _SECRET_KEYS & set(table):
             raise ConfigError(f"{path}: API keys belong in the environment, not in the file")
         engine.add_feed(BinanceFeed(engine, _binance_config(table)))
+    for table in raw.get("kraken") or []:
+        engine.add_feed(KrakenFeed(engine, _venue_config(KrakenConfig, "kraken", table)))
     return engine
 
 
-def _binance_config(table: dict) -> BinanceConfig:
+def _venue_config(cls, name: str, table: dict):
+    """``cls(**table)`` with lists as tuples; a wrong key is a ConfigError naming the table."""
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
-        return BinanceConfig.from_env(**values)
+        return cls(**values)
     except TypeError as exc:
-        raise ConfigError(f"[[binance]]: {exc}") from None
+        raise ConfigError(f"[[{name}]]: {exc}") from None
+
+
+def _binance_config(table: dict) -> BinanceConfig:
+    return _venue_config(BinanceConfig.from_env, "binance", table)
 
 
 def _add_consumer(engine: Engine, name: str, table: dict) -> None:

@@ -55,7 +55,9 @@ class KrakenFeedStats:
     events: int
     malformed: int
     unknown: int
-    resubscribes: int     # book resubscriptions after a checksum mismatch
+    resubscribes: int     # book resubscriptions requested after a checksum mismatch
+    resyncs: int          # books dropped after a checksum mismatch
+    snapshots: int        # book snapshots loaded
     applied: int
     checksum_ok: int
     checksum_fail: int
@@ -185,9 +187,10 @@ class KrakenFeed:
         """Counters of the feed, its parser, its connection and each instrument's book."""
         books = self.books.stats() if self.books is not None else {}
         total = {k: sum(getattr(b, k) for b in books.values())
-                 for k in ("applied", "checksum_ok", "checksum_fail")}
+                 for k in ("resyncs", "snapshots", "applied", "checksum_ok", "checksum_fail")}
         return KrakenFeedStats(
             self.name, self._frames, self._events, self._malformed, self._unknown,
-            self._resubscribes, total["applied"], total["checksum_ok"], total["checksum_fail"],
+            self._resubscribes, total["resyncs"], total["snapshots"], total["applied"],
+            total["checksum_ok"], total["checksum_fail"],
             self.parser.stats() if self.parser is not None else None,
             self.connection.stats() if self.connection is not None else None, books)

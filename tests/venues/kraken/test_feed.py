@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+import orjson
 import pytest
 
 from meltica_nb.dead_letter_queue import DeadLetterReason
@@ -181,3 +182,82 @@ def test_disconnects_reconnect_and_resubscribe(live):
     stats = one.feed.stats()
     assert stats.checksum_fail == 0
     assert sum(b.snapshots for b in stats.books.values()) >= 2 * 3
+
+
+def test_quiet_links_are_pinged_with_kraken_messages(live):
+    one = live(1, ping_interval_s=0.2, channels=("book",))
+    assert wait_until(lambda: one.feed.stats().snapshots >= 2, 10.0)
+    one.sim.pause()  # no book changes: only the once-a-second heartbeat and our pongs arrive
+    assert wait_until(lambda: one.feed.connection.stats().pings >= 2, 5.0)
+    conn = one.feed.connection.stats()
+    assert conn.errors.get("dead", 0) == 0 and conn.reconnects == 0
+    assert conn.acks == len(SYMBOLS) and conn.errors.get("subscribe_error", 0) == 0
+
+
+def test_refused_subscriptions_are_reported(live):
+    one = live(2, channels=("book",))
+    one.feed.connection.subscribe(["book@DOGE/EUR"])
+    assert wait_until(lambda: one.feed.connection.stats().errors.get("subscribe_error"), 5.0)
+    assert one.feed.stats().checksum_fail == 0
+
+
+def test_replay_drives_the_feed_without_a_connection(no_thread_leak):
+    """A replay driver calls build() and on_frames(): the same parse, books and publish."""
+    engine = Engine()
+    tape = Tape(engine)
+    engine.add_consumer("tape", tape, mode="batch")
+    engine.start()
+    try:
+        feed = KrakenFeed(engine, KrakenConfig(version=2, symbols=("BTC-USD",)))
+        feed.build({"BTC-USD": (1, 8)})
+        frames = [
+            b'{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":'
+            b'100.5,"qty":1.0}],"asks":[{"price":101.0,"qty":2.0}],"checksum":2998930800}]}',
+            b'{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":'
+            b'100.6,"qty":0.5}],"asks":[],"checksum":1}]}',
+            b"not json",
+        ]
+        feed.on_frames(frames, [1, 2, 3])
+        inst = engine.registry.instrument_id("BTC-USD")
+        assert wait_until(lambda: tape.count(inst, BBO) == 1, 5.0)
+        stats = feed.stats()
+        assert (stats.checksum_ok, stats.checksum_fail, stats.malformed) == (1, 1, 1)
+        assert stats.resubscribes == 1 and stats.books[inst].state == "resync"
+    finally:
+        assert engine.stop(5.0).clean
+
+
+def test_meltica_run_with_a_kraken_table(tmp_path, capsys, no_thread_leak):
+    from meltica_nb import cli
+
+    with ExchangeSimulator(config=MARKET, venue="kraken") as sim:
+        config = tmp_path / "meltica.toml"
+        config.write_text(f"""
+[[kraken]]
+version = 1
+symbols = ["BTC-USD"]
+ws_url = "{sim.ws_url}/v1"
+rest_url = "{sim.rest_url}"
+""")
+        assert cli.main(["run", "--config", str(config), "--duration", "1", "--json"]) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    assert summary["events"]["book_snapshot"] > 0 and summary["events"]["bbo"] > 0
+    assert summary["resyncs"] == 0 and summary["unreturned_slots"] == 0
+
+
+def test_asset_pairs_over_http_retry_5xx_and_raise_typed_errors(no_thread_leak):
+    from meltica_nb.errors import ConfigError, RequestRejected, VenueUnavailable
+    from meltica_nb.registry import Registry
+    from meltica_nb.venues.kraken.rest import fetch_asset_pairs
+    from meltica_nb.venues.kraken.symbols import KrakenSymbols
+
+    with ExchangeSimulator(config=MARKET, venue="kraken", faults="rest5xx=0.5", seed=1) as sim:
+        fast = {"backoff_base_s": 0.01, "backoff_cap_s": 0.02, "symbols": ("BTC-USD",)}
+        body = fetch_asset_pairs(KrakenConfig(rest_url=sim.rest_url, **fast))
+        assert b'"XXBTZUSD"' in body
+        with pytest.raises(RequestRejected):
+            fetch_asset_pairs(KrakenConfig(rest_url=sim.rest_url + "/nope", **fast))
+        with pytest.raises(ConfigError, match="DOGE"):
+            KrakenSymbols(Registry()).add_asset_pairs(body, ["DOGE-EUR"])
+    with pytest.raises(VenueUnavailable):
+        fetch_asset_pairs(KrakenConfig(rest_url="http://127.0.0.1:9", rest_max_retries=1, **fast))
