@@ -211,3 +211,18 @@ def test_checksum_uses_the_pair_decimals_when_the_instrument_has_more():
     registry.instrument_id("BTC-USD", price_exp=4, qty_exp=10)
     pair = KrakenSymbols(registry).add("XBT/USD", 1, 8)
     assert (pair.price_shift, pair.qty_shift) == (3, 2)
+
+
+@pytest.mark.parametrize(("name", "channel"), [("48", "trade"), ("49", "ticker")])
+def test_our_v1_subscribe_requests_have_the_recorded_shape(name, channel):
+    """cryptofeed's recorded client requests against the real Kraken are ours, but for reqid."""
+    from meltica_nb.venues.kraken.config import KrakenConfig
+    from meltica_nb.venues.kraken.connection import KrakenConnection
+
+    with gzip.open(DATA / f"cryptofeed_legacy_KRAKEN.ws.{name}.0.gz", "rt") as f:
+        sent = [line.split(": ", 1)[1] for line in f if " <- " in line]
+    recorded = orjson.loads(sent[0])
+    conn = KrakenConnection(KrakenConfig(version=1), lambda frames, recv: None)
+    ours = conn._request("subscribe", channel, recorded["pair"], 7)
+    assert ours.pop("reqid") == 7
+    assert ours == recorded
