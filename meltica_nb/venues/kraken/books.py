@@ -112,9 +112,11 @@ class KrakenBooks:
             n, rejected = kk.apply_batch(self._out, self._requested, self._blank, *self._arrays,
                                          rows, lv, sums, self.k, self._scratch)
             self.rejected_rows += rejected
-            failed = np.flatnonzero(self._requested).tolist()
-            self._requested[:] = 0
-        return self._out[:n], failed
+            if not self._requested.any():
+                return self._out[:n], []
+            failed = np.flatnonzero(self._requested)
+            self._requested[failed] = 0
+        return self._out[:n], failed.tolist()
 
     def checksum(self, instrument: int) -> int:
         """The CRC32 of book ``instrument`` as it stands (what Kraken would send for it)."""

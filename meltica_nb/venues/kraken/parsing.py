@@ -64,6 +64,9 @@ class FrameStatus(IntEnum):
 
 
 _N_STATUS = len(FrameStatus)
+_FALLBACK = int(FrameStatus.FALLBACK)  # a plain int: numpy compares it without the enum path
+_NO_EVENTS = np.zeros(0, CANONICAL_EVENT)  # read-only below: building a union dtype is slow
+_NO_EVENTS.flags.writeable = False
 _V1_EVENTS = frozenset({"heartbeat", "systemStatus", "subscriptionStatus", "pong"})
 _V2_CONTROL_CHANNELS = frozenset({"heartbeat", "status"})
 
@@ -179,8 +182,8 @@ class KrakenParser:
             t.price_exp, t.qty_exp, self._spans, self._st, self._stack)
         status = self._status[:n]
         depth, levels, checksums = self._depth[:nd], self._levels[:nl], self._checksums[:nd]
-        events = np.zeros(0, CANONICAL_EVENT)
-        fallback = np.flatnonzero(status == FrameStatus.FALLBACK)
+        events = _NO_EVENTS
+        fallback = np.flatnonzero(status == _FALLBACK) if nd < n else np.zeros(0, np.int64)
         self._counts["scanned"] += nd
         if fall_back and fallback.shape[0]:
             events, depth, levels, checksums = self._fall_back(
@@ -204,7 +207,7 @@ class KrakenParser:
             events.extend(parsed.events)
             rows.extend(parsed.rows)
             row_frames.extend([f] * len(parsed.rows))
-        out_events = concat_events(events) if events else np.zeros(0, CANONICAL_EVENT)
+        out_events = concat_events(events) if events else _NO_EVENTS
         if not rows:
             return (out_events, *scanned[:3])
         return (out_events, *self._merge_rows(scanned, rows, row_frames))
