@@ -67,36 +67,48 @@ P_QTY_SHIFT = 2  # quantity exponent - pair lot decimals (>= 0)
 N_PARAMS = 3
 
 
+#: Powers of ten up to 10**18: how many digits a positive int64 has, without dividing.
+_POW10 = np.array([10**k for k in range(19)], np.int64)
+#: "00" .. "99": two digits per division when printing.
+_PAIRS = np.array([ord(c) for k in range(100) for c in f"{k:02d}"], np.uint8)
+
+
 @njit(cache=True)
 def write_digits(out, pos, value):
     """Decimal digits of ``value`` (> 0) at ``out[pos:]``; return the end. 0 writes nothing
     (a text of zeros has nothing left once its leading zeros are stripped)."""
-    n = 0
-    v = value
-    while v > 0:
+    if value <= 0:
+        return pos
+    n = 1
+    while n < 19 and value >= _POW10[n]:
         n += 1
-        v //= 10
     end = pos + n
+    k = end
     v = value
-    for k in range(end - 1, pos - 1, -1):
-        out[k] = 48 + v % 10
-        v //= 10
+    while v >= 10:
+        two = (v % 100) * 2
+        v //= 100
+        out[k - 1] = _PAIRS[two + 1]
+        out[k - 2] = _PAIRS[two]
+        k -= 2
+    if k > pos:
+        out[pos] = 48 + v
     return end
 
 
 @njit(cache=True)
 def _side_text(out, pos, px, qty, i, n, px_div, qty_div):
     for j in range(min(n, CHECKSUM_LEVELS)):
-        pos = write_digits(out, pos, px[i, j] // px_div)
-        pos = write_digits(out, pos, qty[i, j] // qty_div)
+        pos = write_digits(out, pos, px[i, j] if px_div == 1 else px[i, j] // px_div)
+        pos = write_digits(out, pos, qty[i, j] if qty_div == 1 else qty[i, j] // qty_div)
     return pos
 
 
 @njit(cache=True)
 def book_checksum(book, counts, i, px_shift, qty_shift, scratch):
     """CRC32 (unsigned) of book ``i``'s checksum text (top 10 asks, then top 10 bids)."""
-    px_div = np.int64(10) ** px_shift
-    qty_div = np.int64(10) ** qty_shift
+    px_div = _POW10[px_shift]
+    qty_div = _POW10[qty_shift]
     pos = _side_text(scratch, 0, book[2], book[3], i, counts[1][i], px_div, qty_div)
     pos = _side_text(scratch, pos, book[0], book[1], i, counts[0][i], px_div, qty_div)
     return crc32_update(0, scratch, 0, pos)

@@ -151,6 +151,8 @@ class KrakenFeed:
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
         """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
+        if not sum(result.count(status) for status in _DEAD_LETTER):
+            return
         bad = np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER)))
         for f in bad.tolist():
             status = FrameStatus(int(result.status[f]))
