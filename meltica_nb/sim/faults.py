@@ -2,11 +2,13 @@
 
 A spec string names a rate per fault kind, e.g.
 ``drop=0.01,dup=0.01,reorder=0.01,disconnect=0.001,stall=0.001:2s,malformed=0.005,
-oversized=0.001:2mb,rest429=0.1,rest5xx=0.05``. Frame faults are drawn once per market-data
-frame per connection, from a random generator seeded by ``(seed, connection number)``, so the
-same seed and the same frame sequence give the same faults on every run. REST faults are drawn
-once per request from their own seeded generator. Control responses (subscribe acks) are never
-faulted: a client must be able to tell an exchange fault from its own protocol bug.
+oversized=0.001:2mb,rest429=0.1,rest5xx=0.05,checksum=0.01`` (``checksum``: venues with book
+checksums, such as Kraken, corrupt a level of that share of book updates). Frame faults are
+drawn once per market-data frame per connection, from a random generator seeded by
+``(seed, connection number)``, so the same seed and the same frame sequence give the same
+faults on every run. REST faults are drawn once per request from their own seeded generator.
+Control responses (subscribe acks) are never faulted: a client must be able to tell an
+exchange fault from its own protocol bug.
 """
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ class _Parsed(NamedTuple):
     """One frame through the reference path."""
 
     status: FrameStatus
-    events: list = []
-    rows: list = []         # (is_snapshot, bids, asks, checksum, exchange_ns, instrument)
+    events: Sequence = ()   # CANONICAL_EVENT one-record arrays
+    rows: Sequence = ()     # (is_snapshot, bids, asks, checksum, exchange_ns, instrument, recv)
 
 
 class _BadValue(Exception):
