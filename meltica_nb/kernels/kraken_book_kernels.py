@@ -28,6 +28,11 @@ from numba import njit
 from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.checksum_kernels import crc32_update
 
+#: Compiled without Numba's reference counting, like the byte scanners: nothing here allocates,
+#: and every call passes tuples of arrays, whose atomic incref/decref pairs would cost more
+#: than the book update itself.
+_kernel = njit(cache=True, _nrt=False)
+
 __all__ = [
     "CHECKSUM_LEVELS",
     "K_CHECKSUM_FAIL",
@@ -73,7 +78,7 @@ _POW10 = np.array([10**k for k in range(19)], np.int64)
 _PAIRS = np.array([ord(c) for k in range(100) for c in f"{k:02d}"], np.uint8)
 
 
-@njit(cache=True)
+@_kernel
 def write_digits(out, pos, value):
     """Decimal digits of ``value`` (> 0) at ``out[pos:]``; return the end. 0 writes nothing
     (a text of zeros has nothing left once its leading zeros are stripped)."""
@@ -96,7 +101,7 @@ def write_digits(out, pos, value):
     return end
 
 
-@njit(cache=True)
+@_kernel
 def _side_text(out, pos, px, qty, i, n, px_div, qty_div):
     for j in range(min(n, CHECKSUM_LEVELS)):
         pos = write_digits(out, pos, px[i, j] if px_div == 1 else px[i, j] // px_div)
@@ -104,7 +109,7 @@ def _side_text(out, pos, px, qty, i, n, px_div, qty_div):
     return pos
 
 
-@njit(cache=True)
+@_kernel
 def book_checksum(book, counts, i, px_shift, qty_shift, scratch):
     """CRC32 (unsigned) of book ``i``'s checksum text (top 10 asks, then top 10 bids)."""
     px_div = _POW10[px_shift]
@@ -114,7 +119,7 @@ def book_checksum(book, counts, i, px_shift, qty_shift, scratch):
     return crc32_update(0, scratch, 0, pos)
 
 
-@njit(cache=True)
+@_kernel
 def _truncate(counts, i, depth):
     """Keep the best ``depth`` levels per side; return the levels cut."""
     cut = max(counts[0][i] - depth, 0) + max(counts[1][i] - depth, 0)
@@ -123,7 +128,7 @@ def _truncate(counts, i, depth):
     return cut
 
 
-@njit(cache=True)
+@_kernel
 def _drop(out_requested, sync, counts, i):
     """Forget book ``i`` and ask for a fresh snapshot (a resubscription)."""
     st, counters = sync[0], sync[1]
@@ -136,7 +141,7 @@ def _drop(out_requested, sync, counts, i):
     out_requested[i] = 1
 
 
-@njit(cache=True)
+@_kernel
 def _apply_row(sync, book, counts, row, levels):
     """Load or apply one row; False when it is an update without a live book (skipped)."""
     st, counters = sync[0], sync[1]
@@ -158,7 +163,7 @@ def _apply_row(sync, book, counts, row, levels):
     return True
 
 
-@njit(cache=True)
+@_kernel
 def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
     """Compare the book with the message's checksum -> ``(book kept, crc)``."""
     if expected < 0:
@@ -173,7 +178,7 @@ def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
     return False, crc
 
 
-@njit(cache=True)
+@_kernel
 def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, tb_lv,
                 tb_meta, rows, levels, checksums, k, scratch):
     """Run DEPTH_UPDATE ``rows`` (levels in ``levels``, ``checksums[j]``: -1 = none) through
@@ -217,7 +222,7 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
     return e, rejected
 
 
-@njit(cache=True)
+@_kernel
 def drop_all(sync, counts):
     """Every book waits for a new snapshot (after a reconnect: the server sends them)."""
     st = sync[0]

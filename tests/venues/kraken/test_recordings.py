@@ -30,7 +30,7 @@ from meltica_nb.venues.kraken.symbols import KrakenSymbols
 DATA = Path(__file__).parents[2] / "data" / "kraken"
 RECORDING = DATA / "kraken_v1_cryptofeed_20210417.jsonl.gz"
 #: Lines read under NUMBA_DISABLE_JIT=1 (pure Python kernels are slow).
-NO_JIT_LINES = 600
+NO_JIT_LINES = 450
 FULL = not numba_config.DISABLE_JIT
 
 
