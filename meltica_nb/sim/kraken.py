@@ -533,9 +533,8 @@ def _asset_pair(pair: _Pair) -> dict:
 
 
 def build_kraken(config: MarketConfig | None, faults: FaultInjector, seed: int,
-                 clock_s: Callable[[], float], limits: BinanceLimits | None = None,
-                 ) -> tuple[KrakenMarket, KrakenHub, KrakenRestApi]:
-    """The Kraken feed, websocket hub and REST API of one simulator."""
+                 clock_s: Callable[[], float]) -> tuple[KrakenMarket, KrakenHub, KrakenRestApi]:
+    """The Kraken feed, websocket hub (Kraken's limits) and REST API of one simulator."""
     market = KrakenMarket(config, seed=seed, faults=faults)
-    hub = KrakenHub(limits or KRAKEN_LIMITS, faults, market, lambda: int(clock_s() * 1e9))
+    hub = KrakenHub(KRAKEN_LIMITS, faults, market, lambda: int(clock_s() * 1e9))
     return market, hub, KrakenRestApi(market, faults, clock_s)

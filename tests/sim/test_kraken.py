@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 import websocket
 
-from meltica_nb.sim.kraken import KRAKEN_LIMITS, checksum_of
+from meltica_nb.sim.kraken import checksum_of
 from meltica_nb.sim.market import MarketConfig
 from meltica_nb.sim.server import main
 
@@ -25,7 +25,7 @@ FAST = MarketConfig.fast(updates_per_s=30.0)
 
 @pytest.fixture
 def kraken(make_sim):
-    return make_sim(venue="kraken", config=FAST, limits=KRAKEN_LIMITS, seed=4)
+    return make_sim(venue="kraken", config=FAST, seed=4)
 
 
 def recv_until(ws, predicate, limit: int = 5000):
@@ -151,8 +151,7 @@ def test_heartbeats_and_unknown_paths(kraken):
 
 
 def test_checksum_fault_corrupts_a_level_not_the_checksum(make_sim):
-    sim = make_sim(venue="kraken", config=FAST, limits=KRAKEN_LIMITS, seed=2,
-                   faults="checksum=0.5")
+    sim = make_sim(venue="kraken", config=FAST, seed=2, faults="checksum=0.5")
     with ws_client(sim, "/") as ws:
         send_json(ws, {"event": "subscribe", "pair": ["ETH/USD"],
                        "subscription": {"name": "book", "depth": 10}})

@@ -160,3 +160,36 @@ def test_asset_pairs_register_decimals():
     pairs = KrakenSymbols(registry).add_asset_pairs(body, ["BTC-USD"])
     info = registry.instrument(pairs[0].instrument)
     assert (info.symbol, info.price_exp, info.qty_exp) == ("BTC-USD", 1, 8)
+
+
+@pytest.mark.parametrize(("values", "match"), [
+    ({"version": 3}, "version"), ({"book_depth": 7}, "book_depth"),
+    ({"channels": ("spread",)}, "channel"), ({"symbols": ("BTCUSD",)}, "BASE/QUOTE"),
+])
+def test_config_refuses_what_kraken_does_not_offer(values, match):
+    from meltica_nb.errors import ConfigError
+    from meltica_nb.venues.kraken.config import KrakenConfig
+
+    with pytest.raises(ConfigError, match=match):
+        KrakenConfig(**values)
+
+
+def test_config_defaults_and_stream_names():
+    from meltica_nb.venues.kraken.config import KrakenConfig
+
+    v1 = KrakenConfig(version=1, symbols=("BTC-USD",), channels=("book", "trade"))
+    assert v1.ws_url == "wss://ws.kraken.com" and v1.rest_url == "https://api.kraken.com"
+    assert v1.streams() == ("book@XBT/USD", "trade@XBT/USD")
+    v2 = KrakenConfig(symbols=("DOGE-USD",))
+    assert v2.ws_url == "wss://ws.kraken.com/v2" and v2.stream_of("book", "DOGE-USD") == (
+        "book@DOGE/USD")
+
+
+def test_asset_pairs_errors():
+    from meltica_nb.errors import ProtocolError
+
+    symbols = KrakenSymbols(Registry())
+    for body in (b"not json", b'{"error":["EGeneral:Internal error"],"result":{}}', b"[]",
+                 orjson.dumps({"error": [], "result": {"X": {"wsname": "XBT/USD"}}})):
+        with pytest.raises(ProtocolError):
+            symbols.add_asset_pairs(body, ["BTC-USD"])
