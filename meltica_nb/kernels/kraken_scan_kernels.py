@@ -31,6 +31,7 @@ import numpy as np
 
 from meltica_nb.kernels.binance_scan_kernels import (
     _E_FB,
+    _digits,
     _kernel,
     _parse_int,
     _plain_string,
@@ -114,16 +115,28 @@ def _string(buf, i, end):
 
 @_kernel
 def _number(buf, i, end):
-    """At a JSON number -> ``(index after, start, end)``; only digits, '-', '.', e, E, +."""
+    """At a JSON number -> ``(index after, start, end)``, by JSON's grammar exactly:
+    ``-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?``."""
     i = _ws(buf, i, end)
     s = i
-    while i < end:
-        c = buf[i]
-        if not (48 <= c <= 57 or c == 45 or c == 46 or c == 43 or c == 101 or c == 69):
-            break
+    if i < end and buf[i] == 45:
         i += 1
-    if i == s:
+    if i >= end or not 48 <= buf[i] <= 57:
         return _E_FB, 0, 0
+    i = i + 1 if buf[i] == 48 else _digits(buf, i, end)
+    if i < end and buf[i] == 46:
+        j = _digits(buf, i + 1, end)
+        if j == i + 1:
+            return _E_FB, 0, 0
+        i = j
+    if i < end and (buf[i] == 101 or buf[i] == 69):
+        i += 1
+        if i < end and (buf[i] == 43 or buf[i] == 45):
+            i += 1
+        j = _digits(buf, i, end)
+        if j == i:
+            return _E_FB, 0, 0
+        i = j
     return i, s, i
 
 
@@ -420,6 +433,8 @@ def _days_from_civil(y, m, d):
 def iso8601_ns(buf, s, e):
     """``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`` in ``buf[s:e]`` -> ns since the epoch, -1 if not."""
     if e - s < 20 or buf[e - 1] != 90 or buf[s + 10] != 84:
+        return -1
+    if buf[s + 4] != 45 or buf[s + 7] != 45 or buf[s + 13] != 58 or buf[s + 16] != 58:
         return -1
     y, mo, d = _digits_value(buf, s, 4), _digits_value(buf, s + 5, 2), _digits_value(buf, s + 8, 2)
     h, mi = _digits_value(buf, s + 11, 2), _digits_value(buf, s + 14, 2)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meltica_nb.kernels.kraken_scan_kernels import iso8601_ns
 from meltica_nb.registry import Registry
@@ -21,13 +23,21 @@ V1_BOTH = (b'[336,{"a":[["45285.2","0.00100000","1696613755.440295"]]},{"b":[["4
            b'"0.10000000","1696613755.440296","r"]],"c":"123"},"book-10","XBT/USD"]')
 
 
-@pytest.fixture
-def parser():
+def make_parser() -> KrakenParser:
     registry = Registry()
     symbols = KrakenSymbols(registry)
     symbols.add("BTC-USD", 1, 8)
     symbols.add("DOGE-USD", 7, 8)
     return KrakenParser(symbols, registry.venue_id("kraken"))
+
+
+@pytest.fixture
+def parser():
+    return make_parser()
+
+
+#: One parser for the property test: parsing keeps no state between frames.
+SHARED = make_parser()
 
 
 def one(parser, frame: bytes):
@@ -193,3 +203,34 @@ def test_asset_pairs_errors():
                  orjson.dumps({"error": [], "result": {"X": {"wsname": "XBT/USD"}}})):
         with pytest.raises(ProtocolError):
             symbols.add_asset_pairs(body, ["BTC-USD"])
+
+
+def _records(parser, frame: bytes):
+    """(status, row fields + levels + checksum) by the scanner and by the reference path."""
+    scanned = parser.scan([frame], [9])
+    ref = parser.reference(frame, 9)
+    mine = None
+    if scanned.status[0] == FrameStatus.OK:
+        row = scanned.depth[0]
+        mine = (bool(row["is_snapshot"]), [tuple(x) for x in scanned.levels.tolist()],
+                int(scanned.checksums[0]), int(row["exchange_ns"]), int(row["instrument"]))
+    theirs = None
+    if ref.status == FrameStatus.OK and len(ref.rows) == 1:
+        snap, bids, asks, checksum, ns, inst, _ = ref.rows[0]
+        theirs = (snap, bids + asks, checksum, ns, inst)
+    return mine, theirs
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.sampled_from([V2_BOOK, V1_BOTH, V2_BOOK.replace(b'"update"', b'"snapshot"')]),
+       st.integers(min_value=0, max_value=400), st.sampled_from(
+           [b"", b" ", b"\n", b",", b'"', b"]", b"}", b"0", b"-", b".", b"e5", b"\\u0041", b"x"]),
+       st.booleans())
+def test_scanner_never_disagrees_with_the_reference_on_mutated_frames(frame, at, insert,
+                                                                      replace):
+    """Anything the scanner accepts, orjson accepts with the same records."""
+    at = min(at, len(frame))
+    mutated = frame[:at] + insert + frame[at + (1 if replace else 0):]
+    mine, theirs = _records(SHARED, mutated)
+    if mine is not None:
+        assert theirs == mine, mutated
