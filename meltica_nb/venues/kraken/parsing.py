@@ -64,7 +64,7 @@ class FrameStatus(IntEnum):
 
 
 _N_STATUS = len(FrameStatus)
-_FALLBACK = int(FrameStatus.FALLBACK)  # a plain int: numpy compares it without the enum path
+_OK, _FALLBACK = int(FrameStatus.OK), int(FrameStatus.FALLBACK)  # plain ints: numpy is faster
 _NO_EVENTS = np.zeros(0, CANONICAL_EVENT)  # read-only below: building a union dtype is slow
 _NO_EVENTS.flags.writeable = False
 _V1_EVENTS = frozenset({"heartbeat", "systemStatus", "subscriptionStatus", "pong"})
@@ -136,6 +136,7 @@ class KrakenParser:
         self._st = np.zeros(scan.STATE_SIZE, np.int64)
         self._stack = np.zeros(bscan.MAX_DEPTH, np.uint8)
         self._totals = np.zeros(_N_STATUS, np.int64)
+        self._count_buf = np.zeros(_N_STATUS, np.int64)  # the counts of an all-book batch
         self._counts = {"scanned": 0, "fallback": 0, "rows": 0, "levels": 0, "events": 0}
         self._cap = self._lv_cap = 0
         self._grow(256, 4096)
@@ -182,21 +183,31 @@ class KrakenParser:
             t.price_exp, t.qty_exp, self._spans, self._st, self._stack)
         status = self._status[:n]
         depth, levels, checksums = self._depth[:nd], self._levels[:nl], self._checksums[:nd]
-        events = _NO_EVENTS
-        fallback = np.flatnonzero(status == _FALLBACK) if nd < n else np.zeros(0, np.int64)
         self._counts["scanned"] += nd
-        if fall_back and fallback.shape[0]:
+        if nd == n:  # every frame a book message: the common case, no status scan needed
+            counts = self._count_buf
+            counts[_OK] = n
+            if fall_back:
+                self._totals[_OK] += n
+                self._add(0, nd, nl, 0)
+            return KrakenParseResult(_NO_EVENTS, depth, levels, checksums, status, counts)
+        events = _NO_EVENTS
+        fallback = np.flatnonzero(status == _FALLBACK)
+        if fall_back:
             events, depth, levels, checksums = self._fall_back(
                 fallback, frames, recv, (depth, levels, checksums, self._row[:n]))
         counts = np.bincount(status, minlength=_N_STATUS).astype(np.int64)
         if fall_back:
             self._totals += counts
-            c = self._counts
-            c["fallback"] += fallback.shape[0]
-            c["rows"] += depth.shape[0]
-            c["levels"] += levels.shape[0]
-            c["events"] += events.shape[0]
+            self._add(fallback.shape[0], depth.shape[0], levels.shape[0], events.shape[0])
         return KrakenParseResult(events, depth, levels, checksums, status, counts)
+
+    def _add(self, fallback: int, rows: int, levels: int, events: int) -> None:
+        c = self._counts
+        c["fallback"] += fallback
+        c["rows"] += rows
+        c["levels"] += levels
+        c["events"] += events
 
     def _fall_back(self, fallback, frames, recv, scanned):
         """Parse ``fallback`` frames with orjson; merge their book rows in frame order."""
