@@ -157,7 +157,7 @@ class KrakenMarket:
         self._views: dict[str, _View] = {}
         self._channel_ids: dict[str, int] = {}
         self._ids = count(100)
-        self._trade_ids = count(1)
+        self._trade_ids = {name: count(1) for name in self.by_name}  # per pair, as Kraken
 
     # -- the simulator's feed interface ---------------------------------------------------------
 
@@ -287,7 +287,7 @@ class KrakenMarket:
     def _v2_trade(self, _cid: int, pair: _Pair, t: dict, now_ns: int) -> bytes:
         data = {"symbol": pair.v2, "side": "sell" if t["m"] else "buy",
                 "price": float(pair.px(t["p"])), "qty": float(pair.qty(t["q"])),
-                "ord_type": "market", "trade_id": next(self._trade_ids),
+                "ord_type": "market", "trade_id": next(self._trade_ids[pair.v2]),
                 "timestamp": _iso(now_ns)}
         return orjson.dumps({"channel": "trade", "type": "update", "data": [data]})
 

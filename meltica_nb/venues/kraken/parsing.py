@@ -13,7 +13,10 @@ two to each other on every recorded message):
   v2 prices and quantities arrive as JSON numbers: the scanner reads their text; here orjson
   gives floats, whose shortest ``repr`` is the same decimal for the <= 15 significant digits
   Kraken sends.
-* ``trade`` -> one TRADE per trade (side BUY for ``b``/``buy``; ``trade_id`` in v2, 0 in v1);
+* ``trade`` -> one TRADE per trade (side BUY for ``b``/``buy``). v2: ``trade_id`` is the
+  (contiguous) sequence. v1 sends no id: the sequence is the trade time in ns, raised by 1 ns
+  where trades share a time, so each instrument's v1 trades are strictly increasing
+  (``seq_first = 0``: ordered as monotonic, never held for gaps);
 * ``ticker`` -> TICKER (best bid/ask with their quantities, last price, 24 h volume, open);
 * events and acks (``heartbeat``, ``systemStatus``/``status``, ``subscriptionStatus``,
   ``pong``, ``{"method": ...}`` replies) -> :attr:`FrameStatus.CONTROL`, no record.
@@ -137,6 +140,7 @@ class KrakenParser:
         self._stack = np.zeros(bscan.MAX_DEPTH, np.uint8)
         self._totals = np.zeros(_N_STATUS, np.int64)
         self._count_buf = np.zeros(_N_STATUS, np.int64)  # the counts of an all-book batch
+        self._last_trade: dict[int, int] = {}  # instrument -> sequence of its last v1 trade
         self._counts = {"scanned": 0, "fallback": 0, "rows": 0, "levels": 0, "events": 0}
         self._cap = self._lv_cap = 0
         self._grow(256, 4096)
@@ -311,7 +315,10 @@ class KrakenParser:
         t = _list(t)
         if len(t) < 4 or t[3] not in ("b", "s"):
             raise _BadValue
-        ev = self._event(EventType.TRADE, info, recv_ns, _text_ns(t[2]), 0)
+        exchange_ns = _text_ns(t[2])
+        seq = max(exchange_ns, self._last_trade.get(info.id, 0) + 1)
+        self._last_trade[info.id] = seq
+        ev = self._event(EventType.TRADE, info, recv_ns, exchange_ns, seq)
         ev["price"], ev["quantity"] = _px(t[0], info), _qty(t[1], info)
         ev["side"] = Side.BUY if t[3] == "b" else Side.SELL
         return ev

@@ -216,10 +216,13 @@ def test_replay_drives_the_feed_without_a_connection(no_thread_leak):
             b'{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":'
             b'100.6,"qty":0.5}],"asks":[],"checksum":1}]}',
             b"not json",
+            b'[7,[["100.6","0.5","1.000001","b","m",""],["100.7","0.1","1.000001","b","m",""],'
+            b'["100.8","0.2","1.000001","b","m",""]],"trade","XBT/USD"]',
         ]
-        feed.on_frames(frames, [1, 2, 3])
+        feed.on_frames(frames, [1, 2, 3, 4])
         inst = engine.registry.instrument_id("BTC-USD")
         assert wait_until(lambda: tape.count(inst, BBO) == 1, 5.0)
+        assert wait_until(lambda: tape.count(inst, TRADE) == 3, 5.0)  # one time, three trades
         stats = feed.stats()
         assert (stats.checksum_ok, stats.checksum_fail, stats.malformed) == (1, 1, 1)
         assert stats.resubscribes == 1 and stats.books[inst].state == "resync"

@@ -124,6 +124,8 @@ def test_trades_and_tickers_v1_and_v2(parser):
     assert ev["side"][:3].tolist() == [Side.SELL, Side.BUY, Side.BUY]
     assert ev["price"][:3].tolist() == [452835, 452836, 452841]
     assert int(ev[2]["trade_id"]) == 77 and int(ev[0]["exchange_ns"]) == 1696613755_440295000
+    assert ev["seq_provider"][:2].tolist() == [1696613755_440295000, 1696613755_500000000]
+    assert int(ev[2]["seq_provider"]) == int(ev[2]["seq_first"]) == 77
     t = ev[3]
     assert (int(t["bid_price"]), int(t["ask_qty"]), int(t["last_price"]),
             int(t["open_price"])) == (452835, 100_000, 452841, 452000)
