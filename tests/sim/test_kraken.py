@@ -64,8 +64,9 @@ class PyBook:
         return checksum_of(*self.ordered())
 
 
-def v1_book_messages(ws, book: PyBook, seconds: float) -> int:
-    """Apply v1 book frames for ``seconds``; every checksum must match; return how many."""
+def v1_book_messages(ws, book: PyBook, seconds: float, republished: list | None = None) -> int:
+    """Apply v1 book frames for ``seconds``; every checksum must match; return how many.
+    Entries flagged ``"r"`` (republished) are appended to ``republished``."""
     checked = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -73,8 +74,11 @@ def v1_book_messages(ws, book: PyBook, seconds: float) -> int:
         if not isinstance(msg, list) or not msg[-2].startswith("book-"):
             continue
         for part in msg[1:-2]:
-            book.apply(book.asks, part.get("as", part.get("a", [])))
-            book.apply(book.bids, part.get("bs", part.get("b", [])))
+            for key, side in (("as", book.asks), ("a", book.asks), ("bs", book.bids),
+                              ("b", book.bids)):
+                book.apply(side, part.get(key, []))
+                if republished is not None:
+                    republished.extend(e for e in part.get(key, []) if e[3:] == ["r"])
         book.truncate()
         if "c" in msg[-3]:
             assert int(msg[-3]["c"]) == book.checksum()
@@ -95,7 +99,9 @@ def test_v1_subscribe_ack_snapshot_updates_and_checksums(kraken):
         book = PyBook(10)
         book.apply(book.asks, snap[1]["as"])
         book.apply(book.bids, snap[1]["bs"])
-        assert v1_book_messages(ws, book, 1.0) >= 5
+        republished: list = []
+        assert v1_book_messages(ws, book, 1.5, republished) >= 5
+        assert republished  # levels that entered the top 10 from below
         kraken.pause()
         time.sleep(0.1)
         v1_book_messages(ws, book, 0.3)
