@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 import websocket
 
-from meltica_nb.sim.kraken import checksum_of
+from meltica_nb.sim.kraken_market import checksum_of
 from meltica_nb.sim.market import MarketConfig
 from meltica_nb.sim.server import main
 
