@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from meltica_nb.errors import ConfigError, MelticaError
+from meltica_nb.errors import ConfigError, MelticaError, ProtocolError
 from meltica_nb.fixedpoint import to_mantissa
 from meltica_nb.kernels import binance_scan_kernels as bscan
 from meltica_nb.kernels import kraken_scan_kernels as scan
@@ -117,10 +117,6 @@ class _Parsed(NamedTuple):
     status: FrameStatus
     events: Sequence = ()   # CANONICAL_EVENT one-record arrays
     rows: Sequence = ()     # (is_snapshot, bids, asks, checksum, exchange_ns, instrument, recv)
-
-
-class _BadValue(Exception):
-    """Internal: a field is missing or does not fit."""
 
 
 class KrakenParser:
@@ -251,9 +247,7 @@ class KrakenParser:
                 return self._v1(msg, recv_ns)
             if isinstance(msg, dict):
                 return self._v2(msg, recv_ns)
-        except _BadValue:
-            return _Parsed(FrameStatus.BAD_VALUE)
-        except MelticaError:  # a decimal that does not fit the instrument's exponent
+        except MelticaError:  # a missing or wrong field, a decimal that does not fit
             return _Parsed(FrameStatus.BAD_VALUE)
         return _Parsed(FrameStatus.UNKNOWN)
 
@@ -276,7 +270,7 @@ class KrakenParser:
         if kind == "book":
             return _Parsed(FrameStatus.OK, rows=[_v1_book(payload, info, recv_ns)])
         if len(payload) != 1:
-            raise _BadValue
+            raise _bad()
         if kind == "trade":
             return _Parsed(FrameStatus.OK, events=[self._v1_trade(t, info, recv_ns)
                                                    for t in _list(payload[0])])
@@ -314,7 +308,7 @@ class KrakenParser:
     def _v1_trade(self, t: Any, info, recv_ns: int):
         t = _list(t)
         if len(t) < 4 or t[3] not in ("b", "s"):
-            raise _BadValue
+            raise _bad()
         exchange_ns = _text_ns(t[2])
         seq = max(exchange_ns, self._last_trade.get(info.id, 0) + 1)
         self._last_trade[info.id] = seq
@@ -325,7 +319,7 @@ class KrakenParser:
 
     def _v2_trade(self, t: dict, info, recv_ns: int):
         if t.get("side") not in ("buy", "sell"):
-            raise _BadValue
+            raise _bad()
         trade_id = _int(t.get("trade_id"))
         ev = self._event(EventType.TRADE, info, recv_ns, _iso_ns(t.get("timestamp")), trade_id)
         ev["price"], ev["quantity"] = _px(t.get("price"), info), _qty(t.get("qty"), info)
@@ -363,28 +357,33 @@ class KrakenParser:
 
 # -- reference helpers ---------------------------------------------------------------------------
 
+def _bad() -> ProtocolError:
+    """A field of a known Kraken message is missing or has the wrong shape (BAD_VALUE)."""
+    return ProtocolError("a Kraken message field is missing or malformed")
+
+
 def _list(value: Any) -> list:
     if not isinstance(value, list):
-        raise _BadValue
+        raise _bad()
     return value
 
 
 def _dict(value: Any) -> dict:
     if not isinstance(value, dict):
-        raise _BadValue
+        raise _bad()
     return value
 
 
 def _at(obj: dict, key: str, index: int) -> Any:
     value = _list(obj.get(key))
     if len(value) <= index:
-        raise _BadValue
+        raise _bad()
     return value[index]
 
 
 def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _BadValue
+        raise _bad()
     return value
 
 
@@ -393,14 +392,14 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _BadValue
+        raise _bad()
     return repr(value)
 
 
 def _decimal(value: Any, exponent: int, signed: bool = False) -> int:
     mantissa = to_mantissa(_text(value), exponent)
     if mantissa < 0 and not signed:
-        raise _BadValue
+        raise _bad()
     return mantissa
 
 
@@ -414,7 +413,7 @@ def _qty(value: Any, info) -> int:
 
 def _text_ns(value: Any) -> int:
     if not isinstance(value, str):
-        raise _BadValue
+        raise _bad()
     return to_mantissa(value, 9)
 
 
@@ -422,15 +421,15 @@ def _iso_ns(value: Any) -> int:
     if value is None:
         return 0
     if not isinstance(value, str) or not value.endswith("Z") or "T" not in value:
-        raise _BadValue
+        raise _bad()
     try:
         day, _, clock = value[:-1].partition("T")
         whole, _, frac = clock.partition(".")
         if len(frac) > 9 or (frac and not frac.isdigit()):
-            raise _BadValue
+            raise _bad()
         base = datetime.fromisoformat(f"{day}T{whole}+00:00")
     except ValueError:
-        raise _BadValue from None
+        raise ProtocolError(f"not an ISO 8601 UTC time: {value!r}") from None
     return int(base.timestamp()) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
 
 
@@ -440,16 +439,16 @@ def _levels(entries: Any, info, v2: bool) -> list[tuple[int, int]]:
         if v2:
             e = _dict(entry)
             if set(e) != {"price", "qty"}:
-                raise _BadValue
+                raise _bad()
             price, qty = e["price"], e["qty"]
         else:
             e = _list(entry)
             if len(e) not in (3, 4) or (len(e) == 4 and e[3] != "r"):
-                raise _BadValue
+                raise _bad()
             price, qty = e[0], e[1]
         px = _px(price, info)
         if px <= 0:
-            raise _BadValue
+            raise _bad()
         out.append((px, _qty(qty, info)))
     return out
 
@@ -466,16 +465,16 @@ def _v1_book(payload: list, info, recv_ns: int) -> tuple:
             elif key == "c" and isinstance(value, str) and value.isdigit() and len(value) <= 10:
                 checksum = int(value)
             else:
-                raise _BadValue
+                raise _bad()
     if snapshot == update or checksum > 0xFFFFFFFF:
-        raise _BadValue
+        raise _bad()
     return snapshot, bids, asks, checksum, newest, info.id, recv_ns
 
 
 def _v2_book(entry: dict, info, snapshot: bool, recv_ns: int) -> tuple:
     checksum = entry.get("checksum", -1)
     if checksum != -1 and (_int(checksum) < 0 or checksum > 0xFFFFFFFF):
-        raise _BadValue
+        raise _bad()
     bids = _levels(entry.get("bids", []), info, True)
     asks = _levels(entry.get("asks", []), info, True)
     return snapshot, bids, asks, checksum, _iso_ns(entry.get("timestamp")), info.id, recv_ns
