@@ -15,6 +15,11 @@
     symbols = ["BTC-USDT"]
     channels = ["books", "trades", "bbo-tbt"]
 
+    [[kraken]]                    # one feed per table; KrakenConfig fields
+    version = 2
+    symbols = ["BTC-USD"]
+    channels = ["book", "trade", "ticker"]
+
     [consumers.tape]              # one consumer per table
     target = "mystrategy.tape:on_trades"   # module:function
     events = ["trade"]
@@ -44,6 +49,8 @@ from .engine import Engine
 from .errors import ConfigError
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.kraken.config import KrakenConfig
+from .venues.kraken.feed import KrakenFeed
 from .venues.okx.config import OkxConfig
 from .venues.okx.feed import OkxFeed
 
@@ -101,8 +108,12 @@ def _okx_feed(engine: Engine, table: dict) -> OkxFeed:
     return OkxFeed(engine, _config("okx", OkxConfig, table))
 
 
+def _kraken_feed(engine: Engine, table: dict) -> KrakenFeed:
+    return KrakenFeed(engine, _config("kraken", KrakenConfig, table))
+
+
 #: ``[[venue]]`` table name -> feed builder: a new venue is one entry here.
-_FEEDS = {"binance": _binance_feed, "okx": _okx_feed}
+_FEEDS = {"binance": _binance_feed, "okx": _okx_feed, "kraken": _kraken_feed}
 
 
 def _add_consumer(engine: Engine, name: str, table: dict) -> None:

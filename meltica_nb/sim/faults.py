@@ -2,13 +2,13 @@
 
 A spec string names a rate per fault kind, e.g.
 ``drop=0.01,dup=0.01,reorder=0.01,disconnect=0.001,stall=0.001:2s,malformed=0.005,
-oversized=0.001:2mb,rest429=0.1,rest5xx=0.05``. Frame faults are drawn once per market-data
-frame per connection, from a random generator seeded by ``(seed, connection number)``, so the
-same seed and the same frame sequence give the same faults on every run. REST faults are drawn
-once per request from their own seeded generator. Control responses (subscribe acks) are never
-faulted: a client must be able to tell an exchange fault from its own protocol bug.
-``corrupt`` changes one book level of a frame while keeping its checksum (venues that send
-checksums, e.g. OKX ``books``; a no-op for Binance frames).
+oversized=0.001:2mb,rest429=0.1,rest5xx=0.05,corrupt=0.01``. Frame faults are drawn once per
+market-data frame per connection, from a random generator seeded by ``(seed, connection
+number)``, so the same seed and the same frame sequence give the same faults on every run. REST
+faults are drawn once per request from their own seeded generator. Control responses (subscribe
+acks) are never faulted: a client must be able to tell an exchange fault from its own protocol
+bug. ``corrupt`` changes one book level while keeping the checksum of the true book (venues
+that send checksums: OKX per ``books`` frame, Kraken per book update; a no-op for Binance).
 """
 
 from __future__ import annotations
@@ -188,6 +188,7 @@ class FaultInjector:
         self.seed = int(seed)
         self.counts: Counter[str] = Counter()
         self._rest_rng = random.Random(f"{self.seed}/rest")
+        self._book_rng = random.Random(f"{self.seed}/book")
 
     def connection(self, conn_id: int) -> ConnectionFaults:
         """The fault draws of connection number ``conn_id`` (1, 2, ... in accept order)."""
@@ -206,6 +207,19 @@ class FaultInjector:
             self.counts["rest5xx"] += 1
             return self._rest_rng.choice((500, 502, 503))
         return None
+
+
+    def corrupt_checksum(self) -> bool:
+        """True when the next book update should carry a corrupted level (counted).
+
+        For venues whose market builds each book update once for every connection (Kraken):
+        the ``corrupt`` rate is drawn per update from its own seeded generator.
+        """
+        rate = self.spec.rate("corrupt")
+        if rate <= 0 or self._book_rng.random() >= rate:
+            return False
+        self.counts["corrupt"] += 1
+        return True
 
 
 def malformed_frame(frame: bytes) -> bytes:

@@ -40,6 +40,7 @@ from meltica_nb.errors import ConfigError
 from meltica_nb.sim.binance import BinanceLimits, RestApi, valid_stream
 from meltica_nb.sim.faults import FaultInjector, FaultSpec
 from meltica_nb.sim.httpd import HttpServer
+from meltica_nb.sim.kraken import build_kraken
 from meltica_nb.sim.market import GeneratedMarket, MarketConfig
 from meltica_nb.sim.okx import OkxHub, OkxMarket, OkxRestApi
 from meltica_nb.sim.recording import RecordingFeed
@@ -105,8 +106,12 @@ class ExchangeSimulator:
                             getattr(self.feed, "exchange_info_raw", None))
         if venue == "okx":
             self._speak_okx(config, seed)
+        elif venue == "kraken":  # Kraken's protocol over the same loop, market and faults
+            if recording is not None or feed is not None:
+                raise ConfigError("the Kraken simulator runs a generated market only")
+            self.feed, self.hub, self.rest = build_kraken(config, self.faults, seed, self._now_s)
         elif venue != "binance":
-            raise ConfigError(f"the simulator speaks binance or okx, not {venue!r}")
+            raise ConfigError(f"the simulator speaks binance, okx or kraken, not {venue!r}")
 
     def _speak_okx(self, config: MarketConfig | None, seed: int) -> None:
         """OKX v5 public instead of Binance: ``/ws/v5/public`` and ``/api/v5/public/...``."""
@@ -318,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``meltica sim``."""
     parser = argparse.ArgumentParser(
         prog="meltica sim", description="A Binance-compatible exchange simulator on 127.0.0.1.")
-    parser.add_argument("--venue", choices=["binance", "okx"], default="binance",
-                        help="protocol: binance (default) or okx (v5 public, spot)")
+    parser.add_argument("--venue", choices=["binance", "okx", "kraken"], default="binance",
+                        help="protocol: binance (default), okx (v5 public, spot) or kraken "
+                             "(v1 and v2)")
     parser.add_argument("--market", choices=["spot", "usdm"], default=None,
                         help="spot (default) or usdm; a recording's is detected")
     parser.add_argument("--port", type=int, default=0, help="websocket port (0: any free port)")

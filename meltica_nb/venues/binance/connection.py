@@ -488,7 +488,7 @@ class BinanceConnection:
         if s.ping_sent is None and now - s.last_rx >= self._config.ping_interval_s:
             if s.pacer.wait_s(now) > 0:
                 return
-            self._ping(s.ws)
+            self._send_ping(s)
             s.pacer.record(now)
             s.ping_sent = now
             self._pings += 1
@@ -496,20 +496,20 @@ class BinanceConnection:
             method, names = s.outbox.popleft()
             msg_id = self._next_id
             self._next_id += 1
-            s.ws.send(self._request(method, names, msg_id), ABNF.OPCODE_TEXT)
+            self._send_request(s, method, names, msg_id)
             s.pacer.record(now)
             s.pending[msg_id] = (method, len(names), now)
             self._requests += 1
 
-    @staticmethod
-    def _ping(ws: _ChunkedWebSocket) -> None:
-        """Our keep-alive probe: a websocket ping (the venue answers with a pong)."""
-        ws.ping(b"meltica")
+    def _send_ping(self, s: _Session) -> None:
+        """Our keep-alive probe: a websocket ping frame (a venue may want its own message)."""
+        s.ws.ping(b"meltica")
 
-    @staticmethod
-    def _request(method: str, names: tuple[str, ...], msg_id: int) -> bytes:
-        """The text of a SUBSCRIBE/UNSUBSCRIBE request."""
-        return orjson.dumps({"method": method, "params": names, "id": msg_id})
+    def _send_request(self, s: _Session, method: str, names: tuple[str, ...], msg_id: int
+                      ) -> None:
+        """Send one SUBSCRIBE/UNSUBSCRIBE of ``names`` in the venue's message format."""
+        payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
+        s.ws.send(payload, ABNF.OPCODE_TEXT)
 
     def _read_batch(self, s: _Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
         """Read every ready frame, up to a batch, into ``frames``/``recv_ns``."""

@@ -23,11 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import orjson
+from websocket import ABNF
 
 from meltica_nb.errors import ConfigError
 from meltica_nb.venues.binance.connection import BinanceConnection
 from meltica_nb.venues.okx.config import subscription
-from meltica_nb.venues.ws_session import ChunkedWebSocket
 
 __all__ = ["WS_PATH", "OkxConnection"]
 
@@ -79,13 +79,14 @@ class OkxConnection(BinanceConnection):
                 self._queue_locked("SUBSCRIBE", due)
         return super()._tick(s, now)
 
-    @staticmethod
-    def _ping(ws: ChunkedWebSocket) -> None:
-        ws.send("ping")
+    def _send_ping(self, s) -> None:
+        """OKX's keep-alive: the text "ping" (answered "pong"), not a websocket ping frame."""
+        s.ws.send("ping")
 
-    @staticmethod
-    def _request(method: str, names: tuple[str, ...], msg_id: int) -> bytes:
-        return orjson.dumps({"op": method.lower(), "args": [subscription(n) for n in names]})
+    def _send_request(self, s, method: str, names: tuple[str, ...], msg_id: int) -> None:
+        """``{"op": "subscribe", "args": [{"channel": .., "instId": ..}, ..]}``."""
+        s.ws.send(orjson.dumps({"op": method.lower(), "args": [subscription(n) for n in names]}),
+                  ABNF.OPCODE_TEXT)
 
     def _on_text(self, s, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
         """``pong``, an event (ack, error, notice), or data the parser will judge."""
