@@ -26,6 +26,7 @@ from .dead_letter_queue import DeadLetterQueue
 from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .handlers import make_handler
+from .order_gateway import OrderGateway
 from .pool_manager import PoolManager, ShutdownReport
 from .registry import Registry
 from .routing import Router
@@ -120,8 +121,10 @@ class Engine:
         self.book_table = BookTable(cfg.book_rows, cfg.book_levels)
         self.consumers: dict[str, Consumer] = {}
         self.feeds: list = []
+        self.orders = OrderGateway(self.pools, self.registry, self.clock, self.dispatcher.publish,
+                                   consumer_name=self._consumer_name)
         self.control = ControlBus(self.router, self.registry,
-                                  {}, self.dispatcher.publish_to)
+                                  {}, self.dispatcher.publish_to, orders=self.orders)
         self._group: TaskGroup | None = None
         self._feed_group: TaskGroup | None = None
 
@@ -187,6 +190,18 @@ class Engine:
         if self._group is not None:
             raise ConfigError("feeds must be added before engine.start()")
         self.feeds.append(feed)
+
+    def add_trader(self, trader) -> None:
+        """Add a venue trader (e.g. ``BinanceTrader``): orders for its venue go to it.
+
+        A trader has the feed life cycle (``prepare``, ``tasks``, ``stats``) plus ``venue``,
+        ``place``, ``cancel`` and ``query`` (see :class:`meltica_nb.order_gateway.Trader`).
+        """
+        self.add_feed(trader)
+        self.orders.add_trader(trader)
+
+    def _consumer_name(self, column: int) -> str:
+        return next((n for n, c in self.consumers.items() if c.index == column), str(column))
 
     def book_levels(self, event) -> tuple[np.ndarray, np.ndarray]:
         """The (bids, asks) top-K levels of a BOOK_SNAPSHOT event, copied.
@@ -277,4 +292,5 @@ class Engine:
             "dlq": self.dlq.stats(),
             "books": self.book_table.stats(),
             "feeds": {feed.name: feed.stats() for feed in self.feeds},
+            "orders": self.orders.stats(),
         }
