@@ -1,0 +1,344 @@
+"""Binance spot trading on the simulator: signed order endpoints and the user data stream.
+
+Mounted on the simulator's :class:`~meltica_nb.sim.binance.RestApi` (so request weights, 429/418
+and injected REST faults apply to them as to market data):
+
+* ``POST/GET/DELETE /api/v3/order``, ``POST /api/v3/order/test``, ``GET/DELETE
+  /api/v3/openOrders`` (SIGNED: ``X-MBX-APIKEY``, ``timestamp``, ``recvWindow``, ``signature``);
+* ``POST/PUT/DELETE /api/v3/userDataStream`` (USER_STREAM: API key only) for ``listenKey``\\ s.
+
+Orders match in one :class:`~meltica_nb.sim.matching.Matcher` per symbol against the simulated
+market (its book at submission, then its trades and book moves). Every execution is pushed as an
+``executionReport`` to the active listen key's stream; the websocket hub serves it on
+``/ws/<listenKey>``. Shapes, codes and messages follow Binance's spot REST and user data stream
+documentation. Errors answer ``{"code": .., "msg": ..}`` with Binance's HTTP status.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import string
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+import orjson
+
+from meltica_nb.errors import RequestRejected
+from meltica_nb.sim.auth import Credentials, SignedParams, authenticate
+from meltica_nb.sim.binance import RestApi, RestRequest, RestResponse
+from meltica_nb.sim.filters import SymbolRules, reject
+from meltica_nb.sim.listen_keys import ListenKeys
+from meltica_nb.sim.matching import (
+    BookView,
+    Execution,
+    FillPolicy,
+    MarketTrade,
+    Matcher,
+    Order,
+    OrderRequest,
+)
+from meltica_nb.sim.ws import StreamHub
+
+__all__ = ["SpotTrading", "execution_report"]
+
+_DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+_DECIMAL_RANGE = r"'^([0-9]{1,20})(\.[0-9]{1,20})?$'"
+_CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+_CLIENT_ID_RANGE = r"'^[\.A-Z\:/a-z0-9_-]{1,36}$'"
+_ID_ALPHABET = string.ascii_letters + string.digits
+_COMMON = frozenset({"symbol", "recvWindow", "timestamp"})
+_NEW_ORDER = _COMMON | {"side", "type", "timeInForce", "quantity", "quoteOrderQty", "price",
+                        "newClientOrderId", "newOrderRespType", "selfTradePreventionMode"}
+_ONE_ORDER = _COMMON | {"orderId", "origClientOrderId", "newClientOrderId"}
+_RESP_TYPES = ("ACK", "RESULT", "FULL")
+_BOOK_DEPTH = 100
+
+BookSource = Callable[[str, int], dict | None]
+
+
+def _fmt(value: Decimal) -> str:
+    return f"{value:.8f}"
+
+
+def _json(obj: object, status: int = 200) -> RestResponse:
+    return RestResponse(status, orjson.dumps(obj))
+
+
+def _error(exc: RequestRejected) -> RestResponse:
+    return _json({"code": exc.code, "msg": str(exc)}, exc.status or 400)
+
+
+def execution_report(ex: Execution, event_ms: int) -> dict:
+    """The ``executionReport`` event of one execution, in Binance's field order and format."""
+    order = ex.order
+    cancel = ex.kind == "CANCELED"
+    return {
+        "e": "executionReport", "E": event_ms, "s": order.symbol,
+        "c": ex.cancel_id if cancel else order.client_order_id,
+        "S": order.side, "o": order.type, "f": order.time_in_force,
+        "q": _fmt(order.orig_qty), "p": _fmt(order.price), "P": _fmt(Decimal(0)),
+        "F": _fmt(Decimal(0)), "g": -1, "C": order.client_order_id if cancel else "",
+        "x": ex.kind, "X": order.status, "r": "NONE", "i": order.order_id,
+        "l": _fmt(ex.last_qty), "z": _fmt(order.executed_qty), "L": _fmt(ex.last_price),
+        "n": "0", "N": None, "T": ex.time_ms, "t": ex.trade_id, "I": 0,
+        "w": order.is_working, "m": ex.maker, "M": False, "O": order.time_ms,
+        "Z": _fmt(order.cum_quote), "Y": _fmt(ex.last_qty * ex.last_price),
+        "Q": _fmt(order.orig_quote_qty),
+        **({"W": order.working_ms} if order.working_ms >= 0 else {}),
+        "V": "NONE",
+    }
+
+
+def _order_fields(order: Order) -> dict:
+    return {"price": _fmt(order.price), "origQty": _fmt(order.orig_qty),
+            "executedQty": _fmt(order.executed_qty),
+            "origQuoteOrderQty": _fmt(order.orig_quote_qty),
+            "cummulativeQuoteQty": _fmt(order.cum_quote), "status": order.status,
+            "timeInForce": order.time_in_force, "type": order.type, "side": order.side}
+
+
+def _query_body(order: Order) -> dict:
+    """``GET /api/v3/order`` and ``openOrders`` entries."""
+    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+            "clientOrderId": order.client_order_id, **_order_fields(order),
+            "stopPrice": _fmt(Decimal(0)), "icebergQty": _fmt(Decimal(0)), "time": order.time_ms,
+            "updateTime": order.update_ms, "isWorking": order.is_working,
+            "workingTime": order.working_ms, "selfTradePreventionMode": "NONE"}
+
+
+def _cancel_body(ex: Execution) -> dict:
+    order = ex.order
+    return {"symbol": order.symbol, "origClientOrderId": order.client_order_id,
+            "orderId": order.order_id, "orderListId": -1, "clientOrderId": ex.cancel_id,
+            "transactTime": ex.time_ms, **_order_fields(order),
+            "selfTradePreventionMode": "NONE"}
+
+
+def _new_order_body(reports: list[Execution], resp_type: str, quote_asset: str) -> dict:
+    order = reports[-1].order
+    body = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+            "clientOrderId": order.client_order_id, "transactTime": order.time_ms}
+    if resp_type == "ACK":
+        return body
+    body.update(_order_fields(order), workingTime=order.working_ms,
+                selfTradePreventionMode="NONE")
+    if resp_type == "FULL":
+        body["fills"] = [{"price": _fmt(r.last_price), "qty": _fmt(r.last_qty),
+                          "commission": _fmt(Decimal(0)), "commissionAsset": quote_asset,
+                          "tradeId": r.trade_id} for r in reports if r.kind == "TRADE"]
+    return body
+
+
+def _decimal(params: SignedParams, name: str) -> Decimal | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    if not _DECIMAL_RE.match(text):
+        raise reject(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                            f"{_DECIMAL_RANGE}.")
+    return Decimal(text)
+
+
+def _order_id(params: SignedParams) -> int | None:
+    text = params.get("orderId")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 20:
+        raise reject(-1100, "Illegal characters found in parameter 'orderId'; legal range is "
+                            "'^[0-9]{1,20}$'.")
+    return int(text)
+
+
+def _only(params: SignedParams, allowed: frozenset[str]) -> None:
+    """Binance refuses parameters an endpoint does not read (-1104)."""
+    read = sum(1 for name in params.values if name in allowed)
+    if read != len(params.values):
+        raise reject(-1104, f"Not all sent parameters were read; read '{read}' parameter(s) but "
+                            f"was sent '{len(params.values)}'.")
+
+
+def _mandatory(params: SignedParams, name: str) -> str:
+    value = params.get(name)
+    if value is None:
+        raise reject(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or "
+                            "malformed.")
+    return value
+
+
+class SpotTrading:
+    """The simulator's one spot account: its orders, its listen keys, its REST endpoints."""
+
+    def __init__(self, symbols: Iterable[dict], credentials: Credentials, keys: ListenKeys,
+                 hub: StreamHub, book: BookSource, *, policy: FillPolicy | None = None,
+                 seed: int = 0, trade_kind: str = "trade") -> None:
+        """``symbols``: ``exchangeInfo["symbols"]`` entries; ``hub``: the websocket side, where
+        reports go out (and its faults: ``userdisconnect``); ``book(symbol, depth)`` reads the
+        market's book (None: unknown symbol); ``trade_kind``: the market's prints ("trade" or
+        "aggTrade")."""
+        self.credentials, self.keys, self.hub, self.book = credentials, keys, hub, book
+        order_ids, trade_ids = itertools.count(1), itertools.count(1)
+        self.matchers = {info["symbol"]: Matcher(SymbolRules.from_symbol_info(info), policy,
+                                                 order_ids=order_ids, trade_ids=trade_ids)
+                         for info in symbols}
+        self.trade_suffix = "@" + trade_kind
+        self._ids = random.Random(f"{seed}/clientOrderId")
+        self.reports_sent = 0
+
+    def mount(self, rest: RestApi) -> None:
+        """Serve the trading endpoints on ``rest`` (with Binance's request weights)."""
+        rest.mount("/api/v3/order", self._order, 1, ("POST", "GET", "DELETE"))
+        rest.mount("/api/v3/order/test", self._order_test, 1, ("POST",))
+        rest.mount("/api/v3/openOrders", self._open_orders, 6, ("GET", "DELETE"))
+        rest.mount("/api/v3/userDataStream", self._user_stream, 2, ("POST", "PUT", "DELETE"))
+
+    # -- the market moves ------------------------------------------------------------------
+
+    def on_market(self, events: Iterable[tuple[str, dict | bytes]], now_ms: int) -> None:
+        """Fill resting orders from the market's new prints and book; expire old listen keys."""
+        for key in self.keys.expire(now_ms / 1000):
+            self.hub.publish(key, {"e": "listenKeyExpired", "E": now_ms, "listenKey": key})
+            self.hub.close_stream(key, "listen_key_expired")
+        trades: dict[str, list[MarketTrade]] = {}
+        for stream, payload in events:
+            if stream.endswith(self.trade_suffix):
+                body = payload if isinstance(payload, dict) else orjson.loads(payload)
+                taker = "SELL" if body["m"] else "BUY"
+                trades.setdefault(body["s"], []).append(
+                    MarketTrade(Decimal(body["p"]), Decimal(body["q"]), taker))
+        for symbol, matcher in self.matchers.items():
+            if matcher.has_resting:
+                self._send(matcher.on_market(now_ms, self._book(symbol), trades.get(symbol, ())),
+                           now_ms)
+
+    def _book(self, symbol: str) -> BookView:
+        depth = self.book(symbol, _BOOK_DEPTH)
+        return BookView() if depth is None else BookView.from_depth(depth)
+
+    def _send(self, reports: list[Execution], now_ms: int) -> None:
+        for key in self.keys.active_keys():
+            for ex in reports:
+                if self.hub.faults.user_disconnect():
+                    self.hub.drop(key, "user_stream_fault")
+                self.hub.publish(key, execution_report(ex, now_ms))
+                self.reports_sent += 1
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def _authenticated(self, request: RestRequest, now: float, handler: Callable[
+            [str, SignedParams, int], RestResponse], signed: bool = True) -> RestResponse:
+        now_ms = int(now * 1000)
+        try:
+            params = authenticate(self.credentials, request.headers.get("x-mbx-apikey"),
+                                  request.query, request.body, now_ms, signed)
+            return handler(request.method, params, now_ms)
+        except RequestRejected as exc:
+            return _error(exc)
+
+    def _matcher(self, params: SignedParams) -> Matcher:
+        matcher = self.matchers.get(_mandatory(params, "symbol"))
+        if matcher is None:
+            raise reject(-1121, "Invalid symbol.")
+        return matcher
+
+    def _order(self, request: RestRequest, now: float) -> RestResponse:
+        handler = {"POST": self._new_order, "GET": self._query_order,
+                   "DELETE": self._cancel_order}[request.method]
+        return self._authenticated(request, now, handler)
+
+    def _order_test(self, request: RestRequest, now: float) -> RestResponse:
+        return self._authenticated(request, now, self._test_order)
+
+    def _open_orders(self, request: RestRequest, now: float) -> RestResponse:
+        handler = self._list_open if request.method == "GET" else self._cancel_all
+        return self._authenticated(request, now, handler)
+
+    def _user_stream(self, request: RestRequest, now: float) -> RestResponse:
+        return self._authenticated(request, now, self._listen_key, signed=False)
+
+    # -- handlers (parameters authenticated) -----------------------------------------------
+
+    def _request(self, params: SignedParams) -> tuple[OrderRequest, str]:
+        _only(params, _NEW_ORDER)
+        client_id = params.get("newClientOrderId") or self._new_id()
+        if not _CLIENT_ID_RE.match(client_id):
+            raise reject(-1100, "Illegal characters found in parameter 'newClientOrderId'; "
+                                f"legal range is {_CLIENT_ID_RANGE}.")
+        order_type = _mandatory(params, "type")
+        resp_type = params.get("newOrderRespType") or (
+            "FULL" if order_type in ("LIMIT", "MARKET") else "ACK")
+        if resp_type not in _RESP_TYPES:
+            raise reject(-1100, "Illegal characters found in parameter 'newOrderRespType'; "
+                                "legal range is 'ACK, RESULT, FULL'.")
+        return OrderRequest(side=_mandatory(params, "side"), type=order_type,
+                            quantity=_decimal(params, "quantity"),
+                            price=_decimal(params, "price"),
+                            time_in_force=params.get("timeInForce"),
+                            quote_quantity=_decimal(params, "quoteOrderQty"),
+                            client_order_id=client_id), resp_type
+
+    def _new_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
+        matcher = self._matcher(params)
+        order, resp_type = self._request(params)
+        reports = matcher.submit(order, self._book(matcher.rules.symbol), now_ms)
+        self._send(reports, now_ms)
+        return _json(_new_order_body(reports, resp_type, matcher.rules.quote))
+
+    def _test_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
+        """Validate like a new order, place nothing: ``{}``."""
+        matcher = self._matcher(params)
+        order, _ = self._request(params)
+        probe = Matcher(matcher.rules, matcher.policy)
+        probe.submit(order, self._book(matcher.rules.symbol), now_ms)
+        return _json({})
+
+    def _query_order(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
+        _only(params, _ONE_ORDER)
+        matcher = self._matcher(params)
+        order = matcher.find(_order_id(params), params.get("origClientOrderId"))
+        return _json(_query_body(order))
+
+    def _cancel_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
+        _only(params, _ONE_ORDER)
+        matcher = self._matcher(params)
+        cancel_id = params.get("newClientOrderId") or self._new_id()
+        ex = matcher.cancel(now_ms, _order_id(params), params.get("origClientOrderId"),
+                            cancel_id)
+        self._send([ex], now_ms)
+        return _json(_cancel_body(ex))
+
+    def _list_open(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
+        _only(params, _COMMON)
+        matchers = [self._matcher(params)] if params.get("symbol") else self.matchers.values()
+        return _json([_query_body(o) for m in matchers for o in m.open_orders()])
+
+    def _cancel_all(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
+        _only(params, _COMMON)
+        matcher = self._matcher(params)
+        reports = [matcher.cancel(now_ms, o.order_id, cancel_id=self._new_id())
+                   for o in matcher.open_orders()]
+        if not reports:
+            raise reject(-2011, "Unknown order sent.")
+        self._send(reports, now_ms)
+        return _json([_cancel_body(ex) for ex in reports])
+
+    def _listen_key(self, method: str, params: SignedParams, now_ms: int) -> RestResponse:
+        now_s = now_ms / 1000
+        if method == "POST":
+            return _json({"listenKey": self.keys.create(now_s)})
+        key = _mandatory(params, "listenKey")
+        done = self.keys.keep_alive(key, now_s) if method == "PUT" else self.keys.close(key)
+        if not done:
+            raise reject(-1125, "This listenKey does not exist.")
+        if method == "DELETE":
+            self.hub.close_stream(key, "listen_key_closed")
+        return _json({})
+
+    def _new_id(self) -> str:
+        """A client order id like the ones Binance makes up (22 letters and digits)."""
+        return "".join(self._ids.choice(_ID_ALPHABET) for _ in range(22))
+
+    def stats(self) -> dict:
+        return {"open_orders": sum(len(m.open_orders()) for m in self.matchers.values()),
+                "reports_sent": self.reports_sent, "listen_keys": len(self.keys.active_keys())}
