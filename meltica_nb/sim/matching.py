@@ -257,6 +257,7 @@ class Matcher:
 
         Raises RequestRejected (Binance's code and message) when the request breaks a rule.
         """
+        self._footprint.forget_gone(request.side, book.opposing(request.side))
         levels = self._footprint.left(request.side, book.opposing(request.side))
         tif = self._check(request, levels)
         fills = self._plan(request, levels)

@@ -37,6 +37,12 @@ def close(ws: websocket.WebSocket) -> None:
     ws.shutdown()
 
 
+def assert_closed(ws: websocket.WebSocket) -> None:
+    """The server ended the connection: a close frame (recv gives '') or a dropped socket."""
+    with contextlib.suppress(websocket.WebSocketConnectionClosedException, ConnectionError):
+        assert ws.recv() == ""
+
+
 def recv_json(ws: websocket.WebSocket):
     return orjson.loads(ws.recv())
 

@@ -1,6 +1,5 @@
 """The user data stream: listen keys over REST, ``executionReport`` events over a websocket."""
 
-import contextlib
 from decimal import Decimal
 
 import pytest
@@ -8,7 +7,7 @@ import websocket
 
 from meltica_nb.clock import ManualClock
 
-from .helpers import SignedClient, close, connect, recv_json, user_events, wait_for
+from .helpers import SignedClient, assert_closed, close, connect, recv_json, user_events, wait_for
 
 BTC = "BTCUSDT"
 REPORT_FIELDS = ["e", "E", "s", "c", "S", "o", "f", "q", "p", "P", "F", "g", "C", "x", "X", "r",
@@ -28,12 +27,6 @@ def _listen(client) -> str:
     return body["listenKey"]
 
 
-def _assert_closed(ws) -> None:
-    """The server ended the connection: a close frame ('') or a dropped socket."""
-    with contextlib.suppress(websocket.WebSocketConnectionClosedException, ConnectionError):
-        assert ws.recv() == ""
-
-
 def _is_final(event: dict) -> bool:
     return event.get("X") in ("FILLED", "CANCELED", "EXPIRED")
 
@@ -48,7 +41,7 @@ def test_listen_key_lifecycle(sim, client):
     ws = connect(sim, f"/ws/{key}")
     try:
         assert client.raw("DELETE", f"/api/v3/userDataStream?listenKey={key}") == (200, {})
-        _assert_closed(ws)
+        assert_closed(ws)
     finally:
         close(ws)
     with pytest.raises(websocket.WebSocketBadStatusException):
@@ -125,7 +118,7 @@ def test_user_stream_gets_no_frame_faults_but_can_be_dropped(make_sim):
         client.signed("DELETE", "/api/v3/openOrders", {"symbol": BTC})
         assert recv_json(ws)["x"] == "CANCELED"
         assert sim.drop_user_streams() == 1
-        _assert_closed(ws)
+        assert_closed(ws)
         close(ws)
         ws = connect(sim, f"/ws/{key}")  # the key survives the disconnect
         client.signed("POST", "/api/v3/order", order)
@@ -144,7 +137,7 @@ def test_userdisconnect_fault_loses_the_report_and_rest_reconciles(make_sim):
         status, placed = client.signed("POST", "/api/v3/order", {
             "symbol": BTC, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
             "quantity": "0.01", "price": "99999"})
-        _assert_closed(ws)
+        assert_closed(ws)
         listed = client.signed("GET", "/api/v3/openOrders", {"symbol": BTC})[1]
     finally:
         close(ws)
