@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 
 from .errors import CommandRefused, DecimalError
-from .fixedpoint import to_mantissa
+from .fixedpoint import normalize, to_mantissa
 from .schema import ErrorCode, OrderType, Side, TimeInForce
 
 __all__ = ["ORDER_FIELDS", "OrderValidator", "SymbolFilters", "check_client_order_id"]
@@ -186,9 +186,9 @@ def _check_limit(rules: SymbolFilters, price: int, quantity: int) -> None:
     _bounds("price", price, rules.tick, rules.min_price, rules.max_price, rules.price_exp)
     _bounds("quantity", quantity, rules.step, rules.min_qty, rules.max_qty, rules.qty_exp)
     if rules.min_notional and price * quantity < rules.min_notional:
-        need = Decimal(rules.min_notional).scaleb(-(rules.price_exp + rules.qty_exp))
-        have = Decimal(price * quantity).scaleb(-(rules.price_exp + rules.qty_exp))
-        raise _refuse(f"notional {have.normalize()} is below minNotional {need.normalize()}")
+        exponent = rules.price_exp + rules.qty_exp
+        raise _refuse(f"notional {_text(price * quantity, exponent)} is below minNotional "
+                      f"{_text(rules.min_notional, exponent)}")
 
 
 def _check_market(payload: Mapping, rules: SymbolFilters, quantity: int) -> None:
@@ -202,13 +202,19 @@ def _check_market(payload: Mapping, rules: SymbolFilters, quantity: int) -> None
             rules.market_max_qty or rules.max_qty, rules.qty_exp)
 
 
-def _bounds(what: str, value: int, step: int, low: int, high: int, exponent: int) -> None:
-    def text(m: int) -> str:
-        return str(Decimal(m).scaleb(-exponent).normalize())
+def _text(mantissa: int, exponent: int) -> str:
+    """Readable decimal text of a mantissa (``"9000"``, ``"0.00001"``) for messages."""
+    return normalize(str(Decimal(mantissa).scaleb(-exponent).quantize(Decimal(1).scaleb(
+        -exponent))))
 
+
+def _bounds(what: str, value: int, step: int, low: int, high: int, exponent: int) -> None:
     if low and value < low:
-        raise _refuse(f"{what} {text(value)} is below the minimum {text(low)}")
+        raise _refuse(f"{what} {_text(value, exponent)} is below the minimum "
+                      f"{_text(low, exponent)}")
     if high and value > high:
-        raise _refuse(f"{what} {text(value)} is above the maximum {text(high)}")
+        raise _refuse(f"{what} {_text(value, exponent)} is above the maximum "
+                      f"{_text(high, exponent)}")
     if step and (value - low) % step:
-        raise _refuse(f"{what} {text(value)} is not a multiple of the step {text(step)}")
+        raise _refuse(f"{what} {_text(value, exponent)} is not a multiple of the step "
+                      f"{_text(step, exponent)}")
