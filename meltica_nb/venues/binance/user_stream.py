@@ -146,8 +146,9 @@ class BinanceUserStream:
             event = orjson.loads(data)
             kind = event.get("e") if isinstance(event, dict) else None
             if kind == "executionReport":
+                report = report_from_execution(event)
                 self._n["reports"] += 1
-                self.on_report(report_from_execution(event))
+                self.on_report(report)
                 return "report"
         except (orjson.JSONDecodeError, MelticaError) as exc:
             self._n["malformed"] += 1
