@@ -185,6 +185,7 @@ class SpotTrading:
         self.trade_suffix = "@" + trade_kind
         self._ids = random.Random(f"{seed}/clientOrderId")
         self.reports_sent = 0
+        self.bad_prints = 0
 
     def mount(self, rest: RestApi) -> None:
         """Serve the trading endpoints on ``rest`` (with Binance's request weights)."""
@@ -203,14 +204,21 @@ class SpotTrading:
         trades: dict[str, list[MarketTrade]] = {}
         for stream, payload in events:
             if stream.endswith(self.trade_suffix):
-                body = payload if isinstance(payload, dict) else orjson.loads(payload)
-                taker = "SELL" if body["m"] else "BUY"
-                trades.setdefault(body["s"], []).append(
-                    MarketTrade(Decimal(body["p"]), Decimal(body["q"]), taker))
+                self._add_print(payload, trades)
         for symbol, matcher in self.matchers.items():
             if matcher.has_resting:
                 self._send(matcher.on_market(now_ms, self._book(symbol), trades.get(symbol, ())),
                            now_ms)
+
+    def _add_print(self, payload: dict | bytes, trades: dict[str, list[MarketTrade]]) -> None:
+        """One market print by symbol; a recorded frame that is no trade is counted, skipped."""
+        try:
+            body = payload if isinstance(payload, dict) else orjson.loads(payload)
+            trade = MarketTrade(Decimal(body["p"]), Decimal(body["q"]),
+                                "SELL" if body["m"] else "BUY")
+            trades.setdefault(body["s"], []).append(trade)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError):
+            self.bad_prints += 1
 
     def _book(self, symbol: str) -> BookView:
         depth = self.book(symbol, _BOOK_DEPTH)
@@ -341,4 +349,5 @@ class SpotTrading:
 
     def stats(self) -> dict:
         return {"open_orders": sum(len(m.open_orders()) for m in self.matchers.values()),
-                "reports_sent": self.reports_sent, "listen_keys": len(self.keys.active_keys())}
+                "reports_sent": self.reports_sent, "listen_keys": len(self.keys.active_keys()),
+                "bad_prints": self.bad_prints}

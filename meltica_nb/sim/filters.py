@@ -24,8 +24,16 @@ def reject(code: int, msg: str, status: int = 400) -> RequestRejected:
     return RequestRejected(msg, status=status, code=code)
 
 
-def _on_grid(value: Decimal, origin: Decimal, step: Decimal) -> bool:
-    return step == _ZERO or (value - origin) % step == _ZERO
+def _check_grid(value: Decimal, low: Decimal, high: Decimal, step: Decimal, name: str,
+                filter_type: str) -> None:
+    """Binance's range-and-grid filters: ``low <= value <= high``, ``(value - low) % step == 0``
+    (zero bounds and steps are not checked)."""
+    if value <= _ZERO:
+        raise reject(-1013, f"Invalid {name}.")
+    out_of_range = (low > _ZERO and value < low) or (high > _ZERO and value > high)
+    off_grid = step > _ZERO and (value - low) % step != _ZERO
+    if out_of_range or off_grid:
+        raise reject(-1013, f"Filter failure: {filter_type}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +79,12 @@ class SymbolRules:
 
     def check_price(self, price: Decimal) -> None:
         """PRICE_FILTER: within [minPrice, maxPrice] and on the tick grid."""
-        if price <= _ZERO:
-            raise reject(-1013, "Invalid price.")
-        too_low = self.min_price > _ZERO and price < self.min_price
-        too_high = self.max_price > _ZERO and price > self.max_price
-        if too_low or too_high or not _on_grid(price, self.min_price, self.tick_size):
-            raise reject(-1013, "Filter failure: PRICE_FILTER")
+        _check_grid(price, self.min_price, self.max_price, self.tick_size, "price",
+                    "PRICE_FILTER")
 
     def check_quantity(self, qty: Decimal) -> None:
         """LOT_SIZE: within [minQty, maxQty] and on the step grid."""
-        if qty <= _ZERO:
-            raise reject(-1013, "Invalid quantity.")
-        too_low = self.min_qty > _ZERO and qty < self.min_qty
-        too_high = self.max_qty > _ZERO and qty > self.max_qty
-        if too_low or too_high or not _on_grid(qty, self.min_qty, self.step_size):
-            raise reject(-1013, "Filter failure: LOT_SIZE")
+        _check_grid(qty, self.min_qty, self.max_qty, self.step_size, "quantity", "LOT_SIZE")
 
     def check_notional(self, notional: Decimal) -> None:
         """NOTIONAL: price x quantity within [minNotional, maxNotional]."""

@@ -17,8 +17,14 @@ Rules, as on Binance spot:
   (:class:`FillPolicy`) or when the opposing side of the book moves through its price;
 * filled + remaining == quantity after every step; amounts are exact decimals.
 
-The market's liquidity is not consumed by our fills (no market impact): each submission walks the
-book as it was given.
+The market does not see our orders, so what our fills took from a level is remembered until the
+market changes that level (a level we emptied does not fill us again); beyond that there is no
+market impact. A replay driver feeds it in event time, e.g. with a latency::
+
+    matcher = Matcher(SymbolRules.from_symbol_info(info))
+    reports = matcher.submit(OrderRequest("BUY", "LIMIT", Decimal("0.1"), Decimal("60000"),
+                                          "GTC"), book_at(t + latency), t + latency)
+    reports += matcher.on_market(t2, book_at(t2), trades_between(t, t2))
 """
 
 from __future__ import annotations

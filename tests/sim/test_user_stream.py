@@ -1,11 +1,13 @@
 """The user data stream: listen keys over REST, ``executionReport`` events over a websocket."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import websocket
 
 from meltica_nb.clock import ManualClock
+from meltica_nb.sim import ExchangeSimulator
 
 from .helpers import SignedClient, assert_closed, close, connect, recv_json, user_events, wait_for
 
@@ -162,3 +164,39 @@ def test_listen_key_expires_after_an_hour_without_keepalive(make_sim):
     finally:
         close(ws)
         client.close()
+
+
+RECORDING = Path(__file__).parent.parent / "data" / "binance" / \
+    "binance_spot_btcusdt_20240808_hftbacktest.jsonl.gz"
+
+
+def test_resting_order_fills_from_a_real_recording(make_sim):
+    sim = make_sim(recording=RECORDING, speed=0)
+    client = SignedClient(sim)
+    user = connect(sim, f"/ws/{_listen(client)}")
+    try:
+        status, placed = client.signed("POST", "/api/v3/order", {
+            "symbol": BTC, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.05", "price": "61837.63"})  # the first recorded print's price
+        assert status == 200 and placed["status"] == "NEW"
+        market = connect(sim, "/ws/btcusdt@trade")  # the first subscriber starts playback
+        try:
+            events = user_events(user, _is_final)
+        finally:
+            close(market)
+    finally:
+        close(user)
+        client.close()
+    # the recording's first two prints are sells at 61837.63 of 0.02 and 0.048
+    assert [(e["X"], e["l"], e["L"]) for e in events] == [
+        ("NEW", "0.00000000", "0.00000000"),
+        ("PARTIALLY_FILLED", "0.02000000", "61837.63000000"),
+        ("FILLED", "0.03000000", "61837.63000000")]
+
+
+def test_unreadable_market_prints_are_counted_and_skipped():
+    sim = ExchangeSimulator()  # not started: its trading side is driven by hand here
+    sim.trading.on_market([("btcusdt@trade", b"{broken"), ("btcusdt@trade", {"e": "trade"}),
+                           ("btcusdt@trade", {"s": "BTCUSDT", "p": "x", "q": "1", "m": True})],
+                          sim.clock.now_ns() // 1_000_000)
+    assert sim.stats()["trading"]["bad_prints"] == 3
