@@ -5,12 +5,15 @@ and injected REST faults apply to them as to market data):
 
 * ``POST/GET/DELETE /api/v3/order``, ``POST /api/v3/order/test``, ``GET/DELETE
   /api/v3/openOrders`` (SIGNED: ``X-MBX-APIKEY``, ``timestamp``, ``recvWindow``, ``signature``);
+* ``GET /api/v3/account`` (SIGNED): balances, free and locked;
 * ``POST/PUT/DELETE /api/v3/userDataStream`` (USER_STREAM: API key only) for ``listenKey``\\ s.
 
 Orders match in one :class:`~meltica_nb.sim.matching.Matcher` per symbol against the simulated
 market (its book at submission, then its trades and book moves). Every execution is pushed as an
 ``executionReport`` to the active listen key's stream; the websocket hub serves it on
-``/ws/<listenKey>``. Shapes, codes and messages follow Binance's spot REST and user data stream
+``/ws/<listenKey>``, followed by an ``outboundAccountPosition`` of the balances it changed (see
+:mod:`meltica_nb.sim.account`; every asset starts at 1,000,000 unless set). Shapes, codes and
+messages follow Binance's spot REST and user data stream
 documentation. Errors answer ``{"code": .., "msg": ..}`` with Binance's HTTP status.
 """
 
@@ -26,6 +29,7 @@ from decimal import Decimal
 import orjson
 
 from meltica_nb.errors import RequestRejected
+from meltica_nb.sim.account import Account
 from meltica_nb.sim.auth import Credentials, SignedParams, authenticate
 from meltica_nb.sim.binance import RestApi, RestRequest, RestResponse
 from meltica_nb.sim.filters import SymbolRules, reject
@@ -34,6 +38,7 @@ from meltica_nb.sim.matching import (
     BookView,
     Execution,
     FillPolicy,
+    Level,
     MarketTrade,
     Matcher,
     Order,
@@ -54,6 +59,7 @@ _NEW_ORDER = _COMMON | {"side", "type", "timeInForce", "quantity", "quoteOrderQt
 _ONE_ORDER = _COMMON | {"orderId", "origClientOrderId", "newClientOrderId"}
 _RESP_TYPES = ("ACK", "RESULT", "FULL")
 _BOOK_DEPTH = 100
+DEFAULT_BALANCE = Decimal(1_000_000)
 
 BookSource = Callable[[str, int], dict | None]
 
@@ -131,6 +137,18 @@ def _new_order_body(reports: list[Execution], resp_type: str, quote_asset: str) 
     return body
 
 
+def _need(rules: SymbolRules, request: OrderRequest, fills: list[Level]) -> tuple[str, Decimal]:
+    """What an order reserves: the asset it pays with and the most it can spend of it."""
+    if request.side == "SELL":
+        qty = request.quantity
+        return rules.base, qty if qty is not None else sum((q for _, q in fills), Decimal(0))
+    if request.quote_quantity is not None:
+        return rules.quote, request.quote_quantity
+    if request.type == "MARKET" or request.price is None or request.quantity is None:
+        return rules.quote, sum((p * q for p, q in fills), Decimal(0))
+    return rules.quote, request.price * request.quantity
+
+
 def _decimal(params: SignedParams, name: str) -> Decimal | None:
     text = params.get(name)
     if text is None:
@@ -172,12 +190,17 @@ class SpotTrading:
 
     def __init__(self, symbols: Iterable[dict], credentials: Credentials, keys: ListenKeys,
                  hub: StreamHub, book: BookSource, *, policy: FillPolicy | None = None,
-                 seed: int = 0, trade_kind: str = "trade") -> None:
+                 balances: dict[str, Decimal] | None = None, seed: int = 0,
+                 trade_kind: str = "trade") -> None:
         """``symbols``: ``exchangeInfo["symbols"]`` entries; ``hub``: the websocket side, where
         reports go out (and its faults: ``userdisconnect``); ``book(symbol, depth)`` reads the
-        market's book (None: unknown symbol); ``trade_kind``: the market's prints ("trade" or
-        "aggTrade")."""
+        market's book (None: unknown symbol); ``balances``: starting balances (assets not named
+        start at 1,000,000); ``trade_kind``: the market's prints ("trade" or "aggTrade")."""
+        symbols = list(symbols)
         self.credentials, self.keys, self.hub, self.book = credentials, keys, hub, book
+        assets = {a for info in symbols for a in (info["baseAsset"], info["quoteAsset"])}
+        self.account = Account({**dict.fromkeys(sorted(assets), DEFAULT_BALANCE),
+                                **(balances or {})})
         order_ids, trade_ids = itertools.count(1), itertools.count(1)
         self.matchers = {info["symbol"]: Matcher(SymbolRules.from_symbol_info(info), policy,
                                                  order_ids=order_ids, trade_ids=trade_ids)
@@ -192,6 +215,7 @@ class SpotTrading:
         rest.mount("/api/v3/order", self._order, 1, ("POST", "GET", "DELETE"))
         rest.mount("/api/v3/order/test", self._order_test, 1, ("POST",))
         rest.mount("/api/v3/openOrders", self._open_orders, 6, ("GET", "DELETE"))
+        rest.mount("/api/v3/account", self._account, 20, ("GET",))
         rest.mount("/api/v3/userDataStream", self._user_stream, 2, ("POST", "PUT", "DELETE"))
 
     # -- the market moves ------------------------------------------------------------------
@@ -207,8 +231,8 @@ class SpotTrading:
                 self._add_print(payload, trades)
         for symbol, matcher in self.matchers.items():
             if matcher.has_resting:
-                self._send(matcher.on_market(now_ms, self._book(symbol), trades.get(symbol, ())),
-                           now_ms)
+                reports = matcher.on_market(now_ms, self._book(symbol), trades.get(symbol, ()))
+                self._deliver(reports, matcher.rules, now_ms)
 
     def _add_print(self, payload: dict | bytes, trades: dict[str, list[MarketTrade]]) -> None:
         """One market print by symbol; a recorded frame that is no trade is counted, skipped."""
@@ -224,13 +248,40 @@ class SpotTrading:
         depth = self.book(symbol, _BOOK_DEPTH)
         return BookView() if depth is None else BookView.from_depth(depth)
 
-    def _send(self, reports: list[Execution], now_ms: int) -> None:
+    def _deliver(self, reports: list[Execution], rules: SymbolRules, now_ms: int) -> None:
+        """Settle the fills on the account, then push the reports and the new balances."""
+        self._settle(reports, rules)
+        events = [execution_report(ex, now_ms) for ex in reports]
+        changed = self.account.take_changed()
+        if changed:
+            events.append(self._position(changed, now_ms))
         for key in self.keys.active_keys():
-            for ex in reports:
+            for event in events:
                 if self.hub.faults.user_disconnect():
                     self.hub.drop(key, "user_stream_fault")
-                self.hub.publish(key, execution_report(ex, now_ms))
-                self.reports_sent += 1
+                self.hub.publish(key, event)
+        self.reports_sent += len(reports)
+
+    def _settle(self, reports: list[Execution], rules: SymbolRules) -> None:
+        account = self.account
+        for ex in reports:
+            order = ex.order
+            if ex.kind == "TRADE":
+                quote = ex.last_price * ex.last_qty
+                buy = order.side == "BUY"
+                account.spend(order.order_id, quote if buy else ex.last_qty)
+                account.credit(rules.base if buy else rules.quote, ex.last_qty if buy else quote)
+            if not order.is_open:
+                account.release(order.order_id)
+
+    def _position(self, assets: list[str], now_ms: int) -> dict:
+        """Binance's ``outboundAccountPosition`` event for ``assets``."""
+        return {"e": "outboundAccountPosition", "E": now_ms, "u": now_ms,
+                "B": [self._balance(a) for a in assets]}
+
+    def _balance(self, asset: str) -> dict:
+        free, locked = self.account.balance(asset)
+        return {"a": asset, "f": _fmt(free), "l": _fmt(locked)}
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -289,8 +340,15 @@ class SpotTrading:
     def _new_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
         matcher = self._matcher(params)
         order, resp_type = self._request(params)
-        reports = matcher.submit(order, self._book(matcher.rules.symbol), now_ms)
-        self._send(reports, now_ms)
+        needs: list[tuple[str, Decimal]] = []
+
+        def admit(request: OrderRequest, fills: list[Level]) -> None:
+            needs.append(_need(matcher.rules, request, fills))
+            self.account.require(*needs[-1])
+
+        reports = matcher.submit(order, self._book(matcher.rules.symbol), now_ms, admit)
+        self.account.reserve(reports[0].order.order_id, *needs[-1])
+        self._deliver(reports, matcher.rules, now_ms)
         return _json(_new_order_body(reports, resp_type, matcher.rules.quote))
 
     def _test_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
@@ -298,7 +356,9 @@ class SpotTrading:
         matcher = self._matcher(params)
         order, _ = self._request(params)
         probe = Matcher(matcher.rules, matcher.policy)
-        probe.submit(order, self._book(matcher.rules.symbol), now_ms)
+        probe.submit(order, self._book(matcher.rules.symbol), now_ms,
+                     lambda request, fills: self.account.require(
+                         *_need(matcher.rules, request, fills)))
         return _json({})
 
     def _query_order(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
@@ -313,7 +373,7 @@ class SpotTrading:
         cancel_id = params.get("newClientOrderId") or self._new_id()
         ex = matcher.cancel(now_ms, _order_id(params), params.get("origClientOrderId"),
                             cancel_id)
-        self._send([ex], now_ms)
+        self._deliver([ex], matcher.rules, now_ms)
         return _json(_cancel_body(ex))
 
     def _list_open(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
@@ -328,8 +388,24 @@ class SpotTrading:
                    for o in matcher.open_orders()]
         if not reports:
             raise reject(-2011, "Unknown order sent.")
-        self._send(reports, now_ms)
+        self._deliver(reports, matcher.rules, now_ms)
         return _json([_cancel_body(ex) for ex in reports])
+
+    def _account(self, request: RestRequest, now: float) -> RestResponse:
+        return self._authenticated(request, now, self._account_info)
+
+    def _account_info(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
+        _only(params, frozenset({"recvWindow", "timestamp", "omitZeroBalances"}))
+        balances = [{"asset": b["a"], "free": b["f"], "locked": b["l"]}
+                    for b in map(self._balance, self.account.assets())]
+        if params.get("omitZeroBalances") == "true":
+            balances = [b for b in balances if Decimal(b["free"]) or Decimal(b["locked"])]
+        return _json({"makerCommission": 0, "takerCommission": 0, "buyerCommission": 0,
+                      "sellerCommission": 0, "canTrade": True, "canWithdraw": False,
+                      "canDeposit": False, "brokered": False,
+                      "requireSelfTradePrevention": False, "preventSor": False,
+                      "updateTime": now_ms, "accountType": "SPOT", "balances": balances,
+                      "permissions": ["SPOT"]})
 
     def _listen_key(self, method: str, params: SignedParams, now_ms: int) -> RestResponse:
         now_s = now_ms / 1000

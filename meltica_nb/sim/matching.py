@@ -30,7 +30,7 @@ market impact. A replay driver feeds it in event time, e.g. with a latency::
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -148,6 +148,9 @@ class Execution:
     cancel_id: str = ""  # the client id of the cancel request (Binance's ``c`` on a cancel)
 
 
+Admit = Callable[[OrderRequest, list[Level]], None]
+
+
 @dataclass(frozen=True, slots=True)
 class FillPolicy:
     """When a market print fills a resting order.
@@ -258,10 +261,13 @@ class Matcher:
 
     # -- commands --------------------------------------------------------------------------
 
-    def submit(self, request: OrderRequest, book: BookView, now_ms: int) -> list[Execution]:
+    def submit(self, request: OrderRequest, book: BookView, now_ms: int,
+               admit: Admit | None = None) -> list[Execution]:
         """Accept ``request`` at ``now_ms`` against ``book``: NEW, then its fills and outcome.
 
         Raises RequestRejected (Binance's code and message) when the request breaks a rule.
+        ``admit(request, fills)`` may refuse it too (e.g. funds), seeing the taker fills it
+        would get, before anything changes.
         """
         self._footprint.forget_gone(request.side, book.opposing(request.side))
         levels = self._footprint.left(request.side, book.opposing(request.side))
@@ -272,6 +278,8 @@ class Matcher:
         if request.client_order_id in self._by_client and \
                 self._orders[self._by_client[request.client_order_id]].is_open:
             raise reject(-2010, "Duplicate order sent.")
+        if admit is not None:
+            admit(request, fills)
         order = self._new_order(request, tif, _total(fills), now_ms)
         reports = [Execution(order, NEW, now_ms)]
         if tif == FOK and _total(fills) < order.orig_qty:

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -78,7 +79,8 @@ class ExchangeSimulator:
     :mod:`meltica_nb.sim.faults`) drawn deterministically from ``seed``, which also seeds the
     market. ``port`` / ``rest_port``: 0 picks free ports. ``limits``: protocol limits and
     timings (ping interval, stream and message limits, REST weight). ``credentials``: the API
-    key and secret the spot order endpoints accept (default: drawn from ``seed``).
+    key and secret the spot order endpoints accept (default: drawn from ``seed``);
+    ``balances``: the spot account's starting balances by asset (others start at 1,000,000).
     """
 
     def __init__(self, market: str | None = None, *, config: MarketConfig | None = None,
@@ -86,7 +88,8 @@ class ExchangeSimulator:
                  feed: GeneratedMarket | RecordingFeed | None = None,
                  faults: str | FaultSpec | None = None, seed: int = 0, host: str = _HOST,
                  port: int = 0, rest_port: int = 0, limits: BinanceLimits | None = None,
-                 clock: Clock | None = None, credentials: Credentials | None = None) -> None:
+                 clock: Clock | None = None, credentials: Credentials | None = None,
+                 balances: dict[str, str] | None = None) -> None:
         if host not in (_HOST, "localhost"):
             raise ConfigError(f"the simulator binds {_HOST} only, not {host!r}")
         if feed is None and recording is not None:
@@ -113,15 +116,20 @@ class ExchangeSimulator:
                              keys.active)
         self.rest = RestApi(self.feed, self.limits, self.faults, self._now_s,
                             getattr(self.feed, "exchange_info_raw", None))
-        self.trading = self._trading(seed) if self.market == "spot" else None
+        self.trading = self._trading(seed, balances) if self.market == "spot" else None
 
-    def _trading(self, seed: int) -> SpotTrading:
+    def _trading(self, seed: int, balances: dict[str, str] | None) -> SpotTrading:
         """The spot account, its order endpoints mounted on the REST API."""
+        try:
+            start = {k: Decimal(str(v)) for k, v in (balances or {}).items()}
+        except ArithmeticError:
+            raise ConfigError(f"balances must be decimal numbers, got {balances!r}") from None
         raw = getattr(self.feed, "exchange_info_raw", None)
         info = orjson.loads(raw) if raw else exchange_info(self.feed.instruments, "spot", 0, 0)
         trading = SpotTrading(
             info["symbols"], self.credentials, self.listen_keys, self.hub, self.feed.book,
-            seed=seed, trade_kind="trade" if "trade" in self.feed.stream_kinds else "aggTrade")
+            balances=start, seed=seed,
+            trade_kind="trade" if "trade" in self.feed.stream_kinds else "aggTrade")
         trading.mount(self.rest)
         return trading
 
@@ -352,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ping-interval", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                        help="a starting balance of the spot account (default 1000000 each)")
     return parser
 
 
@@ -363,7 +373,8 @@ def _from_args(args: argparse.Namespace) -> ExchangeSimulator:
         recording=args.recording, speed=args.speed, faults=args.faults, seed=args.seed or 0,
         port=args.port, rest_port=rest_port,
         limits=BinanceLimits(ping_interval=args.ping_interval or None),
-        credentials=Credentials.generate(args.seed))
+        credentials=Credentials.generate(args.seed),
+        balances=dict(item.partition("=")[::2] for item in args.balance))
 
 
 def _install_stop(stop: threading.Event) -> Callable[[], None]:

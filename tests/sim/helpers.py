@@ -37,10 +37,14 @@ def close(ws: websocket.WebSocket) -> None:
     ws.shutdown()
 
 
-def assert_closed(ws: websocket.WebSocket) -> None:
-    """The server ended the connection: a close frame (recv gives '') or a dropped socket."""
+def assert_closed(ws: websocket.WebSocket, pending: int = 10) -> None:
+    """The server ends the connection within ``pending`` more frames: a close frame (recv
+    gives '') or a dropped socket."""
     with contextlib.suppress(websocket.WebSocketConnectionClosedException, ConnectionError):
-        assert ws.recv() == ""
+        for _ in range(pending):
+            if ws.recv() == "":
+                return
+        raise AssertionError(f"still open after {pending} frames")
 
 
 def recv_json(ws: websocket.WebSocket):
@@ -153,11 +157,21 @@ class SignedClient:
         self.conn.close()
 
 
-def user_events(ws: websocket.WebSocket, until, limit: int = 1000) -> list[dict]:
-    """Events of a user data stream until ``until(event)`` is true (that one included)."""
-    events = []
+def next_report(ws: websocket.WebSocket, limit: int = 100) -> dict:
+    """The next ``executionReport`` of a user data stream (balance events skipped)."""
     for _ in range(limit):
-        events.append(recv_json(ws))
+        event = recv_json(ws)
+        if event.get("e") == "executionReport":
+            return event
+    raise AssertionError(f"no executionReport in {limit} events")
+
+
+def user_events(ws: websocket.WebSocket, until, limit: int = 1000) -> list[dict]:
+    """The ``executionReport`` events of a user data stream until ``until(event)`` is true
+    (that one included); balance events are skipped."""
+    events: list[dict] = []
+    for _ in range(limit):
+        events.append(next_report(ws))
         if until(events[-1]):
             return events
     raise AssertionError(f"no final event in {limit}: {events[-3:]}")

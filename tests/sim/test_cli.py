@@ -71,3 +71,8 @@ def test_summary_prints_api_key_and_secret_random_unless_seeded(capsys, no_threa
     seeded = [_summary(capsys, "--seed", "5") for _ in range(2)]
     assert seeded[0]["api_key"] == seeded[1]["api_key"] != first["api_key"]
     assert seeded[0]["api_secret"] == seeded[1]["api_secret"]
+
+
+def test_bad_balance_argument_is_refused(capsys):
+    assert main(["--balance", "USDT=plenty", "--duration", "0"]) == 2
+    assert "balances" in capsys.readouterr().err

@@ -1,9 +1,12 @@
 """Binance's SIGNED REST on the simulator, over real HTTP: signatures, keys, time, errors."""
 
+from decimal import Decimal
+
 import pytest
 
 from meltica_nb.clock import ManualClock
-from meltica_nb.sim import Instrument, MarketConfig
+from meltica_nb.errors import ConfigError
+from meltica_nb.sim import ExchangeSimulator, Instrument, MarketConfig
 from meltica_nb.sim.auth import Credentials, sign
 
 from .helpers import SignedClient, get
@@ -198,3 +201,47 @@ def test_futures_simulator_has_no_spot_order_endpoints(make_sim):
     sim = make_sim(market="usdm")
     assert sim.trading is None
     assert get(sim.rest_url + "/api/v3/order")[0] == 404
+
+
+def _balances(client) -> dict:
+    status, account = client.signed("GET", "/api/v3/account")
+    assert status == 200 and account["accountType"] == "SPOT" and account["canTrade"] is True
+    return {b["asset"]: (b["free"], b["locked"]) for b in account["balances"]}
+
+
+def test_orders_lock_spend_and_release_balances(make_sim):
+    sim = make_sim(seed=7, balances={"USDT": "1000", "BTC": "0.5"})
+    client = SignedClient(sim)
+    sim.pause()
+    try:
+        assert _balances(client) == {"BTC": ("0.50000000", "0.00000000"),
+                                     "ETH": ("1000000.00000000", "0.00000000"),
+                                     "USDT": ("1000.00000000", "0.00000000")}
+        placed = client.signed("POST", "/api/v3/order", {
+            "symbol": BTC, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.01", "price": "50000"})[1]
+        assert _balances(client)["USDT"] == ("500.00000000", "500.00000000")
+        assert client.signed("POST", "/api/v3/order", {
+            "symbol": BTC, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.01", "price": "50001"}) == (400, {
+                "code": -2010, "msg": "Account has insufficient balance for requested action."})
+        assert client.signed("POST", "/api/v3/order/test", {
+            "symbol": BTC, "side": "SELL", "type": "MARKET", "quantity": "0.6"})[1][
+            "code"] == -2010
+        client.signed("DELETE", "/api/v3/order", {"symbol": BTC, "orderId": placed["orderId"]})
+        assert _balances(client)["USDT"] == ("1000.00000000", "0.00000000")
+        sold = client.signed("POST", "/api/v3/order", {
+            "symbol": BTC, "side": "SELL", "type": "MARKET", "quantity": "0.1"})[1]
+        proceeds = sold["cummulativeQuoteQty"]
+        after = _balances(client)
+        assert after["BTC"] == ("0.40000000", "0.00000000")
+        assert after["USDT"] == (f"{1000 + Decimal(proceeds):.8f}", "0.00000000")
+        assert client.signed("GET", "/api/v3/account", {"omitZeroBalances": "true"})[0] == 200
+    finally:
+        sim.resume()
+        client.close()
+
+
+def test_bad_balance_option_is_a_config_error():
+    with pytest.raises(ConfigError, match="balances"):
+        ExchangeSimulator(balances={"USDT": "lots"})

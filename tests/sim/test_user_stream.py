@@ -9,7 +9,16 @@ import websocket
 from meltica_nb.clock import ManualClock
 from meltica_nb.sim import ExchangeSimulator
 
-from .helpers import SignedClient, assert_closed, close, connect, recv_json, user_events, wait_for
+from .helpers import (
+    SignedClient,
+    assert_closed,
+    close,
+    connect,
+    next_report,
+    recv_json,
+    user_events,
+    wait_for,
+)
 
 BTC = "BTCUSDT"
 REPORT_FIELDS = ["e", "E", "s", "c", "S", "o", "f", "q", "p", "P", "F", "g", "C", "x", "X", "r",
@@ -116,15 +125,15 @@ def test_user_stream_gets_no_frame_faults_but_can_be_dropped(make_sim):
         order = {"symbol": BTC, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
                  "quantity": "0.01", "price": "99999"}
         client.signed("POST", "/api/v3/order", order)
-        assert recv_json(ws)["x"] == "NEW"  # not dropped, not duplicated:
+        assert next_report(ws)["x"] == "NEW"  # not dropped, not duplicated:
         client.signed("DELETE", "/api/v3/openOrders", {"symbol": BTC})
-        assert recv_json(ws)["x"] == "CANCELED"
+        assert next_report(ws)["x"] == "CANCELED"
         assert sim.drop_user_streams() == 1
         assert_closed(ws)
         close(ws)
         ws = connect(sim, f"/ws/{key}")  # the key survives the disconnect
         client.signed("POST", "/api/v3/order", order)
-        assert recv_json(ws)["x"] == "NEW"
+        assert next_report(ws)["x"] == "NEW"
     finally:
         close(ws)
         client.close()
@@ -145,7 +154,7 @@ def test_userdisconnect_fault_loses_the_report_and_rest_reconciles(make_sim):
         close(ws)
         client.close()
     assert status == 200 and [o["orderId"] for o in listed] == [placed["orderId"]]
-    assert sim.stats()["faults"]["userdisconnect"] == 1
+    assert sim.stats()["faults"]["userdisconnect"] == 2  # drawn per event: report, balances
 
 
 def test_listen_key_expires_after_an_hour_without_keepalive(make_sim):
@@ -200,3 +209,17 @@ def test_unreadable_market_prints_are_counted_and_skipped():
                            ("btcusdt@trade", {"s": "BTCUSDT", "p": "x", "q": "1", "m": True})],
                           sim.clock.now_ns() // 1_000_000)
     assert sim.stats()["trading"]["bad_prints"] == 3
+
+
+def test_balance_changes_follow_the_report(sim, client):
+    ws = connect(sim, f"/ws/{_listen(client)}")
+    try:
+        client.signed("POST", "/api/v3/order", {
+            "symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "2", "price": "99999"})
+        report, position = recv_json(ws), recv_json(ws)
+    finally:
+        close(ws)
+    assert (report["e"], report["x"]) == ("executionReport", "NEW")
+    assert position == {"e": "outboundAccountPosition", "E": report["E"], "u": report["E"],
+                        "B": [{"a": "ETH", "f": "999998.00000000", "l": "2.00000000"}]}
