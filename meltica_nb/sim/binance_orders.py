@@ -14,7 +14,8 @@ market (its book at submission, then its trades and book moves). Every execution
 ``/ws/<listenKey>``, followed by an ``outboundAccountPosition`` of the balances it changed (see
 :mod:`meltica_nb.sim.account`; every asset starts at 1,000,000 unless set). Shapes, codes and
 messages follow Binance's spot REST and user data stream
-documentation. Errors answer ``{"code": .., "msg": ..}`` with Binance's HTTP status.
+documentation (bodies in :mod:`meltica_nb.sim.binance_payloads`). Errors answer
+``{"code": .., "msg": ..}`` with Binance's HTTP status.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ from meltica_nb.errors import RequestRejected
 from meltica_nb.sim.account import Account
 from meltica_nb.sim.auth import Credentials, SignedParams, authenticate
 from meltica_nb.sim.binance import RestApi, RestRequest, RestResponse
+from meltica_nb.sim.binance_payloads import (
+    cancel_body,
+    execution_report,
+    fmt,
+    new_order_body,
+    query_body,
+)
 from meltica_nb.sim.filters import SymbolRules, reject
 from meltica_nb.sim.listen_keys import ListenKeys
 from meltica_nb.sim.matching import (
@@ -41,7 +49,6 @@ from meltica_nb.sim.matching import (
     Level,
     MarketTrade,
     Matcher,
-    Order,
     OrderRequest,
 )
 from meltica_nb.sim.ws import StreamHub
@@ -64,77 +71,12 @@ DEFAULT_BALANCE = Decimal(1_000_000)
 BookSource = Callable[[str, int], dict | None]
 
 
-def _fmt(value: Decimal) -> str:
-    return f"{value:.8f}"
-
-
 def _json(obj: object, status: int = 200) -> RestResponse:
     return RestResponse(status, orjson.dumps(obj))
 
 
 def _error(exc: RequestRejected) -> RestResponse:
     return _json({"code": exc.code, "msg": str(exc)}, exc.status or 400)
-
-
-def execution_report(ex: Execution, event_ms: int) -> dict:
-    """The ``executionReport`` event of one execution, in Binance's field order and format."""
-    order = ex.order
-    cancel = ex.kind == "CANCELED"
-    return {
-        "e": "executionReport", "E": event_ms, "s": order.symbol,
-        "c": ex.cancel_id if cancel else order.client_order_id,
-        "S": order.side, "o": order.type, "f": order.time_in_force,
-        "q": _fmt(order.orig_qty), "p": _fmt(order.price), "P": _fmt(Decimal(0)),
-        "F": _fmt(Decimal(0)), "g": -1, "C": order.client_order_id if cancel else "",
-        "x": ex.kind, "X": order.status, "r": "NONE", "i": order.order_id,
-        "l": _fmt(ex.last_qty), "z": _fmt(order.executed_qty), "L": _fmt(ex.last_price),
-        "n": "0", "N": None, "T": ex.time_ms, "t": ex.trade_id, "I": 0,
-        "w": order.is_working, "m": ex.maker, "M": False, "O": order.time_ms,
-        "Z": _fmt(order.cum_quote), "Y": _fmt(ex.last_qty * ex.last_price),
-        "Q": _fmt(order.orig_quote_qty),
-        **({"W": order.working_ms} if order.working_ms >= 0 else {}),
-        "V": "NONE",
-    }
-
-
-def _order_fields(order: Order) -> dict:
-    return {"price": _fmt(order.price), "origQty": _fmt(order.orig_qty),
-            "executedQty": _fmt(order.executed_qty),
-            "origQuoteOrderQty": _fmt(order.orig_quote_qty),
-            "cummulativeQuoteQty": _fmt(order.cum_quote), "status": order.status,
-            "timeInForce": order.time_in_force, "type": order.type, "side": order.side}
-
-
-def _query_body(order: Order) -> dict:
-    """``GET /api/v3/order`` and ``openOrders`` entries."""
-    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-            "clientOrderId": order.client_order_id, **_order_fields(order),
-            "stopPrice": _fmt(Decimal(0)), "icebergQty": _fmt(Decimal(0)), "time": order.time_ms,
-            "updateTime": order.update_ms, "isWorking": order.is_working,
-            "workingTime": order.working_ms, "selfTradePreventionMode": "NONE"}
-
-
-def _cancel_body(ex: Execution) -> dict:
-    order = ex.order
-    return {"symbol": order.symbol, "origClientOrderId": order.client_order_id,
-            "orderId": order.order_id, "orderListId": -1, "clientOrderId": ex.cancel_id,
-            "transactTime": ex.time_ms, **_order_fields(order),
-            "selfTradePreventionMode": "NONE"}
-
-
-def _new_order_body(reports: list[Execution], resp_type: str, quote_asset: str) -> dict:
-    order = reports[-1].order
-    body = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-            "clientOrderId": order.client_order_id, "transactTime": order.time_ms}
-    if resp_type == "ACK":
-        return body
-    body.update(_order_fields(order), workingTime=order.working_ms,
-                selfTradePreventionMode="NONE")
-    if resp_type == "FULL":
-        body["fills"] = [{"price": _fmt(r.last_price), "qty": _fmt(r.last_qty),
-                          "commission": _fmt(Decimal(0)), "commissionAsset": quote_asset,
-                          "tradeId": r.trade_id} for r in reports if r.kind == "TRADE"]
-    return body
 
 
 def _need(rules: SymbolRules, request: OrderRequest, fills: list[Level]) -> tuple[str, Decimal]:
@@ -281,7 +223,7 @@ class SpotTrading:
 
     def _balance(self, asset: str) -> dict:
         free, locked = self.account.balance(asset)
-        return {"a": asset, "f": _fmt(free), "l": _fmt(locked)}
+        return {"a": asset, "f": fmt(free), "l": fmt(locked)}
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -349,7 +291,7 @@ class SpotTrading:
         reports = matcher.submit(order, self._book(matcher.rules.symbol), now_ms, admit)
         self.account.reserve(reports[0].order.order_id, *needs[-1])
         self._deliver(reports, matcher.rules, now_ms)
-        return _json(_new_order_body(reports, resp_type, matcher.rules.quote))
+        return _json(new_order_body(reports, resp_type, matcher.rules.quote))
 
     def _test_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
         """Validate like a new order, place nothing: ``{}``."""
@@ -365,7 +307,7 @@ class SpotTrading:
         _only(params, _ONE_ORDER)
         matcher = self._matcher(params)
         order = matcher.find(_order_id(params), params.get("origClientOrderId"))
-        return _json(_query_body(order))
+        return _json(query_body(order))
 
     def _cancel_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
         _only(params, _ONE_ORDER)
@@ -374,12 +316,12 @@ class SpotTrading:
         ex = matcher.cancel(now_ms, _order_id(params), params.get("origClientOrderId"),
                             cancel_id)
         self._deliver([ex], matcher.rules, now_ms)
-        return _json(_cancel_body(ex))
+        return _json(cancel_body(ex))
 
     def _list_open(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
         _only(params, _COMMON)
         matchers = [self._matcher(params)] if params.get("symbol") else self.matchers.values()
-        return _json([_query_body(o) for m in matchers for o in m.open_orders()])
+        return _json([query_body(o) for m in matchers for o in m.open_orders()])
 
     def _cancel_all(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
         _only(params, _COMMON)
@@ -389,7 +331,7 @@ class SpotTrading:
         if not reports:
             raise reject(-2011, "Unknown order sent.")
         self._deliver(reports, matcher.rules, now_ms)
-        return _json([_cancel_body(ex) for ex in reports])
+        return _json([cancel_body(ex) for ex in reports])
 
     def _account(self, request: RestRequest, now: float) -> RestResponse:
         return self._authenticated(request, now, self._account_info)
