@@ -1,10 +1,11 @@
 """Order matching for one instrument against a market the matcher does not own.
 
-The matcher holds *our* orders only (records in :mod:`meltica_nb.sim.order_records`). The
-market's liquidity comes from outside, as a :class:`BookView` (best levels per side) and
-:class:`MarketTrade` prints, so the same component serves the live simulator (fed by its generated or recorded market) and a backtest (fed by a
-replayed book and trades, in replay time). It has no sockets, no clock and no threads: every call
-takes the time of the event and returns the :class:`Execution` reports it caused, in order.
+The matcher holds *our* orders only (records in :mod:`meltica_nb.sim.order_records`). The market's
+liquidity comes from outside, as a :class:`BookView` (best levels per side) and :class:`MarketTrade`
+prints, so the same component serves the live simulator (fed by its generated or recorded market)
+and a backtest (fed by a replayed book and trades, in replay time). It has no sockets, no clock and
+no threads: every call takes the time of the event and returns the :class:`Execution` reports it
+caused, in order.
 
 Rules, as on Binance spot:
 
