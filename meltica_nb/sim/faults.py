@@ -9,8 +9,9 @@ once per request from their own seeded generator. Control responses (subscribe a
 faulted: a client must be able to tell an exchange fault from its own protocol bug.
 
 User data streams (``/ws/<listenKey>``) never get frame faults: Binance does not drop or reorder
-account events. ``userdisconnect`` instead drops the user stream's connections just before an
-execution report is sent, so that report is lost to them and a client must reconcile by REST.
+account events. ``userdisconnect`` instead drops the user stream's connections just before a
+user-stream event (an execution report or a balance update) is sent, so that event is lost to
+them and a client must reconcile by REST.
 """
 
 from __future__ import annotations

@@ -113,6 +113,11 @@ def test_request_errors_use_binance_codes(sim):
         duplicated = client.raw("GET", f"/api/v3/order?symbol={BTC}&symbol={BTC}&timestamp=1"
                                        "&signature=00")
         assert duplicated[1]["code"] == -1101
+        now = sim.clock.now_ns() // 1_000_000
+        query = f"symbol={BTC}&orderId=999"
+        body = f"symbol=NOPE&timestamp={now}"  # the query's symbol wins over the body's
+        signed = f"{body}&signature={sign(sim.credentials.api_secret, query + body)}"
+        assert client.raw("DELETE", f"/api/v3/order?{query}", signed)[1]["code"] == -2011
     finally:
         client.close()
     assert sim.stats()["trading"]["open_orders"] == 0
