@@ -5,7 +5,7 @@ and injected REST faults apply to them as to market data):
 
 * ``POST/GET/DELETE /api/v3/order``, ``POST /api/v3/order/test``, ``GET/DELETE
   /api/v3/openOrders`` (SIGNED: ``X-MBX-APIKEY``, ``timestamp``, ``recvWindow``, ``signature``);
-* ``GET /api/v3/account`` (SIGNED): balances, free and locked;
+* ``GET /api/v3/account`` (SIGNED): balances, free and locked; ``GET /api/v3/myTrades``;
 * ``POST/PUT/DELETE /api/v3/userDataStream`` (USER_STREAM: API key only) for ``listenKey``\\ s.
 
 Orders match in one :class:`~meltica_nb.sim.matching.Matcher` per symbol against the simulated
@@ -24,6 +24,7 @@ import itertools
 import random
 import re
 import string
+from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -39,6 +40,7 @@ from meltica_nb.sim.binance_payloads import (
     fmt,
     new_order_body,
     query_body,
+    trade_body,
 )
 from meltica_nb.sim.filters import SymbolRules, reject
 from meltica_nb.sim.listen_keys import ListenKeys
@@ -65,7 +67,10 @@ _NEW_ORDER = _COMMON | {"side", "type", "timeInForce", "quantity", "quoteOrderQt
                         "newClientOrderId", "newOrderRespType", "selfTradePreventionMode"}
 _ONE_ORDER = _COMMON | {"orderId", "origClientOrderId", "newClientOrderId"}
 _RESP_TYPES = ("ACK", "RESULT", "FULL")
-_BOOK_DEPTH = 100
+_BOOK_DEPTH = 100  # levels an incoming order may take
+_RESTING_DEPTH = 20  # levels read each poll to see the book cross resting orders
+_KEPT_TRADES = 100_000  # per symbol, for myTrades
+_TRADE_QUERY = _COMMON | {"orderId", "startTime", "endTime", "fromId", "limit"}
 DEFAULT_BALANCE = Decimal(1_000_000)
 
 BookSource = Callable[[str, int], dict | None]
@@ -101,14 +106,18 @@ def _decimal(params: SignedParams, name: str) -> Decimal | None:
     return Decimal(text)
 
 
-def _order_id(params: SignedParams) -> int | None:
-    text = params.get("orderId")
+def _integer(params: SignedParams, name: str) -> int | None:
+    text = params.get(name)
     if text is None:
         return None
     if not text.isdigit() or len(text) > 20:
-        raise reject(-1100, "Illegal characters found in parameter 'orderId'; legal range is "
+        raise reject(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
                             "'^[0-9]{1,20}$'.")
     return int(text)
+
+
+def _order_id(params: SignedParams) -> int | None:
+    return _integer(params, "orderId")
 
 
 def _only(params: SignedParams, allowed: frozenset[str]) -> None:
@@ -141,6 +150,8 @@ class SpotTrading:
         symbols = list(symbols)
         self.credentials, self.keys, self.hub, self.book = credentials, keys, hub, book
         assets = {a for info in symbols for a in (info["baseAsset"], info["quoteAsset"])}
+        self.trades: dict[str, deque[dict]] = {
+            info["symbol"]: deque(maxlen=_KEPT_TRADES) for info in symbols}
         self.account = Account({**dict.fromkeys(sorted(assets), DEFAULT_BALANCE),
                                 **(balances or {})})
         order_ids, trade_ids = itertools.count(1), itertools.count(1)
@@ -158,6 +169,7 @@ class SpotTrading:
         rest.mount("/api/v3/order/test", self._order_test, 1, ("POST",))
         rest.mount("/api/v3/openOrders", self._open_orders, 6, ("GET", "DELETE"))
         rest.mount("/api/v3/account", self._account, 20, ("GET",))
+        rest.mount("/api/v3/myTrades", self._my_trades, 20, ("GET",))
         rest.mount("/api/v3/userDataStream", self._user_stream, 2, ("POST", "PUT", "DELETE"))
 
     # -- the market moves ------------------------------------------------------------------
@@ -173,7 +185,8 @@ class SpotTrading:
                 self._add_print(payload, trades)
         for symbol, matcher in self.matchers.items():
             if matcher.has_resting:
-                reports = matcher.on_market(now_ms, self._book(symbol), trades.get(symbol, ()))
+                book = self._book(symbol, _RESTING_DEPTH)
+                reports = matcher.on_market(now_ms, book, trades.get(symbol, ()))
                 self._deliver(reports, matcher.rules, now_ms)
 
     def _add_print(self, payload: dict | bytes, trades: dict[str, list[MarketTrade]]) -> None:
@@ -186,8 +199,8 @@ class SpotTrading:
         except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError):
             self.bad_prints += 1
 
-    def _book(self, symbol: str) -> BookView:
-        depth = self.book(symbol, _BOOK_DEPTH)
+    def _book(self, symbol: str, levels: int = _BOOK_DEPTH) -> BookView:
+        depth = self.book(symbol, levels)
         return BookView() if depth is None else BookView.from_depth(depth)
 
     def _deliver(self, reports: list[Execution], rules: SymbolRules, now_ms: int) -> None:
@@ -209,6 +222,7 @@ class SpotTrading:
         for ex in reports:
             order = ex.order
             if ex.kind == "TRADE":
+                self.trades[order.symbol].append(trade_body(ex, rules.quote))
                 quote = ex.last_price * ex.last_qty
                 buy = order.side == "BUY"
                 account.spend(order.order_id, quote if buy else ex.last_qty)
@@ -348,6 +362,22 @@ class SpotTrading:
                       "requireSelfTradePrevention": False, "preventSor": False,
                       "updateTime": now_ms, "accountType": "SPOT", "balances": balances,
                       "permissions": ["SPOT"]})
+
+    def _my_trades(self, request: RestRequest, now: float) -> RestResponse:
+        return self._authenticated(request, now, self._trade_list)
+
+    def _trade_list(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
+        """``myTrades``: by orderId, or from ``fromId``, or within [startTime, endTime]."""
+        _only(params, _TRADE_QUERY)
+        symbol = self._matcher(params).rules.symbol
+        limit = min(_integer(params, "limit") or 500, 1000)
+        order_id, from_id = _order_id(params), _integer(params, "fromId")
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        chosen = [t for t in self.trades[symbol]
+                  if (order_id is None or t["orderId"] == order_id)
+                  and (from_id is None or t["id"] >= from_id)
+                  and (start is None or t["time"] >= start) and (end is None or t["time"] <= end)]
+        return _json(chosen[:limit] if from_id is not None else chosen[-limit:])
 
     def _listen_key(self, method: str, params: SignedParams, now_ms: int) -> RestResponse:
         now_s = now_ms / 1000

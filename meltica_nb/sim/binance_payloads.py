@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from meltica_nb.sim.order_records import Execution, Order
 
-__all__ = ["cancel_body", "execution_report", "fmt", "new_order_body", "query_body"]
+__all__ = ["cancel_body", "execution_report", "fmt", "new_order_body", "query_body",
+           "trade_body"]
 
 _NOTHING = "0.00000000"
 
@@ -83,3 +84,13 @@ def new_order_body(reports: list[Execution], resp_type: str, quote_asset: str) -
                           "commission": _NOTHING, "commissionAsset": quote_asset,
                           "tradeId": r.trade_id} for r in reports if r.kind == "TRADE"]
     return body
+
+
+def trade_body(ex: Execution, quote_asset: str) -> dict:
+    """One entry of ``GET /api/v3/myTrades`` for a TRADE execution."""
+    order = ex.order
+    return {"symbol": order.symbol, "id": ex.trade_id, "orderId": order.order_id,
+            "orderListId": -1, "price": fmt(ex.last_price), "qty": fmt(ex.last_qty),
+            "quoteQty": fmt(ex.last_price * ex.last_qty), "commission": _NOTHING,
+            "commissionAsset": quote_asset, "time": ex.time_ms, "isBuyer": order.side == "BUY",
+            "isMaker": ex.maker, "isBestMatch": True}

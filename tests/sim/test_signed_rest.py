@@ -186,6 +186,20 @@ def test_market_and_ioc_orders_take_the_book(sim):
         assert set(fok) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
         assert client.signed("GET", "/api/v3/order", {"symbol": BTC, "orderId": fok[
             "orderId"]})[1]["status"] == "EXPIRED"
+        mine = client.signed("GET", "/api/v3/myTrades", {"symbol": BTC})[1]
+        taken = bought["fills"] + spent["fills"]
+        assert [(t["id"], t["price"], t["qty"]) for t in mine[:len(taken)]] == [
+            (f["tradeId"], f["price"], f["qty"]) for f in taken]
+        assert {t["orderId"] for t in mine} == {bought["orderId"], spent["orderId"],
+                                                ioc["orderId"]}
+        assert mine[0]["isBuyer"] is True and mine[-1]["isBuyer"] is False
+        by_order = client.signed("GET", "/api/v3/myTrades", {"symbol": BTC,
+                                                             "orderId": ioc["orderId"]})[1]
+        assert sum(Decimal(t["qty"]) for t in by_order) == Decimal(ioc["executedQty"])
+        assert client.signed("GET", "/api/v3/myTrades", {"symbol": BTC, "fromId": mine[1][
+            "id"], "limit": "1"})[1] == [mine[1]]
+        assert client.signed("GET", "/api/v3/myTrades", {"symbol": BTC, "limit": "x"})[1][
+            "code"] == -1100
     finally:
         sim.resume()
         client.close()
