@@ -38,11 +38,12 @@ class Account:
         self._move(asset, -amount, amount)
         self._reserved[order_id] = (asset, amount)
 
-    def spend(self, order_id: int, amount: Decimal) -> None:
-        """A fill of ``order_id`` pays ``amount`` out of its reservation."""
+    def spend(self, order_id: int, reserved: Decimal, used: Decimal) -> None:
+        """A fill of ``order_id`` pays ``used`` out of the ``reserved`` part of its reservation
+        that it settles (a buy filled below its limit price gets the difference back)."""
         asset, left = self._reserved[order_id]
-        self._reserved[order_id] = (asset, left - amount)
-        self._move(asset, _ZERO, -amount)
+        self._reserved[order_id] = (asset, left - reserved)
+        self._move(asset, reserved - used, -reserved)
 
     def credit(self, asset: str, amount: Decimal) -> None:
         """A fill brings ``amount`` of ``asset`` into free."""

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from meltica_nb.sim.filters import reject
 
-__all__ = ["Credentials", "SignedParams", "authenticate", "sign"]
+__all__ = ["Credentials", "SignedParams", "authenticate", "integer", "mandatory", "sign"]
 
 _ALPHABET = string.ascii_letters + string.digits
 _KEY_LEN = 64
@@ -96,7 +96,8 @@ def _check_key(api_key: str | None, credentials: Credentials) -> None:
         raise reject(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
 
 
-def _mandatory(values: dict[str, str], name: str) -> str:
+def mandatory(values: dict[str, str], name: str) -> str:
+    """The value of parameter ``name``; -1102 when it was not sent or is empty."""
     value = values.get(name)
     if not value:
         raise reject(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or "
@@ -104,7 +105,8 @@ def _mandatory(values: dict[str, str], name: str) -> str:
     return value
 
 
-def _integer(name: str, text: str) -> int:
+def integer(name: str, text: str) -> int:
+    """Parameter ``name`` as a non-negative integer; -1100 for anything else."""
     if not text.isdigit() or len(text) > 20:
         raise reject(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
                             f"{_DIGITS}.")
@@ -112,10 +114,10 @@ def _integer(name: str, text: str) -> int:
 
 
 def _check_time(values: dict[str, str], now_ms: int) -> None:
-    timestamp = _integer("timestamp", _mandatory(values, "timestamp"))
+    timestamp = integer("timestamp", mandatory(values, "timestamp"))
     window = _DEFAULT_RECV_WINDOW
     if values.get("recvWindow"):
-        window = _integer("recvWindow", values["recvWindow"])
+        window = integer("recvWindow", values["recvWindow"])
         if window > _MAX_RECV_WINDOW:
             raise reject(-1102, f"'recvWindow' contains unexpected value. Cannot be greater "
                                 f"than '{_MAX_RECV_WINDOW}'.")
@@ -135,7 +137,7 @@ def authenticate(credentials: Credentials, api_key: str | None, query: str, body
     values = _params(query, body)
     if not signed:
         return SignedParams(values)
-    given = _mandatory(values, "signature")
+    given = mandatory(values, "signature")
     _check_time(values, now_ms)
     payload = _without_signature(query) + _without_signature(body)
     expected = sign(credentials.api_secret, payload)

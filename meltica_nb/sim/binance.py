@@ -17,6 +17,7 @@ docs (spot ``web-socket-streams.md`` / ``rest-api.md`` and the USD-M futures doc
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -44,6 +45,7 @@ __all__ = [
     "valid_stream",
 ]
 
+_log = logging.getLogger("meltica_nb.sim")
 KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                    "1d", "3d", "1w", "1M")
 _STREAM_RE = re.compile(r"^[a-z0-9]+@(?P<kind>[A-Za-z0-9_@]+)$")
@@ -357,7 +359,12 @@ class RestApi:
                headers: dict[str, str] | None = None) -> RestResponse:
         """Answer one request (``target`` = path with query string; header names lower case)."""
         self.requests += 1
-        response = self._handle(method, target, body, headers or {})
+        try:
+            response = self._handle(method, target, body, headers or {})
+        except Exception:  # a simulator bug: answer like Binance's -1000, keep serving
+            _log.exception("REST %s %s failed", method, target.partition("?")[0])
+            response = _api_error(500, -1000, "An unknown error occurred while processing the "
+                                              "request.")
         self.status_counts[response.status] += 1
         return response
 

@@ -13,9 +13,9 @@ market (its book at submission, then its trades and book moves). Every execution
 ``executionReport`` to the active listen key's stream; the websocket hub serves it on
 ``/ws/<listenKey>``, followed by an ``outboundAccountPosition`` of the balances it changed (see
 :mod:`meltica_nb.sim.account`; every asset starts at 1,000,000 unless set). Shapes, codes and
-messages follow Binance's spot REST and user data stream
-documentation (bodies in :mod:`meltica_nb.sim.binance_payloads`). Errors answer
-``{"code": .., "msg": ..}`` with Binance's HTTP status.
+messages follow Binance's spot REST and user data stream documentation (bodies in
+:mod:`meltica_nb.sim.binance_payloads`). Errors answer ``{"code": .., "msg": ..}`` with
+Binance's HTTP status.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import orjson
 
 from meltica_nb.errors import RequestRejected
 from meltica_nb.sim.account import Account
-from meltica_nb.sim.auth import Credentials, SignedParams, authenticate
+from meltica_nb.sim.auth import Credentials, SignedParams, authenticate, integer, mandatory
 from meltica_nb.sim.binance import RestApi, RestRequest, RestResponse
 from meltica_nb.sim.binance_payloads import (
     cancel_body,
@@ -55,7 +55,7 @@ from meltica_nb.sim.matching import (
 )
 from meltica_nb.sim.ws import StreamHub
 
-__all__ = ["SpotTrading", "execution_report"]
+__all__ = ["DEFAULT_BALANCE", "SpotTrading"]
 
 _DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _DECIMAL_RANGE = r"'^([0-9]{1,20})(\.[0-9]{1,20})?$'"
@@ -108,16 +108,7 @@ def _decimal(params: SignedParams, name: str) -> Decimal | None:
 
 def _integer(params: SignedParams, name: str) -> int | None:
     text = params.get(name)
-    if text is None:
-        return None
-    if not text.isdigit() or len(text) > 20:
-        raise reject(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                            "'^[0-9]{1,20}$'.")
-    return int(text)
-
-
-def _order_id(params: SignedParams) -> int | None:
-    return _integer(params, "orderId")
+    return None if text is None else integer(name, text)
 
 
 def _only(params: SignedParams, allowed: frozenset[str]) -> None:
@@ -129,11 +120,7 @@ def _only(params: SignedParams, allowed: frozenset[str]) -> None:
 
 
 def _mandatory(params: SignedParams, name: str) -> str:
-    value = params.get(name)
-    if value is None:
-        raise reject(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or "
-                            "malformed.")
-    return value
+    return mandatory(params.values, name)
 
 
 class SpotTrading:
@@ -224,9 +211,13 @@ class SpotTrading:
             if ex.kind == "TRADE":
                 self.trades[order.symbol].append(trade_body(ex, rules.quote))
                 quote = ex.last_price * ex.last_qty
-                buy = order.side == "BUY"
-                account.spend(order.order_id, quote if buy else ex.last_qty)
-                account.credit(rules.base if buy else rules.quote, ex.last_qty if buy else quote)
+                if order.side == "SELL":
+                    account.spend(order.order_id, ex.last_qty, ex.last_qty)
+                    account.credit(rules.quote, quote)
+                else:
+                    limit = order.price if order.type != "MARKET" else ex.last_price
+                    account.spend(order.order_id, limit * ex.last_qty, quote)
+                    account.credit(rules.base, ex.last_qty)
             if not order.is_open:
                 account.release(order.order_id)
 
@@ -320,14 +311,14 @@ class SpotTrading:
     def _query_order(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
         _only(params, _ONE_ORDER)
         matcher = self._matcher(params)
-        order = matcher.find(_order_id(params), params.get("origClientOrderId"))
+        order = matcher.find(_integer(params, "orderId"), params.get("origClientOrderId"))
         return _json(query_body(order))
 
     def _cancel_order(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
         _only(params, _ONE_ORDER)
         matcher = self._matcher(params)
         cancel_id = params.get("newClientOrderId") or self._new_id()
-        ex = matcher.cancel(now_ms, _order_id(params), params.get("origClientOrderId"),
+        ex = matcher.cancel(now_ms, _integer(params, "orderId"), params.get("origClientOrderId"),
                             cancel_id)
         self._deliver([ex], matcher.rules, now_ms)
         return _json(cancel_body(ex))
@@ -352,10 +343,10 @@ class SpotTrading:
 
     def _account_info(self, _method: str, params: SignedParams, now_ms: int) -> RestResponse:
         _only(params, frozenset({"recvWindow", "timestamp", "omitZeroBalances"}))
-        balances = [{"asset": b["a"], "free": b["f"], "locked": b["l"]}
-                    for b in map(self._balance, self.account.assets())]
+        held = [(asset, *self.account.balance(asset)) for asset in self.account.assets()]
         if params.get("omitZeroBalances") == "true":
-            balances = [b for b in balances if Decimal(b["free"]) or Decimal(b["locked"])]
+            held = [(asset, free, locked) for asset, free, locked in held if free or locked]
+        balances = [{"asset": a, "free": fmt(f), "locked": fmt(lk)} for a, f, lk in held]
         return _json({"makerCommission": 0, "takerCommission": 0, "buyerCommission": 0,
                       "sellerCommission": 0, "canTrade": True, "canWithdraw": False,
                       "canDeposit": False, "brokered": False,
@@ -371,7 +362,7 @@ class SpotTrading:
         _only(params, _TRADE_QUERY)
         symbol = self._matcher(params).rules.symbol
         limit = min(_integer(params, "limit") or 500, 1000)
-        order_id, from_id = _order_id(params), _integer(params, "fromId")
+        order_id, from_id = _integer(params, "orderId"), _integer(params, "fromId")
         start, end = _integer(params, "startTime"), _integer(params, "endTime")
         chosen = [t for t in self.trades[symbol]
                   if (order_id is None or t["orderId"] == order_id)

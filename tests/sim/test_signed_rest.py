@@ -255,6 +255,13 @@ def test_orders_lock_spend_and_release_balances(make_sim):
         after = _balances(client)
         assert after["BTC"] == ("0.40000000", "0.00000000")
         assert after["USDT"] == (f"{1000 + Decimal(proceeds):.8f}", "0.00000000")
+        ask = Decimal(sim.book(BTC, 1)["asks"][0][0])
+        bought = client.signed("POST", "/api/v3/order", {
+            "symbol": BTC, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.001", "price": f"{ask + 100}"})[1]
+        assert bought["status"] == "FILLED" and bought["fills"][0]["price"] == f"{ask:.8f}"
+        usdt = Decimal(after["USDT"][0]) - Decimal(bought["cummulativeQuoteQty"])
+        assert _balances(client)["USDT"] == (f"{usdt:.8f}", "0.00000000")  # limit excess back
         assert client.signed("GET", "/api/v3/account", {"omitZeroBalances": "true"})[0] == 200
     finally:
         sim.resume()
