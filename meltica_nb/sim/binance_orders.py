@@ -5,7 +5,8 @@ and injected REST faults apply to them as to market data):
 
 * ``POST/GET/DELETE /api/v3/order``, ``POST /api/v3/order/test``, ``GET/DELETE
   /api/v3/openOrders`` (SIGNED: ``X-MBX-APIKEY``, ``timestamp``, ``recvWindow``, ``signature``);
-* ``GET /api/v3/account`` (SIGNED): balances, free and locked; ``GET /api/v3/myTrades``;
+* ``GET /api/v3/account`` (SIGNED): balances, free and locked; ``GET /api/v3/myTrades``,
+  ``GET /api/v3/allOrders``;
 * ``POST/PUT/DELETE /api/v3/userDataStream`` (USER_STREAM: API key only) for ``listenKey``\\ s.
 
 Orders match in one :class:`~meltica_nb.sim.matching.Matcher` per symbol against the simulated
@@ -27,6 +28,7 @@ import string
 from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import TypeVar
 
 import orjson
 
@@ -71,9 +73,11 @@ _BOOK_DEPTH = 100  # levels an incoming order may take
 _RESTING_DEPTH = 20  # levels read each poll to see the book cross resting orders
 _KEPT_TRADES = 100_000  # per symbol, for myTrades
 _TRADE_QUERY = _COMMON | {"orderId", "startTime", "endTime", "fromId", "limit"}
+_ALL_ORDERS = _COMMON | {"orderId", "startTime", "endTime", "limit"}
 DEFAULT_BALANCE = Decimal(1_000_000)
 
 BookSource = Callable[[str, int], dict | None]
+T = TypeVar("T")
 
 
 def _json(obj: object, status: int = 200) -> RestResponse:
@@ -109,6 +113,22 @@ def _decimal(params: SignedParams, name: str) -> Decimal | None:
 def _integer(params: SignedParams, name: str) -> int | None:
     text = params.get(name)
     return None if text is None else integer(name, text)
+
+
+def _page(items: list[T], params: SignedParams, from_param: str,
+          id_and_time: Callable[[T], tuple[int, int]]) -> list[T]:
+    """A history query's page: ids from ``from_param`` on (the first ``limit``), or times within
+    [startTime, endTime] (the last ``limit``); ``limit`` defaults to 500, at most 1000."""
+    limit = min(_integer(params, "limit") or 500, 1000)
+    from_id = _integer(params, from_param)
+    start, end = _integer(params, "startTime"), _integer(params, "endTime")
+    chosen = []
+    for item in items:
+        item_id, time_ms = id_and_time(item)
+        if (from_id is None or item_id >= from_id) and (start is None or time_ms >= start) \
+                and (end is None or time_ms <= end):
+            chosen.append(item)
+    return chosen[:limit] if from_id is not None else chosen[-limit:]
 
 
 def _only(params: SignedParams, allowed: frozenset[str]) -> None:
@@ -157,6 +177,7 @@ class SpotTrading:
         rest.mount("/api/v3/openOrders", self._open_orders, 6, ("GET", "DELETE"))
         rest.mount("/api/v3/account", self._account, 20, ("GET",))
         rest.mount("/api/v3/myTrades", self._my_trades, 20, ("GET",))
+        rest.mount("/api/v3/allOrders", self._all_orders, 20, ("GET",))
         rest.mount("/api/v3/userDataStream", self._user_stream, 2, ("POST", "PUT", "DELETE"))
 
     # -- the market moves ------------------------------------------------------------------
@@ -360,15 +381,20 @@ class SpotTrading:
     def _trade_list(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
         """``myTrades``: by orderId, or from ``fromId``, or within [startTime, endTime]."""
         _only(params, _TRADE_QUERY)
-        symbol = self._matcher(params).rules.symbol
-        limit = min(_integer(params, "limit") or 500, 1000)
-        order_id, from_id = _integer(params, "orderId"), _integer(params, "fromId")
-        start, end = _integer(params, "startTime"), _integer(params, "endTime")
-        chosen = [t for t in self.trades[symbol]
-                  if (order_id is None or t["orderId"] == order_id)
-                  and (from_id is None or t["id"] >= from_id)
-                  and (start is None or t["time"] >= start) and (end is None or t["time"] <= end)]
-        return _json(chosen[:limit] if from_id is not None else chosen[-limit:])
+        trades = self.trades[self._matcher(params).rules.symbol]
+        order_id = _integer(params, "orderId")
+        mine = [t for t in trades if order_id is None or t["orderId"] == order_id]
+        return _json(_page(mine, params, "fromId", lambda t: (t["id"], t["time"])))
+
+    def _all_orders(self, request: RestRequest, now: float) -> RestResponse:
+        return self._authenticated(request, now, self._order_list)
+
+    def _order_list(self, _method: str, params: SignedParams, _now_ms: int) -> RestResponse:
+        """``allOrders``: from ``orderId`` on, else within [startTime, endTime], oldest first."""
+        _only(params, _ALL_ORDERS)
+        orders = self._matcher(params).orders()
+        page = _page(orders, params, "orderId", lambda o: (o.order_id, o.time_ms))
+        return _json([query_body(o) for o in page])
 
     def _listen_key(self, method: str, params: SignedParams, now_ms: int) -> RestResponse:
         now_s = now_ms / 1000

@@ -170,6 +170,10 @@ class Matcher:
         """Every order still open, oldest first."""
         return [self._orders[i] for i in self._resting]
 
+    def orders(self) -> list[Order]:
+        """Every order, open or closed, oldest first."""
+        return list(self._orders.values())
+
     @property
     def has_resting(self) -> bool:
         return bool(self._resting)

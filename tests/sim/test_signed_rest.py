@@ -155,6 +155,12 @@ def test_place_query_list_and_cancel(sim):
             "orderId"]})[1]["code"] == -2011
         assert client.signed("POST", "/api/v3/order/test", {
             "symbol": BTC, "side": "SELL", "type": "MARKET", "quantity": "0.01"}) == (200, {})
+        history = client.signed("GET", "/api/v3/allOrders", {"symbol": BTC})[1]
+        assert [(o["clientOrderId"], o["status"]) for o in history] == [("mine-1", "CANCELED")]
+        assert client.signed("GET", "/api/v3/allOrders", {
+            "symbol": BTC, "orderId": placed["orderId"] + 1})[1] == []
+        assert client.signed("GET", "/api/v3/allOrders", {
+            "symbol": BTC, "startTime": history[0]["time"], "limit": "1"})[1] == history
     finally:
         client.close()
     assert sim.stats()["trading"]["open_orders"] == 0
