@@ -2,8 +2,7 @@
 
 Just enough HTTP for REST clients: request line, headers, a body (the form parameters of signed
 requests), keep-alive unless the client asks to close (HTTP/1.0 closes unless it asks to keep
-alive). Every answer is JSON from
-:class:`~meltica_nb.sim.binance.RestApi`.
+alive). Every answer is JSON from :class:`~meltica_nb.sim.binance.RestApi`.
 """
 
 from __future__ import annotations

@@ -47,9 +47,11 @@ def test_the_documented_requests_are_accepted_verbatim(doc_sim):
         as_body = client.raw("POST", "/api/v3/order", f"{DOC_QUERY}&signature={DOC_SIGNATURE}")
         mixed = client.raw("POST", f"/api/v3/order?{DOC_MIXED_QUERY}",
                            f"{DOC_MIXED_BODY}&signature={DOC_MIXED_SIGNATURE}")
+        upper = client.raw("POST", f"/api/v3/order?{DOC_QUERY}&signature={DOC_SIGNATURE.upper()}")
     finally:
         client.close()
-    for (status, body), order_id in zip((as_query, as_body, mixed), (1, 2, 3), strict=True):
+    placed = (as_query, as_body, mixed, upper)
+    for (status, body), order_id in zip(placed, (1, 2, 3, 4), strict=True):
         assert status == 200, body
         assert (body["symbol"], body["orderId"], body["status"]) == ("LTCBTC", order_id, "NEW")
         assert (body["price"], body["origQty"]) == ("0.10000000", "1.00000000")
