@@ -31,6 +31,7 @@ market impact. A replay driver feeds it in event time, e.g. with a latency::
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -146,8 +147,9 @@ class Matcher:
 
     def __init__(self, rules: SymbolRules, policy: FillPolicy | None = None, *,
                  order_ids: Iterator[int] | None = None,
-                 trade_ids: Iterator[int] | None = None) -> None:
-        """``order_ids`` / ``trade_ids``: id sources (shared between symbols if wanted)."""
+                 trade_ids: Iterator[int] | None = None, keep_closed: int = 100_000) -> None:
+        """``order_ids`` / ``trade_ids``: id sources (shared between symbols if wanted);
+        ``keep_closed``: how many closed orders stay queryable (the oldest are forgotten)."""
         self.rules = rules
         self.policy = policy or FillPolicy()
         self._order_ids = order_ids or itertools.count(1)
@@ -155,6 +157,8 @@ class Matcher:
         self._orders: dict[int, Order] = {}
         self._by_client: dict[str, int] = {}
         self._resting: list[int] = []  # order ids in time priority
+        self._closed: deque[int] = deque()
+        self._keep_closed = keep_closed
         self._footprint = _Footprint()
 
     # -- queries ---------------------------------------------------------------------------
@@ -366,7 +370,16 @@ class Matcher:
     def _store(self, order: Order) -> Order:
         self._orders[order.order_id] = order
         self._by_client[order.client_order_id] = order.order_id
+        if not order.is_open:
+            self._forget_old(order.order_id)
         return order
+
+    def _forget_old(self, closed_id: int) -> None:
+        self._closed.append(closed_id)
+        while len(self._closed) > self._keep_closed:
+            gone = self._orders.pop(self._closed.popleft())
+            if self._by_client.get(gone.client_order_id) == gone.order_id:
+                del self._by_client[gone.client_order_id]
 
     def _trade(self, order: Order, price: Decimal, qty: Decimal, maker: bool, now_ms: int,
                reports: list[Execution]) -> Order:

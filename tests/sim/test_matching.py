@@ -207,3 +207,13 @@ def test_filled_plus_remaining_is_always_the_quantity(steps):
             assert r.kind != "TRADE" or r.last_qty > 0
     for order in m.open_orders():
         assert order.is_working and order.remaining > 0
+
+
+def test_only_the_newest_closed_orders_stay_queryable():
+    m = Matcher(RULES, keep_closed=2)
+    for n in range(3):
+        m.submit(_limit("BUY", "1", "90.00", "IOC", cid=f"c{n}"), BOOK, n)
+    m.submit(_limit("BUY", "1", "90.00", cid="open"), BOOK, 3)
+    assert _code(lambda: m.find(order_id=1))[0] == -2013
+    assert _code(lambda: m.find(client_order_id="c0"))[0] == -2013
+    assert [m.find(order_id=i).status for i in (2, 3, 4)] == ["EXPIRED", "EXPIRED", "NEW"]
