@@ -20,12 +20,8 @@ Rules, as on Binance spot:
 
 The market does not see our orders, so what our fills took from a level is remembered until the
 market changes that level (a level we emptied does not fill us again); beyond that there is no
-market impact. A replay driver feeds it in event time, e.g. with a latency::
-
-    matcher = Matcher(SymbolRules.from_symbol_info(info))
-    reports = matcher.submit(OrderRequest("BUY", "LIMIT", Decimal("0.1"), Decimal("60000"),
-                                          "GTC"), book_at(t + latency), t + latency)
-    reports += matcher.on_market(t2, book_at(t2), trades_between(t, t2))
+market impact. A replay driver feeds it in event time (with whatever latency it models) and gets
+the reports back; ``tests/sim/test_matching_replay.py`` drives it from a real recording.
 """
 
 from __future__ import annotations
