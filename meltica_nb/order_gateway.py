@@ -47,6 +47,10 @@ class Trader(Protocol):
     """What a venue adapter provides to the gateway (e.g. ``BinanceTrader``)."""
 
     venue: int
+    name: str
+
+    def stats(self) -> object:
+        """A snapshot of the trader's counters."""
 
     def place(self, order: TrackedOrder) -> int:
         """Send a new order; return the venue's order id. Raises VenueError."""
@@ -84,6 +88,7 @@ class GatewayStats:
     queries: int
     trading_enabled: int
     reports: ExecReportStats
+    traders: dict
 
 
 class OrderGateway:
@@ -264,7 +269,8 @@ class OrderGateway:
         """Counters of the gateway."""
         with self._lock:
             return GatewayStats(**self._n, trading_enabled=len(self._trading),
-                                reports=self.reports.stats())
+                                reports=self.reports.stats(),
+                                traders={t.name: t.stats() for t in self._traders.values()})
 
 
 def _only(payload: Mapping, known: frozenset | set) -> None:

@@ -10,11 +10,15 @@
     symbols = ["BTC-USDT", "ETH-USDT"]
     channels = ["depth@100ms", "bookTicker", "trade"]
 
+    [binance.trading]             # optional: trade these symbols too (TradingConfig fields)
+    recv_window_ms = 5000
+
     [consumers.tape]              # one consumer per table
     target = "mystrategy.tape:on_trades"   # module:function
     events = ["trade"]
     mode = "batch"                # batch | njit | python
     state_size = 0                # njit: int64 state array length
+    trading = false               # true: the consumer's trading switch starts on
 
 API keys come from the environment (``MELTICA_BINANCE_API_KEY`` / ``_SECRET``, or ``*_FILE``),
 never from this file.
@@ -32,11 +36,12 @@ from .engine import Engine
 from .errors import ConfigError
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.binance.trader import BinanceTrader, TradingConfig
 
 __all__ = ["engine_from_toml", "load_target"]
 
 _CONSUMER_KEYS = {"target", "events", "instruments", "venues", "mode", "wait", "state_size",
-                  "ring_capacity", "critical_capacity", "batch_size"}
+                  "ring_capacity", "critical_capacity", "batch_size", "trading"}
 _SECRET_KEYS = {"api_key", "api_secret"}
 
 
@@ -48,12 +53,22 @@ def engine_from_toml(path: str | Path) -> Engine:
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
     engine = Engine(raw.get("engine"))
-    for name, table in (raw.get("consumers") or {}).items():
+    consumers = raw.get("consumers") or {}
+    for name, table in consumers.items():
         _add_consumer(engine, name, table)
     for table in raw.get("binance") or []:
         if _SECRET_KEYS & set(table):
             raise ConfigError(f"{path}: API keys belong in the environment, not in the file")
-        engine.add_feed(BinanceFeed(engine, _binance_config(table)))
+        table = dict(table)
+        trading = table.pop("trading", None)
+        config = _binance_config(table)
+        engine.add_feed(BinanceFeed(engine, config))
+        if trading is not None and trading is not False:
+            engine.add_trader(BinanceTrader(engine, config, TradingConfig.from_dict(
+                {} if trading is True else trading)))
+    for name, table in consumers.items():
+        if table.get("trading") is True:
+            engine.control.set_trading_mode(name, True)
     return engine
 
 
@@ -69,7 +84,9 @@ def _add_consumer(engine: Engine, name: str, table: dict) -> None:
     unknown = set(table) - _CONSUMER_KEYS
     if unknown:
         raise ConfigError(f"[consumers.{name}]: unknown key(s) {sorted(unknown)}")
-    options = {k: v for k, v in table.items() if k not in ("target", "state_size")}
+    options = {k: v for k, v in table.items() if k not in ("target", "state_size", "trading")}
+    if not isinstance(table.get("trading", False), bool):
+        raise ConfigError(f"[consumers.{name}]: trading must be true or false")
     size = int(table.get("state_size", 0))
     state = np.zeros(size, np.int64) if size else None
     engine.add_consumer(name, load_target(table.get("target", "")), state=state, **options)
