@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from decimal import Decimal
@@ -37,10 +38,8 @@ class Recorder:
         with self.lock:
             batches = list(self.batches)
         out = np.zeros(sum(len(b) for b in batches), CANONICAL_EVENT)
-        at = 0
-        for b in batches:
-            out[at:at + len(b)] = b
-            at += len(b)
+        if batches:  # into a CANONICAL_EVENT array: a plain concatenate rebuilds the union
+            np.concatenate(batches, out=out)
         return out
 
     def of_type(self, event_type: int) -> np.ndarray:
@@ -84,6 +83,20 @@ def trading_engine(sim, consumers, trading: TradingConfig | None = None,
     trader = BinanceTrader(engine, binance_config(sim, **config), trading)
     engine.add_trader(trader)
     return engine, trader
+
+
+@contextlib.contextmanager
+def trading_session(sim, consumers, trading: TradingConfig | None = None, enable=(),
+                    **config):
+    """A running engine trading on the paused simulator, its user stream connected and the
+    trading switch of the consumers in ``enable`` on; stopped on exit."""
+    engine, trader = trading_engine(sim, consumers, trading, **config)
+    with engine:
+        assert wait_until(lambda: trader.stream.connected)
+        sim.pause()
+        for name in enable:
+            assert engine.control.set_trading_mode(name, True).success
+        yield engine, trader
 
 
 def crossing_buy(sim, levels: int = 3) -> tuple[str, str]:

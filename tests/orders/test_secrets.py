@@ -10,7 +10,7 @@ from meltica_nb.venues.binance.orders import BinanceOrders
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.trader import TradingConfig
 
-from .helpers import EXEC, Recorder, resting_buy, trading_engine, wait_until
+from .helpers import EXEC, Recorder, resting_buy, trading_session, wait_until
 
 
 def test_secrets_never_appear_in_logs_acks_errors_or_records(sim, caplog):
@@ -18,11 +18,8 @@ def test_secrets_never_appear_in_logs_acks_errors_or_records(sim, caplog):
     key, secret = sim.credentials.api_key, sim.credentials.api_secret
     texts: list[str] = []
     tape = Recorder()
-    engine, trader = trading_engine(sim, {"s": tape}, TradingConfig(time_offset_ms=-120_000))
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("s", True)
+    with trading_session(sim, {"s": tape}, TradingConfig(time_offset_ms=-120_000),
+                         enable=["s"]) as (engine, trader):
         qty, price = resting_buy(sim)
         ack = engine.control.submit_order("s", "k1", "BTC-USDT", "BUY", "LIMIT", qty, price)
         assert ack.venue_code == -1021

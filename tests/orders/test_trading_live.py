@@ -22,7 +22,7 @@ from .helpers import (
     Recorder,
     crossing_buy,
     resting_buy,
-    trading_engine,
+    trading_session,
     venue_requests,
     wait_until,
 )
@@ -38,10 +38,7 @@ def final(recorder: Recorder, client_order_id: str) -> bool:
 
 def test_switch_off_means_zero_orders_reach_the_venue(sim):
     tape = Recorder()
-    engine, trader = trading_engine(sim, {"s": tape})
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
+    with trading_session(sim, {"s": tape}) as (engine, trader):
         qty, price = resting_buy(sim)
         before, reports_before = venue_requests(sim), sim.stats()["trading"]["reports_sent"]
         acks = [engine.control.submit_order("s", f"off{i}", "BTC-USDT", "BUY", "LIMIT", qty,
@@ -70,13 +67,8 @@ def test_switch_off_means_zero_orders_reach_the_venue(sim):
 
 def test_duplicate_client_order_id_is_refused_and_never_resent(sim):
     one, two = Recorder(), Recorder()
-    engine, trader = trading_engine(sim, {"one": one, "two": two})
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
+    with trading_session(sim, {"one": one, "two": two}, enable=["one", "two"]) as (engine, _):
         qty, price = resting_buy(sim)
-        for name in ("one", "two"):
-            engine.control.set_trading_mode(name, True)
         first = engine.control.submit_order("one", "dup", "BTC-USDT", "BUY", "LIMIT", qty, price)
         assert first.success
         sent = venue_requests(sim)
@@ -99,11 +91,7 @@ def test_duplicate_client_order_id_is_refused_and_never_resent(sim):
 
 def test_invalid_orders_never_leave_the_engine(sim):
     tape = Recorder()
-    engine, trader = trading_engine(sim, {"s": tape})
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("s", True)
+    with trading_session(sim, {"s": tape}, enable=["s"]) as (engine, trader):
         qty, price = resting_buy(sim)
         engine.registry.instrument_id("ETH-USDT")  # known to the engine, not traded here
         before = venue_requests(sim)
@@ -130,15 +118,11 @@ def test_reports_reach_three_consumers_in_order_while_one_is_stalled_and_flooded
     stall = threading.Event()
     fast, slow, strat = Recorder(), Recorder(stall), Recorder()
     consumers = {"fast": fast, "slow": (slow, {"ring_capacity": 64}), "strat": strat}
-    engine, trader = trading_engine(sim, consumers)
     flood = np.zeros(2000, CANONICAL_EVENT)
     flood["event_type"] = EventType.TRADE
-    flood["venue"] = engine.registry.venue_id("custom")
-    flood["instrument"] = engine.registry.instrument_id("BTC-USDT")
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("strat", True)
+    with trading_session(sim, consumers, enable=["strat"]) as (engine, _):
+        flood["venue"] = engine.registry.venue_id("custom")
+        flood["instrument"] = engine.registry.instrument_id("BTC-USDT")
         for k in range(5):  # the stalled consumer's market-data ring overflows
             flood["seq_provider"] = flood["seq_first"] = np.arange(k * 2000, (k + 1) * 2000) + 1
             engine.publish(flood)
@@ -169,12 +153,8 @@ def test_reports_reach_three_consumers_in_order_while_one_is_stalled_and_flooded
 def test_user_stream_disconnects_mid_fill_lose_and_duplicate_nothing(make_sim):
     sim = make_sim(faults="userdisconnect=0.35", seed=5)
     tape = Recorder()
-    engine, trader = trading_engine(sim, {"s": tape})
     ids = [f"f{i}" for i in range(6)]
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("s", True)
+    with trading_session(sim, {"s": tape}, enable=["s"]) as (engine, trader):
         ladder = AskLadder(sim)
         for cid in ids:
             qty, price = ladder.crossing_buy(levels=3)
@@ -196,11 +176,7 @@ def test_user_stream_disconnects_mid_fill_lose_and_duplicate_nothing(make_sim):
 
 def test_a_cancel_while_the_stream_is_down_is_reported_exactly_once(sim):
     tape = Recorder()
-    engine, trader = trading_engine(sim, {"s": tape})
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("s", True)
+    with trading_session(sim, {"s": tape}, enable=["s"]) as (engine, trader):
         qty, price = resting_buy(sim)
         assert engine.control.submit_order("s", "c1", "BTC-USDT", "BUY", "LIMIT", qty,
                                            price).success
@@ -220,11 +196,7 @@ def test_a_cancel_while_the_stream_is_down_is_reported_exactly_once(sim):
 
 def test_cancel_and_query_of_unknown_or_finished_orders_fail_clearly(sim):
     tape = Recorder()
-    engine, trader = trading_engine(sim, {"s": tape})
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("s", True)
+    with trading_session(sim, {"s": tape}, enable=["s"]) as (engine, trader):
         unknown = engine.control.cancel_order("s", "nope")
         assert (unknown.error_code, unknown.success) == (ErrorCode.UNKNOWN_ORDER, False)
         assert engine.control.query_order("s", "nope").error_code == ErrorCode.UNKNOWN_ORDER
@@ -241,11 +213,7 @@ def venue_error_ack(sim, code: int, message: str, **setup):
     """Submit one valid order through an engine set up to fail; check the venue's error."""
     tape = Recorder()
     extra = setup.pop("extra_symbol", None)
-    engine, trader = trading_engine(sim, {"s": tape}, **setup)
-    with engine:
-        assert wait_until(lambda: trader.stream.connected)
-        sim.pause()
-        engine.control.set_trading_mode("s", True)
+    with trading_session(sim, {"s": tape}, **setup, enable=["s"]) as (engine, trader):
         symbol = "BTC-USDT"
         if extra is not None:  # a symbol our filters know but the venue does not (delisted)
             from meltica_nb.order_validation import SymbolFilters
