@@ -117,14 +117,12 @@ class AskLadder:
     def crossing_buy(self, levels: int = 3) -> tuple[str, str]:
         """Like :func:`crossing_buy`, on the liquidity still left."""
         left = [level for level in self.asks if level[1] > 0][:levels]
-        step = Decimal("0.00001")
-        last = (left[-1][1] / 2).quantize(step)
+        last = (left[-1][1] / 2).quantize(Decimal("0.00001"))
+        qty = sum((q for _, q in left[:-1]), last)
         for level in left[:-1]:
             level[1] = Decimal(0)
-        qty = sum(q for _, q in left[:-1]) if levels > 1 else Decimal(0)
-        qty += last
         left[-1][1] -= last
-        return str(qty.quantize(step)), f"{left[-1][0]:.8f}"
+        return f"{qty:.5f}", f"{left[-1][0]:.8f}"
 
 
 def resting_buy(sim) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from meltica_nb.fixedpoint import to_mantissa
 from meltica_nb.schema import CANONICAL_EVENT, CommandType, ErrorCode, EventType, Flag, OrderStatus
 
 from .helpers import (
@@ -162,16 +163,26 @@ def test_user_stream_disconnects_mid_fill_lose_and_duplicate_nothing(make_sim):
                                                price).success
             assert wait_until(lambda cid=cid: final(tape, cid), timeout=5.0), (
                 tape.reports(cid), trader.stats(), sim.stats())
+        venue_fills = {cid: _venue_fills(engine, trader, cid) for cid in ids}
     assert sim.stats()["faults"]["userdisconnect"] >= 2
     stream = trader.stats().user_stream
     assert stream.disconnects >= 2 and stream.sessions >= 3 and stream.reconciled >= 1
-    for cid in ids:
+    assert trader.stats().trade_queries >= 1  # fills recovered one by one from myTrades
+    assert all(len(f) == 3 for f in venue_fills.values())  # three levels each
+    for cid in ids:  # every order: its ACK, one report per venue fill, the last FILLED; once
         reports = tape.reports(cid)
-        states = [(s, f) for s, f, _ in reports]
-        assert len(states) == len(set(states)), reports  # nothing twice
-        assert [s for s, _ in states].count(FILLED) == 1 and states[-1][0] == FILLED
-        fills = [f for _, f in states]
-        assert fills == sorted(fills) and fills[-1] == reports[0][2]
+        fills = venue_fills[cid]
+        assert [s for s, _, _ in reports] == [ACKED] + [PARTIAL] * (len(fills) - 1) + [FILLED]
+        assert [f for _, f, _ in reports] == [0, *fills]
+
+
+def _venue_fills(engine, trader, client_order_id: str) -> list[int]:
+    """The cumulative filled quantity after each of the order's fills, as the venue lists
+    them (``myTrades``), as mantissas."""
+    order = engine.orders.tracker.find(engine.consumers["s"].index, client_order_id)
+    trades = trader.api.my_trades("BTCUSDT", order.exchange_order_id)
+    exp = engine.registry.instrument(order.instrument).qty_exp
+    return np.cumsum([to_mantissa(t["qty"], exp) for t in trades]).tolist()
 
 
 def test_a_cancel_while_the_stream_is_down_is_reported_exactly_once(sim):

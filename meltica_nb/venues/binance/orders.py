@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +33,8 @@ from meltica_nb.schema import OrderStatus
 from meltica_nb.venues.binance.config import BinanceConfig, Secret
 from meltica_nb.venues.binance.rest import BinanceRest
 
-__all__ = ["STATUS", "BinanceOrders", "report_from_execution", "report_from_order", "sign"]
+__all__ = ["STATUS", "BinanceOrders", "report_from_execution", "report_from_order",
+           "reports_from_trades", "sign"]
 
 #: Binance order status -> the engine's lifecycle status.
 STATUS: Mapping[str, OrderStatus] = {
@@ -51,6 +53,7 @@ STATUS: Mapping[str, OrderStatus] = {
 _ORDER_WEIGHT = 1
 _QUERY_WEIGHT = 4
 _OPEN_ORDERS_WEIGHT = 6
+_MY_TRADES_WEIGHT = 20
 _LISTEN_KEY_WEIGHT = 2
 _ORDER_PATH = "/api/v3/order"
 _LISTEN_KEY_PATH = "/api/v3/userDataStream"
@@ -105,6 +108,11 @@ class BinanceOrders:
         return self._signed("GET", _ORDER_PATH,
                             {"symbol": symbol, "origClientOrderId": client_order_id},
                             _QUERY_WEIGHT)
+
+    def my_trades(self, symbol: str, order_id: int) -> list:
+        """GET /api/v3/myTrades of one order: its fills, oldest first."""
+        return self._signed("GET", "/api/v3/myTrades", {"symbol": symbol, "orderId": order_id},
+                            _MY_TRADES_WEIGHT)
 
     def open_orders(self, symbol: str) -> list:
         """GET /api/v3/openOrders of one symbol."""
@@ -164,6 +172,31 @@ def report_from_order(order: Mapping) -> VenueReport:
                                            order.get("transactTime") or 0))
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"binance order object without {exc}") from None
+
+
+def reports_from_trades(venue_client_id: str, order_id: int, trades: list, filled: Decimal,
+                        quantity: Decimal) -> list[VenueReport]:
+    """One report per fill of ``myTrades`` beyond ``filled`` (cumulative), oldest first.
+
+    This is how fills made while the user stream was down are recovered one by one: each
+    becomes PARTIAL, the one completing ``quantity`` FILLED, with its own price and size.
+    """
+    out: list[VenueReport] = []
+    cum, cum_quote = Decimal(0), Decimal(0)
+    try:
+        for trade in sorted(trades, key=lambda t: t["id"]):
+            qty, price = Decimal(trade["qty"]), Decimal(trade["price"])
+            cum += qty
+            cum_quote += Decimal(trade.get("quoteQty") or qty * price)
+            if cum <= filled:
+                continue
+            status = OrderStatus.FILLED if cum >= quantity else OrderStatus.PARTIAL
+            out.append(VenueReport(venue_client_id, order_id, status, str(cum), str(cum_quote),
+                                   trade["price"], trade["qty"], trade.get("commission", "0"),
+                                   int(trade.get("time", 0))))
+    except (KeyError, TypeError, ArithmeticError) as exc:
+        raise ProtocolError(f"binance myTrades entry without a valid {exc}") from None
+    return out
 
 
 def report_from_execution(event: Mapping) -> VenueReport:

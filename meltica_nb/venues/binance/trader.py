@@ -17,6 +17,7 @@ It uses a REST connection of its own: an order never queues behind a depth snaps
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import orjson
 
@@ -30,7 +31,11 @@ from meltica_nb.order_tracker import TrackedOrder
 from meltica_nb.order_validation import SymbolFilters
 from meltica_nb.schema import OrderStatus, OrderType, Side, TimeInForce
 from meltica_nb.venues.binance.config import BinanceConfig, venue_symbol
-from meltica_nb.venues.binance.orders import BinanceOrders, report_from_order
+from meltica_nb.venues.binance.orders import (
+    BinanceOrders,
+    report_from_order,
+    reports_from_trades,
+)
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.symbols import BinanceSymbols
 from meltica_nb.venues.binance.user_stream import BinanceUserStream, UserStreamStats
@@ -77,6 +82,7 @@ class TraderStats:
     placed: int
     cancels: int
     queries: int
+    trade_queries: int
     rejected: int
     user_stream: UserStreamStats
 
@@ -105,7 +111,7 @@ class BinanceTrader:
         self.stream = BinanceUserStream(config, self.api, self.gateway.reports.report,
                                         self.reconcile, self._on_malformed,
                                         self.trading.keepalive_s)
-        self._n = dict.fromkeys(("placed", "cancels", "queries", "rejected"), 0)
+        self._n = dict.fromkeys(("placed", "cancels", "queries", "trade_queries", "rejected"), 0)
 
     def _now_ms(self) -> int:
         return self.clock.now_ns() // 1_000_000 + self.trading.time_offset_ms
@@ -162,22 +168,40 @@ class BinanceTrader:
                                                       order.venue_client_id))
 
     def reconcile(self) -> int:
-        """Query every open order and report what changed; return how many were new.
+        """Bring every open order up to date by REST; return how many reports were new.
 
-        An order the venue does not know (it never arrived: the request failed in transit)
-        is reported REJECTED.
+        The order is queried; if it filled more than was reported, its fills are fetched
+        (``myTrades``) and reported one by one, then its current state. An order the venue
+        does not know (the request failed in transit) is reported REJECTED.
         """
         new = 0
         for order in self.gateway.tracker.open_orders(self.venue):
             try:
-                report = self.query(order)
+                reports = self._catch_up(order)
             except RequestRejected as exc:
                 if exc.code != NO_SUCH_ORDER or order.status != OrderStatus.NONE:
                     raise
-                report = VenueReport(order.venue_client_id, 0, OrderStatus.REJECTED, "0",
-                                     reject_code=NO_SUCH_ORDER)
-            new += self.gateway.reports.report(report)
+                reports = [VenueReport(order.venue_client_id, 0, OrderStatus.REJECTED, "0",
+                                       reject_code=NO_SUCH_ORDER)]
+            new += sum(self.gateway.reports.report(r) for r in reports)
         return new
+
+    def _catch_up(self, order: TrackedOrder) -> list[VenueReport]:
+        """The reports missed since the last one: the ACK if none came, each fill, then the
+        order's current state (the tracker drops whatever was already delivered)."""
+        state = self.query(order)
+        missed = [] if order.status != OrderStatus.NONE else [
+            VenueReport(order.venue_client_id, state.exchange_order_id, OrderStatus.ACK, "0",
+                        transact_ms=state.transact_ms)]
+        info = self.engine.registry.instrument(order.instrument)
+        filled = Decimal(order.filled).scaleb(-info.qty_exp)
+        if Decimal(state.filled_qty) > filled and state.exchange_order_id:
+            self._n["trade_queries"] += 1
+            trades = self.api.my_trades(self._symbol(order), state.exchange_order_id)
+            quantity = Decimal(order.quantity).scaleb(-info.qty_exp)
+            missed += reports_from_trades(order.venue_client_id, state.exchange_order_id,
+                                          trades, filled, quantity)
+        return [*missed, state]
 
     # -- helpers -------------------------------------------------------------------------------
 

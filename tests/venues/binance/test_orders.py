@@ -1,5 +1,7 @@
 """Binance order requests: the documented signature example, and the report shapes."""
 
+from decimal import Decimal
+
 import pytest
 
 from meltica_nb.errors import ConfigError, ProtocolError
@@ -9,6 +11,7 @@ from meltica_nb.venues.binance.orders import (
     BinanceOrders,
     report_from_execution,
     report_from_order,
+    reports_from_trades,
     sign,
 )
 from meltica_nb.venues.binance.rest import BinanceRest
@@ -101,3 +104,26 @@ def test_rest_order_objects_become_venue_reports():
     assert report_from_order(cancelled).venue_client_id == "myOrder1"
     with pytest.raises(ProtocolError):
         report_from_order({"status": "NEW"})
+
+
+def test_fills_missed_while_disconnected_come_back_one_by_one_from_my_trades():
+    trades = [  # myTrades entries as Binance documents them (fields used here)
+        {"symbol": "BNBBTC", "id": 29, "orderId": 100234, "price": "4.00", "qty": "3.0",
+         "quoteQty": "12.0", "commission": "0.003", "commissionAsset": "BNB",
+         "time": 1499865549591, "isBuyer": True, "isMaker": False},
+        {"symbol": "BNBBTC", "id": 28, "orderId": 100234, "price": "4.10", "qty": "12.0",
+         "quoteQty": "49.2", "commission": "0.012", "commissionAsset": "BNB",
+         "time": 1499865549590, "isBuyer": True, "isMaker": False},
+        {"symbol": "BNBBTC", "id": 30, "orderId": 100234, "price": "4.20", "qty": "5.0",
+         "quoteQty": "21.0", "commission": "0.005", "commissionAsset": "BNB",
+         "time": 1499865549592, "isBuyer": True, "isMaker": False},
+    ]
+    reports = reports_from_trades("v1", 100234, trades, Decimal("12.0"), Decimal("20"))
+    assert [(r.status, r.filled_qty, r.cum_quote, r.last_fill_price, r.last_fill_qty)
+            for r in reports] == [
+        (OrderStatus.PARTIAL, "15.0", "61.2", "4.00", "3.0"),
+        (OrderStatus.FILLED, "20.0", "82.2", "4.20", "5.0"),
+    ]
+    assert {r.exchange_order_id for r in reports} == {100234}
+    with pytest.raises(ProtocolError):
+        reports_from_trades("v1", 1, [{"id": 1}], Decimal(0), Decimal(1))
