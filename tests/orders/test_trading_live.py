@@ -108,6 +108,9 @@ def test_invalid_orders_never_leave_the_engine(sim):
             ack = engine.control.submit_order("s", f"bad{i}", inst, side, otype, q, p)
             assert (ack.success, ack.error_code) == (False, ErrorCode.INVALID_ORDER), ack
             assert reason in ack.error, (reason, ack.error)
+        bad_id = engine.control.submit_order("s", "d", "BTC-USDT", "BUY", "LIMIT", qty, price,
+                                             decision_id=-1)
+        assert bad_id.error_code == ErrorCode.BAD_PAYLOAD and "decision_id" in bad_id.error
         venue = engine.control.submit_order("s", "v", "BTC-USDT", "BUY", "LIMIT", qty, price,
                                             venue="kraken")
         assert venue.error_code == ErrorCode.UNKNOWN_VENUE
