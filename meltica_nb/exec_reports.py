@@ -8,8 +8,10 @@ into a pooled EXEC_REPORT record (the full report), summarised into one CANONICA
 EXEC_REPORT, published through the dispatcher (a critical kind: never coalesced, dropped or
 reordered, waited for or spilled when a consumer is stalled) and the record is released.
 
-Tracker update and publish happen under the tracker's lock, so reports of one order reach every
-subscriber in lifecycle order even when two threads (user stream, control) report at once.
+Check, publish and tracker update happen under the tracker's lock, so reports of one order reach
+every subscriber in lifecycle order even when two threads (user stream, control) report at
+once; a report whose publish raised (pool exhausted) is not marked delivered, and the next
+reconcile delivers it.
 """
 
 from __future__ import annotations
@@ -88,12 +90,12 @@ class ExecReportPublisher:
                 return False
             info = self.registry.instrument(order.instrument)
             filled = to_mantissa(report.filled_qty, info.qty_exp)
-            if not self.tracker.advance(order, report.status, filled):
+            if not self.tracker.accepts(order, report.status, filled):
                 return False
             if report.exchange_order_id:
                 order.exchange_order_id = report.exchange_order_id
-            self._emit(order, report, filled)
-            return True
+            self._emit(order, report, filled)  # raises (pool, dispatcher): not delivered
+            return self.tracker.advance(order, report.status, filled)
 
     def _emit(self, order: TrackedOrder, report: VenueReport, filled: int) -> None:
         slot = self.pool.acquire(timeout=1.0)

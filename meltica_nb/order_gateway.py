@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from .clock import Clock
-from .errors import CommandRefused, ConfigError, RequestRejected, VenueError
+from .errors import CommandRefused, ConfigError, PoolExhausted, RequestRejected, VenueError
 from .exec_reports import ExecReportPublisher, ExecReportStats, VenueReport
 from .fixedpoint import from_mantissa
 from .order_tracker import OrderTracker, TrackedOrder
@@ -161,14 +161,18 @@ class OrderGateway:
             raise CommandRefused(ErrorCode.DUPLICATE_ORDER,
                                  f"duplicate client_order_id {client_id!r}: never re-sent")
         trader = self._trader(payload.get("venue", "binance"))
-        slot = self.requests.acquire(timeout=1.0)
         try:
+            slot = self.requests.acquire(timeout=1.0)
+        except PoolExhausted:
+            raise CommandRefused(ErrorCode.BACKPRESSURE, "no free OrderRequest slot: too many "
+                                 "orders in flight, retry later") from None
+        try:  # the request record lives until the venue answered
             request = self.requests.records[slot]
             self._fill_request(request, column, trader.venue, payload)
             order = self.tracker.register(request, client_id)
+            self._send(trader, order)
         finally:
             self.requests.release(slot)
-        self._send(trader, order)
         self._count("submitted")
         return self.state(order)
 

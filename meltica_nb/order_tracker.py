@@ -108,15 +108,23 @@ class OrderTracker:
             self._by_venue_id[order.venue_client_id] = order
             return order
 
-    def advance(self, order: TrackedOrder, status: int, filled: int) -> bool:
-        """Apply a reported (status, cumulative fill) if it moves ``order`` forward.
+    def accepts(self, order: TrackedOrder, status: int, filled: int) -> bool:
+        """Whether a reported (status, cumulative fill) moves ``order`` forward; a state
+        already delivered or older is counted as a duplicate."""
+        with self.lock:
+            if self._is_new(order, OrderStatus(status), filled):
+                return True
+            self.duplicates += 1
+            return False
 
-        Returns False (and counts a duplicate) for a state already delivered or older.
-        Call with :attr:`lock` held when the report must also be published in this order.
+    def advance(self, order: TrackedOrder, status: int, filled: int) -> bool:
+        """Record that (status, cumulative fill) was delivered, if :meth:`accepts` it.
+
+        Call both with :attr:`lock` held around publishing the report, so reports are
+        delivered in order and a report that failed to publish is not marked delivered.
         """
         with self.lock:
-            if not self._is_new(order, OrderStatus(status), filled):
-                self.duplicates += 1
+            if not self.accepts(order, status, filled):
                 return False
             order.status, order.filled = int(status), filled
             if order.final:

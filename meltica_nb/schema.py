@@ -168,6 +168,7 @@ class ErrorCode(IntEnum):
     UNKNOWN_ORDER = 8       # no order with that client_order_id for this consumer
     UNKNOWN_VENUE = 9       # no trader registered for the venue
     VENUE_ERROR = 10        # the venue refused or failed (its code is in ``venue_code``)
+    BACKPRESSURE = 11       # no free OrderRequest slot in time: retry later
 
 
 #: Kinds that are never dropped, coalesced, reordered or filtered.
