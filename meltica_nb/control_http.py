@@ -43,6 +43,7 @@ __all__ = ["TOKEN_ENV", "ControlHttp", "ack_json", "control_token"]
 TOKEN_ENV = "MELTICA_CONTROL_TOKEN"
 _HOST = "127.0.0.1"
 _MAX_BODY = 64 * 1024
+_CLIENT_TIMEOUT_S = 5.0
 _POST_COMMANDS = {"/subscribe": "Subscribe", "/unsubscribe": "Unsubscribe",
                   "/trading-mode": "SetTradingMode", "/orders": "SubmitOrder"}
 _ORDER_COMMANDS = {"GET": "QueryOrder", "DELETE": "CancelOrder"}
@@ -182,13 +183,16 @@ def _handler(server: ControlHttp) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = _CLIENT_TIMEOUT_S  # a client that stalls mid-request cannot hold the server
 
         def _handle(self) -> None:
             server.requests += 1
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY:
-                self._reply(413, _error(f"body larger than {_MAX_BODY} bytes"))
+            length = self.headers.get("Content-Length") or "0"
+            if not length.isdigit() or int(length) > _MAX_BODY:
+                self.close_connection = True  # the unread body must not become a request
+                self._reply(400, _error(f"Content-Length must be 0..{_MAX_BODY}"))
                 return
+            length = int(length)
             body = self.rfile.read(length) if length else b""
             if not server.authorized(self.headers.get("Authorization")):
                 self._reply(401, _error("missing or wrong bearer token"))

@@ -70,8 +70,9 @@ def test_status_codes_of_every_endpoint(sim):
             assert call(port, "GET", "/subscribe")[0] == 405
             assert call(port, "PUT", "/orders/h1?consumer=strat")[0] == 405
             assert call(port, "POST", "/nowhere", {})[0] == 404
+            assert call(port, "POST", "/subscribe", b"x" * 70_000)[0] == 400  # too large
         assert call(port, "POST", "/subscribe", {"consumer": "strat"})[0] == 503  # stopped
-    assert api.requests >= 19
+    assert api.requests >= 20
 
 
 def test_token_comes_from_env_or_file_or_is_generated(tmp_path):
