@@ -13,7 +13,9 @@ import threading
 import numpy as np
 
 from meltica_nb.fixedpoint import to_mantissa
+from meltica_nb.order_validation import SymbolFilters
 from meltica_nb.schema import CANONICAL_EVENT, CommandType, ErrorCode, EventType, Flag, OrderStatus
+from meltica_nb.venues.binance.trader import TradingConfig
 
 from .helpers import (
     ACK,
@@ -230,7 +232,6 @@ def venue_error_ack(sim, code: int, message: str, **setup):
     with trading_session(sim, {"s": tape}, **setup, enable=["s"]) as (engine, trader):
         symbol = "BTC-USDT"
         if extra is not None:  # a symbol our filters know but the venue does not (delisted)
-            from meltica_nb.order_validation import SymbolFilters
             inst = engine.registry.instrument_id(extra)
             engine.orders.validator.add(trader.venue, SymbolFilters(inst, extra, 8, 8))
             symbol = extra
@@ -258,11 +259,18 @@ def test_bad_signature_comes_back_as_the_venues_error(sim):
 
 
 def test_stale_timestamp_comes_back_as_the_venues_error(sim):
-    from meltica_nb.venues.binance.trader import TradingConfig
-
     venue_error_ack(sim, -1021, "outside of the recvWindow",
                     trading=TradingConfig(time_offset_ms=-120_000))
 
 
 def test_unknown_symbol_comes_back_as_the_venues_error(sim):
     venue_error_ack(sim, -1121, "Invalid symbol.", extra_symbol="XRP-USDT")
+
+
+def test_listen_key_is_kept_alive_and_closed_on_stop(sim):
+    with trading_session(sim, {"s": Recorder()}, TradingConfig(keepalive_s=0.05)) as (_, trader):
+        assert sim.stats()["trading"]["listen_keys"] == 1
+        assert wait_until(lambda: trader.stats().user_stream.keepalives >= 2)
+        assert trader.stats().user_stream.errors == 0
+    assert sim.stats()["trading"]["listen_keys"] == 0
+    assert not trader.stream.connected
