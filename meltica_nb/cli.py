@@ -52,7 +52,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .run_config import engine_from_toml
     from .session import run_session
 
-    summary = run_session(engine_from_toml(args.config), args.duration, quiet=args.json)
+    engine = engine_from_toml(args.config)
+    if args.control_port is None:
+        summary = run_session(engine, args.duration, quiet=args.json)
+    else:
+        from .control_http import ControlHttp
+
+        with ControlHttp(engine.control, lambda: engine.running, args.control_port):
+            summary = run_session(engine, args.duration, quiet=args.json)
     text = "\n".join(f"{key}: {value}" for key, value in summary.items())
     _emit(summary, args.json, text)
     return 0 if summary["unreturned_slots"] == 0 else 1
@@ -79,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="meltica.toml")
     run.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     run.add_argument("--json", action="store_true", help="print one JSON summary object")
+    run.add_argument("--control-port", type=int, default=None,
+                     help="serve the control API on 127.0.0.1:PORT (0 = any free port)")
     run.set_defaults(func=_cmd_run)
     sub.add_parser("sim", add_help=False,
                    help="a local Binance-compatible exchange (options: meltica sim --help)")

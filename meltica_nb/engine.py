@@ -27,6 +27,7 @@ from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .handlers import make_handler
 from .orchestrator import Orchestrator
+from .order_gateway import OrderGateway
 from .pool_manager import PoolManager, ShutdownReport
 from .registry import Registry
 from .routing import Router
@@ -123,10 +124,15 @@ class Engine:
         self.book_table = BookTable(cfg.book_rows, cfg.book_levels)
         self.consumers: dict[str, Consumer] = {}
         self.feeds: list = []
+        self.traders: list = []
+        self.orders = OrderGateway(self.pools, self.registry, self.clock, self.dispatcher.publish,
+                                   consumer_name=self._consumer_name)
         self.control = ControlBus(self.router, self.registry,
-                                  {}, self.dispatcher.publish_to, orchestrator=self.orchestrator)
+                                  {}, self.dispatcher.publish_to, orchestrator=self.orchestrator,
+                                  orders=self.orders)
         self._group: TaskGroup | None = None
         self._feed_group: TaskGroup | None = None
+        self._running = False
 
     @classmethod
     def from_file(cls, path: str | Path, *, clock: Clock | None = None) -> Engine:
@@ -191,6 +197,21 @@ class Engine:
             raise ConfigError("feeds must be added before engine.start()")
         self.feeds.append(feed)
 
+    def add_trader(self, trader) -> None:
+        """Add a venue trader (e.g. ``BinanceTrader``): orders for its venue go to it.
+
+        A trader has the feed life cycle (``prepare``, ``tasks``, ``stats``) plus ``venue``,
+        ``place``, ``cancel`` and ``query`` (see :class:`meltica_nb.order_gateway.Trader`);
+        it starts after the feeds and its stats are under ``stats()["orders"].traders``.
+        """
+        if self._group is not None:
+            raise ConfigError("traders must be added before engine.start()")
+        self.orders.add_trader(trader)
+        self.traders.append(trader)
+
+    def _consumer_name(self, column: int) -> str:
+        return next((n for n, c in self.consumers.items() if c.index == column), str(column))
+
     def book_levels(self, event) -> tuple[np.ndarray, np.ndarray]:
         """The (bids, asks) top-K levels of a BOOK_SNAPSHOT event, copied.
 
@@ -232,11 +253,12 @@ class Engine:
         except BaseException:
             self.stop()
             raise
+        self._running = True
         return self
 
     def _start_feeds(self) -> None:
         self._feed_group = TaskGroup("feeds")
-        for feed in self.feeds:
+        for feed in self.feeds + self.traders:
             feed.prepare()
             for name, body in feed.tasks():
                 self._feed_group.start(body, name=name)
@@ -247,6 +269,11 @@ class Engine:
         while not cancel.wait(period):
             self.dispatcher.flush()
 
+    @property
+    def running(self) -> bool:
+        """True from the end of ``start()`` (feeds prepared) to the beginning of ``stop()``."""
+        return self._running
+
     def publish(self, records: np.ndarray) -> int:
         """Bring-your-own feed: push CanonicalEvent records through the venue path."""
         return self.dispatcher.publish(records)
@@ -254,6 +281,7 @@ class Engine:
     def stop(self, timeout: float = 5.0) -> ShutdownReport:
         """Drain for up to ``timeout`` s, stop every thread, report unreturned slots."""
         deadline = time.monotonic() + timeout
+        self._running = False
         try:
             if self._feed_group is not None:
                 self._feed_group.stop(max(0.1, deadline - time.monotonic()))
@@ -294,4 +322,5 @@ class Engine:
             "books": self.book_table.stats(),
             "feeds": {feed.name: feed.stats() for feed in self.feeds},
             "orchestrator": self.orchestrator.stats(),
+            "orders": self.orders.stats(),
         }

@@ -10,6 +10,9 @@
     symbols = ["BTC-USDT", "ETH-USDT"]
     channels = ["depth@100ms", "bookTicker", "trade"]
 
+    [binance.trading]             # optional: trade these symbols too (TradingConfig fields)
+    recv_window_ms = 5000
+
     [[okx]]                       # OKX public (no credentials); OkxConfig fields
     market = "spot"
     symbols = ["BTC-USDT"]
@@ -25,6 +28,7 @@
     events = ["trade"]
     mode = "batch"                # batch | njit | python
     state_size = 0                # njit: int64 state array length
+    trading = false               # true: the consumer's trading switch starts on
 
     [[merged]]                    # a merged subscription of a consumer (MergedSubscribe)
     consumer = "tape"
@@ -49,6 +53,7 @@ from .engine import Engine
 from .errors import ConfigError
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.binance.trader import BinanceTrader, TradingConfig
 from .venues.kraken.config import KrakenConfig
 from .venues.kraken.feed import KrakenFeed
 from .venues.okx.config import OkxConfig
@@ -57,7 +62,7 @@ from .venues.okx.feed import OkxFeed
 __all__ = ["engine_from_toml", "load_target"]
 
 _CONSUMER_KEYS = {"target", "events", "instruments", "venues", "mode", "wait", "state_size",
-                  "ring_capacity", "critical_capacity", "batch_size"}
+                  "ring_capacity", "critical_capacity", "batch_size", "trading"}
 _SECRET_KEYS = {"api_key", "api_secret"}
 
 
@@ -69,13 +74,17 @@ def engine_from_toml(path: str | Path) -> Engine:
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {sorted(unknown)}")
     engine = Engine(raw.get("engine"))
-    for name, table in (raw.get("consumers") or {}).items():
+    consumers = raw.get("consumers") or {}
+    for name, table in consumers.items():
         _add_consumer(engine, name, table)
     for venue, build in _FEEDS.items():
         for table in raw.get(venue) or []:
             engine.add_feed(build(engine, table))
     for table in raw.get("merged") or []:
         _merged_subscribe(engine, table)
+    for name, table in consumers.items():
+        if table.get("trading") is True:
+            engine.control.set_trading_mode(name, True)
     return engine
 
 
@@ -99,9 +108,16 @@ def _config(venue: str, make, table: dict):
 
 
 def _binance_feed(engine: Engine, table: dict) -> BinanceFeed:
+    """The market feed; with a ``[binance.trading]`` table, a trader on the same config."""
     if _SECRET_KEYS & set(table):
         raise ConfigError("[[binance]]: API keys belong in the environment, not in the file")
-    return BinanceFeed(engine, _config("binance", BinanceConfig.from_env, table))
+    table = dict(table)
+    trading = table.pop("trading", None)
+    config = _config("binance", BinanceConfig.from_env, table)
+    if trading is not None and trading is not False:
+        engine.add_trader(BinanceTrader(engine, config, TradingConfig.from_dict(
+            {} if trading is True else trading)))
+    return BinanceFeed(engine, config)
 
 
 def _okx_feed(engine: Engine, table: dict) -> OkxFeed:
@@ -120,7 +136,9 @@ def _add_consumer(engine: Engine, name: str, table: dict) -> None:
     unknown = set(table) - _CONSUMER_KEYS
     if unknown:
         raise ConfigError(f"[consumers.{name}]: unknown key(s) {sorted(unknown)}")
-    options = {k: v for k, v in table.items() if k not in ("target", "state_size")}
+    options = {k: v for k, v in table.items() if k not in ("target", "state_size", "trading")}
+    if not isinstance(table.get("trading", False), bool):
+        raise ConfigError(f"[consumers.{name}]: trading must be true or false")
     size = int(table.get("state_size", 0))
     state = np.zeros(size, np.int64) if size else None
     engine.add_consumer(name, load_target(table.get("target", "")), state=state, **options)

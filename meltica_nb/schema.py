@@ -165,6 +165,13 @@ class ErrorCode(IntEnum):
     BAD_PAYLOAD = 2
     UNKNOWN_CONSUMER = 3
     NOT_SUBSCRIBED = 4
+    INVALID_ORDER = 5       # failed validation: never left the engine
+    TRADING_DISABLED = 6    # the consumer's trading switch is off: suppressed, never sent
+    DUPLICATE_ORDER = 7     # client_order_id already used by this consumer: never re-sent
+    UNKNOWN_ORDER = 8       # no order with that client_order_id for this consumer
+    UNKNOWN_VENUE = 9       # no trader registered for the venue
+    VENUE_ERROR = 10        # the venue refused or failed (its code is in ``venue_code``)
+    BACKPRESSURE = 11       # no free OrderRequest slot in time: retry later
 
 
 #: Kinds that are never dropped, coalesced, reordered or filtered.
@@ -307,12 +314,14 @@ _PAYLOAD: list[tuple[str, str, int]] = [
     ("filled_qty", "<i8", 72),
     ("fill_price", "<i8", 80),
     ("client_order_id", f"S{CLIENT_ORDER_ID_LEN}", 88),
+    ("reject_code", "<i4", 124),     # venue error code of a REJECTED report, else 0
     # control ack / result
     ("command_id", "<u8", 48),
     ("consumer_id", "<u4", 56),
     ("command_type", "u1", 60),
     ("error_code", "<u2", 62),
     ("result_value", "<i8", 64),
+    ("venue_code", "<i4", 72),      # the venue's own error code of a failed command, else 0
     # named so every byte belongs to a field: numpy copies fields, not padding
     ("_pad", "(4,)u1", 124),
 ]

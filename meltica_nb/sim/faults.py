@@ -9,6 +9,11 @@ faults are drawn once per request from their own seeded generator. Control respo
 acks) are never faulted: a client must be able to tell an exchange fault from its own protocol
 bug. ``corrupt`` changes one book level while keeping the checksum of the true book (venues
 that send checksums: OKX per ``books`` frame, Kraken per book update; a no-op for Binance).
+
+User data streams (``/ws/<listenKey>``) never get frame faults: Binance does not drop or reorder
+account events. ``userdisconnect`` instead drops the user stream's connections just before a
+user-stream event (an execution report or a balance update) is sent, so that event is lost to
+them and a client must reconcile by REST.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ __all__ = [
     "FRAME_KINDS",
     "KINDS",
     "REST_KINDS",
+    "USER_KINDS",
     "ConnectionFaults",
     "FaultInjector",
     "FaultSpec",
@@ -35,7 +41,8 @@ __all__ = [
 FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized",
                "corrupt")
 REST_KINDS = ("rest429", "rest5xx")
-KINDS = FRAME_KINDS + REST_KINDS
+USER_KINDS = ("userdisconnect",)
+KINDS = FRAME_KINDS + REST_KINDS + USER_KINDS
 
 _UNITS_S = (("ms", 0.001), ("s", 1.0), ("m", 60.0))
 _UNITS_B = (("kb", 1024), ("mb", 1024 * 1024), ("b", 1))
@@ -189,6 +196,7 @@ class FaultInjector:
         self.counts: Counter[str] = Counter()
         self._rest_rng = random.Random(f"{self.seed}/rest")
         self._book_rng = random.Random(f"{self.seed}/book")
+        self._user_rng = random.Random(f"{self.seed}/user")
 
     def connection(self, conn_id: int) -> ConnectionFaults:
         """The fault draws of connection number ``conn_id`` (1, 2, ... in accept order)."""
@@ -207,6 +215,14 @@ class FaultInjector:
             self.counts["rest5xx"] += 1
             return self._rest_rng.choice((500, 502, 503))
         return None
+
+    def user_disconnect(self) -> bool:
+        """True when the user stream's connections should drop before the next report."""
+        rate = self.spec.rate("userdisconnect")
+        if rate <= 0 or self._user_rng.random() >= rate:
+            return False
+        self.counts["userdisconnect"] += 1
+        return True
 
 
     def corrupt_checksum(self) -> bool:

@@ -214,7 +214,8 @@ class KrakenRestApi:
         self.requests = 0
         self.status_counts: dict[int, int] = {}
 
-    def handle(self, method: str, target: str) -> RestResponse:
+    def handle(self, method: str, target: str, _body: bytes = b"",
+               _headers: dict | None = None) -> RestResponse:
         self.requests += 1
         response = self._handle(method, target)
         self.status_counts[response.status] = self.status_counts.get(response.status, 0) + 1

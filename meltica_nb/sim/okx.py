@@ -320,7 +320,8 @@ class OkxRestApi:
         self.status_counts: Counter[int] = Counter()
         self.requests = 0
 
-    def handle(self, method: str, target: str) -> RestResponse:
+    def handle(self, method: str, target: str, _body: bytes = b"",
+               _headers: dict | None = None) -> RestResponse:
         self.requests += 1
         response = self._handle(method, target)
         self.status_counts[response.status] += 1

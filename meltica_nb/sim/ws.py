@@ -118,7 +118,7 @@ class Session:
         self.hub.frames_sent[stream] += 1
 
     async def _send_data(self, stream: str, data: bytes) -> None:
-        plan = self.faults.plan()
+        plan = NO_FAULTS if self.hub.is_private(stream) else self.faults.plan()
         if plan is NO_FAULTS:
             await self._emit(stream, self._frame(stream, data))
         elif not await self._send_faulty(stream, data, plan):
@@ -180,8 +180,11 @@ class StreamHub:
     """Every websocket connection of one simulator and who subscribed to what."""
 
     def __init__(self, limits: BinanceLimits, faults: FaultInjector,
-                 is_valid: Callable[[str], bool]) -> None:
+                 is_valid: Callable[[str], bool],
+                 is_private: Callable[[str], bool] = lambda _stream: False) -> None:
+        """``is_private(stream)``: a user data stream, which never gets frame faults."""
         self.limits, self.faults, self.is_valid = limits, faults, is_valid
+        self.is_private = is_private
         self.subscribers: dict[str, set[Session]] = {}
         self.sessions: set[Session] = set()
         self.frames_sent: Counter[str] = Counter()
@@ -207,6 +210,19 @@ class StreamHub:
         data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         for session in tuple(sessions):
             session.enqueue(stream, data)
+
+    def drop(self, stream: str, reason: str) -> int:
+        """Drop every connection subscribed to ``stream`` (no closing handshake)."""
+        sessions = tuple(self.subscribers.get(stream, ()))
+        for session in sessions:
+            session.kill(reason)
+        return len(sessions)
+
+    def close_stream(self, stream: str, reason: str) -> None:
+        """Close every connection subscribed to ``stream`` once its queued frames are sent."""
+        for session in tuple(self.subscribers.get(stream, ())):
+            self.disconnects[reason] += 1
+            session.close_after_flush(1000, reason)
 
     async def publish_wait(self, stream: str, payload: dict | bytes) -> None:
         """Like :meth:`publish`, but wait for room instead of dropping slow clients."""
