@@ -23,8 +23,9 @@ Kernels take them as ``book = (bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_tx
    ``prevSeqId == seqId``, a reset after maintenance still chains through ``prevSeqId``). A
    repeat of the last message (``seqId`` equal, chained elsewhere) is a duplicate, ignored;
    anything else is a gap;
-4. levels apply in order (size ``0`` deletes, a known price takes the new size and text, a new
-   price is inserted in order);
+4. levels apply (size ``0`` deletes, a known price takes the new size and text, a new price
+   is inserted in order); a run sorted in book order, as OKX sends it, merges in one pass,
+   any other run applies level by level; a full side keeps its best ``depth`` levels;
 5. a non-zero checksum must equal the book's (``0`` means "not provided", as OKX announced
    for June 2026);
 6. a gap or a checksum mismatch drops the book and flags the instrument in ``out_resync``: the
