@@ -84,6 +84,8 @@ class ExchangeSimulator:
                  clock: Clock | None = None, venue: str = "binance") -> None:
         if host not in (_HOST, "localhost"):
             raise ConfigError(f"the simulator binds {_HOST} only, not {host!r}")
+        if venue == "okx" and (recording is not None or feed is not None):
+            raise ConfigError("the OKX protocol plays the generated market only")
         if feed is None and recording is not None:
             feed = RecordingFeed(recording, speed=speed, market=market)
         self.feed = feed or GeneratedMarket(config, market=market or "spot", seed=seed)
