@@ -73,7 +73,9 @@ class ExchangeSimulator:
     instead; ``feed``: any prepared feed. ``faults``: a spec string (see
     :mod:`meltica_nb.sim.faults`) drawn deterministically from ``seed``, which also seeds the
     market. ``port`` / ``rest_port``: 0 picks free ports. ``limits``: protocol limits and
-    timings (ping interval, stream and message limits, REST weight).
+    timings (ping interval, stream and message limits, REST weight). ``venue``: "binance"
+    (default) or "okx" (the OKX v5 public protocol over the generated spot market, see
+    :mod:`meltica_nb.sim.okx`).
     """
 
     def __init__(self, market: str | None = None, *, config: MarketConfig | None = None,
