@@ -23,8 +23,9 @@ Kernels take them as ``book = (bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_tx
    ``prevSeqId == seqId``, a reset after maintenance still chains through ``prevSeqId``). A
    repeat of the last message (``seqId`` equal, chained elsewhere) is a duplicate, ignored;
    anything else is a gap;
-4. levels apply in order (size ``0`` deletes, a known price takes the new size and text, a new
-   price is inserted in order);
+4. levels apply (size ``0`` deletes, a known price takes the new size and text, a new price
+   is inserted in order); a run sorted in book order, as OKX sends it, merges in one pass,
+   any other run applies level by level; a full side keeps its best ``depth`` levels;
 5. a non-zero checksum must equal the book's (``0`` means "not provided", as OKX announced
    for June 2026);
 6. a gap or a checksum mismatch drops the book and flags the instrument in ``out_resync``: the
@@ -85,6 +86,9 @@ CHECKSUM_BUFFER = 4 * CHECKSUM_LEVELS * 40
 #: (each call between NRT functions pays an atomic incref/decref per array argument, and the
 #: checksum string takes ~200 small calls per message).
 _kernel = njit(cache=True, _nrt=False)
+#: The per-value helpers of the hot loops are inlined at the Numba level (a call per value
+#: costs more than the value's work).
+_inline = njit(cache=True, _nrt=False, inline="always")
 
 _POW10 = np.array([10**k for k in range(19)], np.int64)
 _COLON = 58
@@ -148,7 +152,7 @@ def _in_book_order(levels, off, m, descending):
     return True
 
 
-@_kernel
+@_inline
 def _keep(tmp, out, room, price, quantity, text):
     """Write level ``out`` of the merged tail unless the side is full (a truncation)."""
     if out < room:
@@ -213,7 +217,7 @@ def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, tmp):
 
 # -- checksum ----------------------------------------------------------------------------------
 
-@_kernel
+@_inline
 def _put_value(buf, pos, mantissa, exponent, decimals):
     """Write the received text of ``mantissa`` (``decimals`` places) at ``pos``; new pos.
 
@@ -236,7 +240,7 @@ def _put_value(buf, pos, mantissa, exponent, decimals):
     return end
 
 
-@_kernel
+@_inline
 def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
     pos = _put_value(buf, pos, px[i, j], pexp, txt[i, j] >> 8)
     buf[pos] = _COLON

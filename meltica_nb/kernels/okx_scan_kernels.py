@@ -45,6 +45,9 @@ BOOKS5 = 1
 MAX_DEPTH = 32
 
 _kernel = njit(cache=True, _nrt=False)
+#: The per-level helpers are inlined at the Numba level (a call per string costs more than
+#: reading it).
+_inline = njit(cache=True, _nrt=False, inline="always")
 
 
 def _word(text: bytes) -> np.ndarray:
@@ -71,7 +74,7 @@ _HAS_TS, _HAS_ASKS, _HAS_BIDS, _HAS_SEQ, _HAS_PREV = 1, 2, 4, 8, 16
 _POW10 = np.array([10**k for k in range(19)], np.int64)
 
 
-@_kernel
+@_inline
 def _string(buf, i, end):
     """At a plain string -> ``(start, end)`` of its text and the index after it; -1 if not."""
     i = _ws(buf, i, end)
@@ -83,7 +86,7 @@ def _string(buf, i, end):
     return i + 1, q, q + 1
 
 
-@_kernel
+@_inline
 def _key(buf, i, end):
     """At a member -> key ``(start, end)`` and the index of its value; -1 if malformed."""
     s, e, i = _string(buf, i, end)
@@ -95,7 +98,7 @@ def _key(buf, i, end):
     return s, e, _ws(buf, i + 1, end)
 
 
-@_kernel
+@_inline
 def _next(buf, i, end, close):
     """After a value -> ``(index of the next member, done)``; -1 if malformed."""
     i = _ws(buf, i, end)
@@ -110,7 +113,7 @@ def _next(buf, i, end, close):
 
 # -- decimals ------------------------------------------------------------------------------
 
-@_kernel
+@_inline
 def _digits_from(buf, k, e, v):
     """Read digits from ``k``: ``(index after them, v extended by them)``."""
     while k < e and 48 <= buf[k] <= 57:
@@ -119,7 +122,7 @@ def _digits_from(buf, k, e, v):
     return k, v
 
 
-@_kernel
+@_inline
 def _value(buf, s, e, exponent):
     """``(mantissa, decimals)`` of canonical text ``0|[1-9][0-9]*`` (``.[0-9]+``)?.
 
@@ -142,7 +145,7 @@ def _value(buf, s, e, exponent):
     return v * _POW10[exponent - decimals], decimals
 
 
-@_kernel
+@_inline
 def _level(buf, i, end, out_levels, out_texts, n, exps):
     """At ``["px","sz","0","n"]`` -> index after it, the level written at ``n``; -1 if not."""
     if buf[i] != _LBRACK or n >= out_levels.shape[0]:

@@ -81,9 +81,12 @@ class ExchangeSimulator:
     instead; ``feed``: any prepared feed. ``faults``: a spec string (see
     :mod:`meltica_nb.sim.faults`) drawn deterministically from ``seed``, which also seeds the
     market. ``port`` / ``rest_port``: 0 picks free ports. ``limits``: protocol limits and
-    timings (ping interval, stream and message limits, REST weight). ``credentials``: the API
-    key and secret the spot order endpoints accept (default: drawn from ``seed``);
-    ``balances``: the spot account's starting balances by asset (others start at 1,000,000).
+    timings (ping interval, stream and message limits, REST weight). ``venue``: "binance"
+    (default), "okx" (the OKX v5 public protocol over the generated spot market, see
+    :mod:`meltica_nb.sim.okx`) or "kraken" (v1 and v2, :mod:`meltica_nb.sim.kraken`).
+    ``credentials``: the API key and secret the Binance spot order endpoints accept (default:
+    drawn from ``seed``); ``balances``: the spot account's starting balances by asset (others
+    start at 1,000,000).
     """
 
     def __init__(self, market: str | None = None, *, config: MarketConfig | None = None,
@@ -96,6 +99,8 @@ class ExchangeSimulator:
                  balances: dict[str, str] | None = None) -> None:
         if host not in (_HOST, "localhost"):
             raise ConfigError(f"the simulator binds {_HOST} only, not {host!r}")
+        if venue == "okx" and (recording is not None or feed is not None):
+            raise ConfigError("the OKX protocol plays the generated market only")
         if feed is None and recording is not None:
             feed = RecordingFeed(recording, speed=speed, market=market)
         self.feed = feed or GeneratedMarket(config, market=market or "spot", seed=seed)

@@ -133,3 +133,13 @@ def test_meltica_sim_venue_okx(capsys, no_thread_leak):
     assert cli.main(["sim", "--venue", "okx", "--fast", "--json", "--duration", "0.3"]) == 0
     urls = orjson.loads(capsys.readouterr().out)
     assert urls["ws_url"].startswith("ws://127.0.0.1:") and urls["market"] == "spot"
+
+
+def test_okx_plays_the_generated_market_only():
+    from meltica_nb.errors import ConfigError
+    from meltica_nb.sim.server import ExchangeSimulator
+
+    with pytest.raises(ConfigError, match="generated market only"):
+        ExchangeSimulator(recording="x.jsonl", venue="okx")
+    with pytest.raises(ConfigError, match="binance, okx or kraken"):
+        ExchangeSimulator(venue="kraken-ish")

@@ -103,6 +103,11 @@ class OkxSymbols:
             known = self._by_symbol.get(inst_id)
             if known is not None and price_exp is None and qty_exp is None:
                 return known
+            clash = [e.symbol for e in self._by_symbol.values()
+                     if e.canonical == canonical and e.symbol != inst_id]
+            if clash:
+                raise ConfigError(f"OKX {inst_id} and {clash[0]} are both {canonical}: one feed "
+                                  f"serves one instrument per canonical name (e.g. one expiry)")
             entry = self._register(inst_id, canonical, price_exp, qty_exp)
             self._by_symbol[inst_id] = entry
             self._table = None

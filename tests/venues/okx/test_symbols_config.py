@@ -61,3 +61,9 @@ def test_config_names_and_validation():
                 {"ws_url": "http://x"}, {"batch_size": 0}):
         with pytest.raises(ConfigError):
             OkxConfig(symbols=("BTC-USDT",), **bad)
+
+
+def test_two_inst_ids_of_one_canonical_name_are_refused():
+    symbols = OkxSymbols(Registry(), ["BTC-USD-220527"])
+    with pytest.raises(ConfigError, match="both BTC-USD"):
+        symbols.add("BTC-USD-220624")
