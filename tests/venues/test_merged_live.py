@@ -1,8 +1,10 @@
-"""A merged subscription live: Binance spot and USD-M simulators, two BinanceFeeds, one engine.
+"""A merged subscription live: two venues' simulators and feeds, one engine.
 
-Both simulators serve BTC-USDT (each its own random-walk market) over real websockets and HTTP
-on 127.0.0.1; each BinanceFeed turns its bookTicker stream into BBO events of its venue
-(``binance``, ``binance-futures``). One consumer takes both venues' BBOs and, through a
+Two pairs: Binance spot with Binance USD-M (two BinanceFeeds), and Binance spot with OKX (a
+BinanceFeed and an OkxFeed, each simulator speaking its venue's protocol). Both simulators of a
+pair serve BTC-USDT (each its own random-walk market) over real websockets and HTTP
+on 127.0.0.1; each feed turns its best bid/offer stream (Binance ``bookTicker``, OKX
+``bbo-tbt``) into BBO events of its venue. One consumer takes both venues' BBOs and, through a
 MergedSubscribe, the consolidated BBO: MERGED events whose best bid and ask are the best of the
 two venues' quotes, each with the venue it came from. The consumer reads each merged event's
 fragments inside its handler (as a strategy would) and keeps everything in delivery order.
@@ -31,9 +33,16 @@ from meltica_nb.sim.market import MarketConfig
 from meltica_nb.sim.server import ExchangeSimulator
 from meltica_nb.venues.binance.config import BinanceConfig
 from meltica_nb.venues.binance.feed import BinanceFeed
+from meltica_nb.venues.okx.config import OkxConfig
+from meltica_nb.venues.okx.feed import OkxFeed
 
 BBO, MERGED = int(EventType.BBO), int(EventType.MERGED)
-VENUES = ["binance", "binance-futures"]
+#: (venue name, simulator protocol, market, seed) of the two venues of each merged pair.
+PAIRS = {
+    "binance+binance-futures": (("binance", "binance", "spot", 7),
+                                ("binance-futures", "binance", "usdm", 8)),
+    "binance+okx": (("binance", "binance", "spot", 7), ("okx", "okx", "spot", 8)),
+}
 MARKET = MarketConfig.fast(updates_per_s=30.0)
 QUOTE = ("seq_provider", "bid_price", "bid_qty", "ask_price", "ask_qty", "ingest_ns")
 
@@ -90,24 +99,38 @@ class Tape:
             return len(self.merged)
 
 
-@pytest.fixture
-def two_venues(no_thread_leak):
-    """Spot and USD-M simulators, an engine with a BinanceFeed on each, a tape consumer."""
-    sims = [ExchangeSimulator(market, config=MARKET, seed=seed,
-                              limits=BinanceLimits(ping_interval=None))
-            for market, seed in (("spot", 7), ("usdm", 8))]
+def simulator(protocol: str, market: str, seed: int) -> ExchangeSimulator:
+    limits = BinanceLimits(ping_interval=None)
+    if protocol == "okx":
+        return ExchangeSimulator(config=MARKET, seed=seed, limits=limits, venue="okx")
+    return ExchangeSimulator(market, config=MARKET, seed=seed, limits=limits)
+
+
+def best_quote_feed(engine: Engine, protocol: str, sim: ExchangeSimulator):
+    """The venue's feed of BTC-USDT best bid/offer from ``sim``."""
+    if protocol == "okx":
+        return OkxFeed(engine, OkxConfig(symbols=("BTC-USDT",), channels=("bbo-tbt",),
+                                         ws_url=sim.ws_url, rest_url=sim.rest_url,
+                                         backoff_base_s=0.05))
+    return BinanceFeed(engine, BinanceConfig(market=sim.market, symbols=("BTC-USDT",),
+                                             channels=("bookTicker",), ws_url=sim.ws_url,
+                                             rest_url=sim.rest_url, backoff_base_s=0.05))
+
+
+@pytest.fixture(params=sorted(PAIRS))
+def two_venues(request, no_thread_leak):
+    """Two venues' simulators, an engine with a feed on each, a tape consumer; venue names."""
+    pair = PAIRS[request.param]
+    sims = [simulator(protocol, market, seed) for _, protocol, market, seed in pair]
     engine = Engine()
     tape = Tape(engine)
     engine.add_consumer("tape", tape, events=["bbo", "control_ack"], ring_capacity=1 << 14)
     try:
-        for sim in sims:
+        for sim, (_, protocol, _, _) in zip(sims, pair, strict=True):
             sim.start()
-            config = BinanceConfig(market=sim.market, symbols=("BTC-USDT",),
-                                   channels=("bookTicker",), ws_url=sim.ws_url,
-                                   rest_url=sim.rest_url, backoff_base_s=0.05)
-            engine.add_feed(BinanceFeed(engine, config))
+            engine.add_feed(best_quote_feed(engine, protocol, sim))
         engine.start()
-        yield engine, tape
+        yield engine, tape, [venue for venue, *_ in pair]
     finally:
         report = engine.stop(5.0)
         for sim in sims:
@@ -149,9 +172,9 @@ def classify(m: Merged, frag: dict, quotes: list[tuple[int, dict]]) -> str:
 
 
 def test_consolidated_bbo_is_the_best_of_both_venues_books(two_venues):
-    engine, tape = two_venues
-    ids = [engine.registry.venue_id(v) for v in VENUES]
-    ack = engine.control.merged_subscribe("tape", "BTC-USDT", "bbo", VENUES, window_ms=100)
+    engine, tape, venues = two_venues
+    ids = [engine.registry.venue_id(v) for v in venues]
+    ack = engine.control.merged_subscribe("tape", "BTC-USDT", "bbo", venues, window_ms=100)
     assert ack.success, ack
     deadline = time.monotonic() + 8.0
     while tape.count() < 8 and time.monotonic() < deadline:
@@ -174,7 +197,7 @@ def test_consolidated_bbo_is_the_best_of_both_venues_books(two_venues):
     venues_of_sides = {m.best_bid[2] for m in merged} | {m.best_ask[2] for m in merged}
     assert venues_of_sides <= set(ids)
 
-    assert sub.subscription == "BTC-USDT bbo [binance, binance-futures]"
+    assert sub.subscription == f"BTC-USDT bbo [{', '.join(venues)}]"
     assert sub.counts["emitted"] >= len(merged)
     assert sub.counts["fragments"] >= 2 * sub.counts["emitted"]
     tape_stats = engine.stats()["consumers"]["tape"]

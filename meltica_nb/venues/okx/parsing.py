@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from meltica_nb.errors import ConfigError, MelticaError
+from meltica_nb.errors import ConfigError, MelticaError, ProtocolError
 from meltica_nb.fixedpoint import to_mantissa
 from meltica_nb.kernels import okx_scan_kernels as scan
 from meltica_nb.schema import (
@@ -135,11 +135,9 @@ class _Parsed(NamedTuple):
     book: _Book | None = None
 
 
-class _Bad(Exception):
-    """A field is missing or does not convert (internal: becomes BAD_VALUE)."""
-
-
 _MAX_MS = 9_223_372_036_854
+#: Why a builder gave up on a message (it becomes FrameStatus.BAD_VALUE, counted).
+_BAD = "okx message: a field is missing or does not convert"
 _CANONICAL = re.compile(rb"(0|[1-9][0-9]*)(\.[0-9]+)?")
 _NO_EVENTS = np.zeros(0, CANONICAL_EVENT)
 
@@ -148,7 +146,7 @@ def _ms(value: Any) -> int:
     """OKX ``ts`` (milliseconds as text) -> ns."""
     if type(value) is not str or not value.isdigit() or not value.isascii() or (
             int(value) > _MAX_MS):
-        raise _Bad
+        raise ProtocolError(_BAD)
     return int(value) * 1_000_000
 
 
@@ -156,40 +154,40 @@ def _int(value: Any, default: int | None = None) -> int:
     if value is None and default is not None:
         return default
     if type(value) is not int or not -(2**63) <= value < 2**63:
-        raise _Bad
+        raise ProtocolError(_BAD)
     return value
 
 
 def _dec(value: Any, exponent: int, empty_is_zero: bool = False) -> int:
     if type(value) is not str:
-        raise _Bad
+        raise ProtocolError(_BAD)
     if empty_is_zero and value == "":
         return 0
     try:
         return to_mantissa(value, exponent)
     except MelticaError:
-        raise _Bad from None
+        raise ProtocolError(_BAD) from None
 
 
 def _book_value(text: Any, exponent: int) -> tuple[int, int]:
     """(mantissa, decimals) of a book text that can be rebuilt exactly."""
     raw = text.encode("ascii", "replace") if type(text) is str else b""
     if not _CANONICAL.fullmatch(raw):
-        raise _Bad
+        raise ProtocolError(_BAD)
     decimals = len(raw.partition(b".")[2])
     if decimals > exponent:
-        raise _Bad
+        raise ProtocolError(_BAD)
     return _dec(text, exponent), decimals
 
 
 def _levels(value: Any, exps: tuple) -> tuple[list, list]:
     """``[["px","sz","0","n"], ...]`` -> ([(price, size)], [text form])."""
     if type(value) is not list:
-        raise _Bad
+        raise ProtocolError(_BAD)
     pairs, texts = [], []
     for lv in value:
         if type(lv) is not list or len(lv) < 2 or not all(type(x) is str for x in lv):
-            raise _Bad
+            raise ProtocolError(_BAD)
         price, pd = _book_value(lv[0], exps[0])
         size, sd = _book_value(lv[1], exps[1])
         pairs.append((price, size))
@@ -204,12 +202,12 @@ def _action(channel: str, msg: dict) -> int:
         return 1
     if channel == "books" and action in ("snapshot", "update"):
         return int(action == "snapshot")
-    raise _Bad
+    raise ProtocolError(_BAD)
 
 
 def _one(data: Any) -> dict:
     if type(data) is not list or len(data) != 1 or type(data[0]) is not dict:
-        raise _Bad
+        raise ProtocolError(_BAD)
     return data[0]
 
 
@@ -359,7 +357,7 @@ class OkxParser:
             return _Parsed(FrameStatus.UNKNOWN_SYMBOL)
         try:
             return builder(self, msg, channel, recv_ns, inst)
-        except _Bad:
+        except ProtocolError:
             return _Parsed(FrameStatus.BAD_VALUE)
 
     def _exps_of(self, inst: int) -> tuple[int, int, int]:
@@ -375,7 +373,7 @@ class OkxParser:
         d = _one(msg["data"])
         exps = self._exps_of(inst)
         if "asks" not in d or "bids" not in d:
-            raise _Bad
+            raise ProtocolError(_BAD)
         asks, ask_texts = _levels(d["asks"], exps)
         bids, bid_texts = _levels(d["bids"], exps)
         row = np.zeros(1, DEPTH_UPDATE)
@@ -396,15 +394,15 @@ class OkxParser:
     def _trades(self, msg: dict, channel: str, recv_ns: int, inst: int) -> _Parsed:
         data = msg["data"]
         if type(data) is not list or not data:
-            raise _Bad
+            raise ProtocolError(_BAD)
         px, qx, _ = self._exps_of(inst)
         events = []
         for t in data:
             if type(t) is not dict or t.get("side") not in ("buy", "sell"):
-                raise _Bad
+                raise ProtocolError(_BAD)
             tid = t.get("tradeId")
             if type(tid) is not str or not tid.isdigit() or not tid.isascii() or len(tid) > 18:
-                raise _Bad
+                raise ProtocolError(_BAD)
             sell = t["side"] == "sell"
             events.append(self._event(
                 recv_ns, EventType.TRADE, _ms(t.get("ts")), int(tid), inst, seq_first=int(tid),
@@ -419,10 +417,10 @@ class OkxParser:
         for key in ("bids", "asks"):
             levels = d.get(key)
             if type(levels) is not list or len(levels) > 1:
-                raise _Bad
+                raise ProtocolError(_BAD)
             top = levels[0] if levels else ["", ""]
             if type(top) is not list or len(top) < 2:
-                raise _Bad
+                raise ProtocolError(_BAD)
             sides.append((_dec(top[0], px, True), _dec(top[1], qx, True)))
         ns = _ms(d.get("ts"))
         seq = _int(d.get("seqId"), ns // 1_000_000)
