@@ -41,7 +41,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the live engine with example consumers until Ctrl-C or --duration."""
     from .demo import run_demo
 
-    summary = run_demo(args.duration, faults=args.faults, seed=args.seed, quiet=args.json)
+    venues = tuple(v.strip() for v in args.venues.split(",") if v.strip())
+    summary = run_demo(args.duration, faults=args.faults, seed=args.seed, quiet=args.json,
+                       venues=venues)
     text = "\n".join(f"{key}: {value}" for key, value in summary.items())
     _emit(summary, args.json, text)
     return 0 if summary["unreturned_slots"] == 0 else 1
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--faults", default=None,
                       help="simulator fault spec, e.g. drop=0.01,malformed=0.005")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed")
+    demo.add_argument("--venues", default="binance",
+                      help="comma-separated simulated venues: binance, okx, kraken "
+                           "(two or more add a consolidated best bid/offer consumer)")
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
     demo.set_defaults(func=_cmd_demo)
     run = sub.add_parser("run", help="the engine against real venues (a TOML config)")
