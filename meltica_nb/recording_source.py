@@ -34,6 +34,7 @@ import numpy as np
 import orjson
 
 from meltica_nb.errors import ConfigError, RecordingFormatError
+from meltica_nb.kernels import recording_kernels as rk
 
 __all__ = ["BAD", "CONTROL", "FRAME", "REST", "LineChunk", "RecordingSource", "open_recording"]
 
@@ -143,68 +144,127 @@ def _container_error(path: Path, exc: BaseException) -> RecordingFormatError:
 class _FileLines:
     """One file's lines as chunks; remembers the line number for error messages."""
 
-    def __init__(self, path: Path, index: int, chunk_lines: int, block_bytes: int):
+    def __init__(self, path: Path, index: int, chunk_lines: int, block_bytes: int,
+                 keep_labels: bool = False):
         self.path, self.index = path, index
         self.chunk_lines, self.block_bytes = chunk_lines, block_bytes
+        self.keep_labels = keep_labels
         self.lines_read = 0
         self.position = 0  # compressed bytes read so far (progress)
         self._last_ns = 0
 
     def chunks(self) -> Iterator[LineChunk]:
+        """Chunks of exactly ``chunk_lines`` lines (the last one of the file: the rest), so
+        where a chunk ends depends on the content only, never on block sizes."""
         try:
             raw = open(self.path, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise ConfigError(f"cannot open recording {self.path}: {exc.strerror}") from None
+        pending: list[LineChunk] = []
+        fault = None
         with raw:
-            yield from self._chunks(raw)
+            try:
+                for piece in self._chunks(raw):
+                    pending.append(piece)
+                    while sum(map(len, pending)) >= self.chunk_lines:
+                        joined = _join(pending)
+                        yield joined.take(np.arange(self.chunk_lines))
+                        pending = [joined.take(np.arange(self.chunk_lines, len(joined)))]
+            except RecordingFormatError as exc:
+                fault = exc  # the lines read before it are replayed first
         self.position = self.path.stat().st_size
+        pending = [c for c in pending if len(c)]
+        if pending:
+            yield _join(pending)
+        if fault is not None:
+            raise fault
 
     def _chunks(self, raw) -> Iterator[LineChunk]:
-        pending: list[bytes] = []
         carry = b""
         try:
             for block, at_end in _blocks(raw, self.path, self.block_bytes):
                 self.position = raw.tell()
-                lines = (carry + block).split(b"\n")
-                carry = b"" if at_end else lines.pop()
-                pending.extend(line for line in lines if line.strip())
-                while len(pending) >= self.chunk_lines or (at_end and pending):
-                    take, pending = pending[:self.chunk_lines], pending[self.chunk_lines:]
-                    yield self._decode(take, ends_file=at_end and not pending)
+                data = carry + block
+                buf = np.frombuffer(data, np.uint8)
+                ends = np.flatnonzero(buf == 10)
+                starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+                cut = int(ends[-1]) + 1 if ends.shape[0] else 0
+                if at_end and cut < len(data):  # a last line without its newline
+                    starts = np.append(starts[:ends.shape[0]], cut)
+                    ends = np.append(ends, len(data))
+                    cut = len(data)
+                carry = data[cut:]
+                for i in range(0, ends.shape[0], self.chunk_lines):
+                    j = min(i + self.chunk_lines, ends.shape[0])
+                    chunk = self._decode(data, buf, starts[i:j], ends[i:j],
+                                         at_end and j == ends.shape[0])
+                    if len(chunk):
+                        yield chunk
         except RecordingFormatError as exc:
             raise RecordingFormatError(exc.source, self.lines_read + 1, exc.kind,
                                        _detail(exc)) from None
 
-    def _decode(self, lines: list[bytes], ends_file: bool) -> LineChunk:
-        n = len(lines)
-        recv = np.zeros(n, np.int64)
-        kind = np.zeros(n, np.int8)
+    def _decode(self, data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                ends_file: bool) -> LineChunk:
+        """Scan the lines in one kernel call; orjson decides the lines it could not."""
+        n = starts.shape[0]
+        arena = np.empty(max(int((ends - starts).sum()), 1), np.uint8)
+        out = np.zeros((n, 6), np.int64)
+        rk.scan_lines(buf, starts, ends, arena, out)
+        kind = out[:, 0].astype(np.int8)
+        recv = out[:, 1].copy()
         raws: list = [b""] * n
         labels: list = [""] * n
-        for i, text in enumerate(lines):
+        for i in np.flatnonzero(kind == rk.FALLBACK).tolist():
             last = ends_file and i == n - 1
-            kind[i], recv[i], labels[i], raws[i] = self._line(text, last)
+            kind[i], recv[i], labels[i], raws[i] = _line(data[starts[i]:ends[i]], last)
+        self._fill(data, arena, out, kind, raws, labels)
         first = self.lines_read + 1
         self.lines_read += n
-        return LineChunk(np.full(n, self.index, np.int32), np.arange(first, first + n),
-                         recv, kind, raws, labels)
+        keep = np.flatnonzero(kind != rk.BLANK)
+        chunk = LineChunk(np.full(n, self.index, np.int32), np.arange(first, first + n),
+                          self._carry_time(recv), kind, raws, labels)
+        return chunk if keep.shape[0] == n else chunk.take(keep)
 
-    def _line(self, text: bytes, last: bool) -> tuple[int, int, str, bytes]:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            short = last and not text.rstrip().endswith(b"}")
-            reason = "truncated line" if short else "invalid JSON"
-            return BAD, self._last_ns, "", f"{reason}: {exc}".encode()
-        raw = obj.get("raw") if type(obj) is dict else None
-        ns = obj.get("recv_ns") if raw is not None else None
-        if type(raw) is not str or not (ns is None or type(ns) is int):
-            return BAD, self._last_ns, "", b"not a recorded line: no string 'raw' / int 'recv_ns'"
-        if ns is not None:
-            self._last_ns = max(ns, 0)
-        label = obj.get("stream")
-        label = label if type(label) is str else ""
-        return _kind_of(label), self._last_ns, label, raw.encode()
+    def _fill(self, data, arena, out, kind, raws, labels) -> None:
+        """Raw bytes of every scanned line; labels of non-frame lines (and of all lines when
+        ``keep_labels``: venue detection reads them)."""
+        scanned = (kind >= 0) & (out[:, 0] >= 0)
+        raw_off, raw_len = out[:, 4].tolist(), out[:, 5].tolist()
+        mem = arena.tobytes()
+        for i in np.flatnonzero(scanned).tolist():
+            raws[i] = mem[raw_off[i]:raw_off[i] + raw_len[i]]
+        wanted = scanned if self.keep_labels else scanned & (kind != FRAME)
+        for i in np.flatnonzero(wanted).tolist():
+            labels[i] = data[out[i, 2]:out[i, 2] + out[i, 3]].decode()
+
+    def _carry_time(self, recv: np.ndarray) -> np.ndarray:
+        """A line without a receive time (null, or a bad line) takes the previous one's."""
+        known = recv >= 0
+        idx = np.maximum.accumulate(np.where(known, np.arange(recv.shape[0]), -1))
+        out = np.where(idx >= 0, recv[np.maximum(idx, 0)], self._last_ns)
+        if out.shape[0]:
+            self._last_ns = int(out[-1])
+        return out
+
+
+def _line(text: bytes, last: bool) -> tuple[int, int, str, bytes]:
+    """(kind, recv_ns or -1, label, raw) of one line through orjson (the fallback path)."""
+    if not text.strip():
+        return rk.BLANK, -1, "", b""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        short = last and not text.rstrip().endswith(b"}")
+        reason = "truncated line" if short else "invalid JSON"
+        return BAD, -1, "", f"{reason}: {exc}".encode()
+    raw = obj.get("raw") if type(obj) is dict else None
+    ns = obj.get("recv_ns") if raw is not None else None
+    if type(raw) is not str or not (ns is None or type(ns) is int):
+        return BAD, -1, "", b"not a recorded line: no string 'raw' / int 'recv_ns'"
+    label = obj.get("stream")
+    label = label if type(label) is str else ""
+    return _kind_of(label), -1 if ns is None or ns < 0 else ns, label, raw.encode()
 
 
 def _detail(exc: RecordingFormatError) -> str:
@@ -250,7 +310,7 @@ class RecordingSource:
     def preview(self, index: int, n_lines: int) -> LineChunk:
         """The first ``n_lines`` lines of file ``index`` (what venue detection looks at)."""
         reader = _FileLines(self.paths[index], index, min(n_lines, self.chunk_lines),
-                            self.block_bytes)
+                            self.block_bytes, keep_labels=True)
         taken: list[LineChunk] = []
         chunks = reader.chunks()
         try:
