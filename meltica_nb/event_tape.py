@@ -5,12 +5,15 @@ tape marks the records :attr:`~meltica_nb.schema.Flag.REPLAYED`, counts them per
 folds them into a BLAKE2b digest, and (when asked) keeps a copy for analysis and writes them
 to a canonical record file.
 
-The digest covers each record's 128 bytes in publish order, except that a BOOK_SNAPSHOT's
-BookTable handle (``book_row``, ``book_slot``) is replaced by the levels it points to (top-K,
-unused levels zero): the handle depends on the table's size, the levels are the content. No
-field of a replayed record reads the wall clock (``ingest_ns`` is the recorded receive time),
-so two replays of the same recordings with the same settings give the same digest, and
-replaying the canonical file a replay wrote gives it again.
+The digest covers each record's 128 bytes in publish order, with two exceptions: the
+REPLAYED flag bit is masked out (a live session's tape and its replay compare equal), and a
+BOOK_SNAPSHOT's BookTable handle (``book_row``, ``book_slot``) is zeroed and replaced by the
+levels it points to (top-K, unused levels zero), hashed as a second stream: the handle depends
+on the table's size, the levels are the content. Both streams are hashed record by record, so
+how the records were batched does not change the digest. No field of a replayed record reads
+the wall clock (``ingest_ns`` is the recorded receive time), so two replays of the same
+recordings with the same settings give the same digest, and replaying the canonical file a
+replay (or ``meltica record --canonical``) wrote gives it again.
 """
 
 from __future__ import annotations
@@ -37,25 +40,29 @@ class EventTape:
     book_table : the engine's BookTable (the levels of book events are read from it).
     keep_events : keep a copy of every record (memory grows with the recording).
     writer : a CanonicalWriter to append every batch to, or None.
+    mark_replayed : set the REPLAYED flag on the records (a replay; not a live recording).
     """
 
     def __init__(self, book_table, keep_events: bool = False,
-                 writer: CanonicalWriter | None = None):
+                 writer: CanonicalWriter | None = None, mark_replayed: bool = True):
         self.table = book_table
         self.k = book_table.k
         self.keep_events = keep_events
         self.writer = writer
+        self.mark_replayed = mark_replayed
         self.counts = np.zeros(_N_TYPES, np.int64)
         self.last_books: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
         self._hash = hashlib.blake2b(digest_size=16)
+        self._hash_levels = hashlib.blake2b(digest_size=16)
         self._kept: list[np.ndarray] = []
         self._levels = levels_array(256, self.k)
 
     def record(self, events: np.ndarray) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED)."""
-        if not events.flags.writeable:
-            events = events.copy()
-        events["flags"] |= np.uint8(Flag.REPLAYED)
+        if self.mark_replayed:
+            if not events.flags.writeable:
+                events = events.copy()
+            events["flags"] |= np.uint8(Flag.REPLAYED)
         types = events["event_type"]
         self.counts += np.bincount(types, minlength=_N_TYPES)[:_N_TYPES]
         book_idx = np.flatnonzero(types == _BOOK)
@@ -81,14 +88,13 @@ class EventTape:
         return out
 
     def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
+        content = events.copy()
+        content["flags"] &= np.uint8(~Flag.REPLAYED & 0xFF)
         if book_idx.shape[0]:
-            content = events.copy()
             content["book_row"][book_idx] = 0
             content["book_slot"][book_idx] = 0
-            self._hash.update(content.tobytes())
-            self._hash.update(levels.tobytes())
-        else:
-            self._hash.update(events.tobytes())
+            self._hash_levels.update(levels.tobytes())
+        self._hash.update(content.tobytes())
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
@@ -103,8 +109,9 @@ class EventTape:
     # -- results -------------------------------------------------------------------------
 
     def digest(self) -> str:
-        """Hex BLAKE2b-128 of everything recorded so far."""
-        return self._hash.hexdigest()
+        """Hex BLAKE2b-128 of everything recorded so far (records, then book levels)."""
+        both = self._hash.digest() + self._hash_levels.digest()
+        return hashlib.blake2b(both, digest_size=16).hexdigest()
 
     def by_type(self) -> dict[str, int]:
         """Records per event type name (only the types that occurred)."""

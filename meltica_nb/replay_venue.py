@@ -6,7 +6,8 @@ snapshots to ``feed.on_snapshot(symbol, body, recv_ns)``. What differs per venue
 here as one :class:`ReplayVenue` entry per venue; supporting a new venue in replay and
 ``meltica backtest`` means adding its entry to :data:`VENUES`.
 
-An entry answers four questions:
+An entry answers these questions (a replay needs the first four, ``meltica record`` the
+rest):
 
 * ``detects(preview)``: is this recording (its first lines, a
   :class:`~meltica_nb.recording_source.LineChunk`) one of mine? Entries are asked in table
@@ -17,6 +18,11 @@ An entry answers four questions:
   (other REST responses are not replayed into books).
 * ``frame_errors``: which per-frame status codes returned by ``on_frames`` are bad input,
   and their names (for the error that names the recorded line).
+* ``final_books(feed, levels)``: each instrument's final book and counters
+  (:class:`~meltica_nb.replay_result.FinalBook`).
+* ``live_feed(engine, symbols, channels, ws_url, rest_url)``, ``stream_label(frame)``,
+  ``snapshot_url(feed, symbol)``, ``exchange_info_url(feed)``: what the recorder needs to
+  build a live feed and label what it records.
 """
 
 from __future__ import annotations
@@ -47,6 +53,26 @@ class ReplayVenue(Protocol):
 
     def snapshot_symbol(self, url: str) -> str | None:
         """The symbol of a recorded REST depth snapshot at ``url``, else None."""
+        ...
+
+    def final_books(self, feed, levels: int) -> dict:
+        """``{instrument id: FinalBook}`` of every instrument the feed kept a book for."""
+        ...
+
+    def live_feed(self, engine, symbols, channels, ws_url: str = "", rest_url: str = ""):
+        """A live feed of this venue (for ``meltica record``)."""
+        ...
+
+    def stream_label(self, frame: bytes) -> str:
+        """The ``stream`` label of a recorded frame."""
+        ...
+
+    def snapshot_url(self, feed, symbol: str) -> str:
+        """The URL of a depth snapshot of ``symbol``."""
+        ...
+
+    def exchange_info_url(self, feed) -> str:
+        """The URL of the venue's instrument metadata."""
         ...
 
 

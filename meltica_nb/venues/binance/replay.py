@@ -31,6 +31,7 @@ __all__ = ["BinanceReplay"]
 
 _STREAM = re.compile(r"^([a-z0-9]+)@(depth|trade|aggTrade|bookTicker|kline_|ticker|miniTicker)")
 _NAMES = {"spot": "binance", "usdm": "binance-futures"}
+_COMBINED = b'{"stream":"'
 #: Nothing listens here: a feed that tried the network in replay would fail at once, locally.
 _NOWHERE_WS, _NOWHERE_REST = "ws://127.0.0.1:9", "http://127.0.0.1:9"
 
@@ -111,6 +112,42 @@ class BinanceReplay:
         feed.prepare_from(info)
         engine.add_feed(feed)
         return feed
+
+    # -- recording (meltica record) -----------------------------------------------------
+
+    @staticmethod
+    def stream_label(frame: bytes) -> str:
+        """The label of a recorded frame: its combined-stream name, ``event:reply`` for a
+        subscription reply, else ``""``."""
+        if frame.startswith(_COMBINED):
+            end = frame.find(b'"', len(_COMBINED))
+            if end > 0:
+                return frame[len(_COMBINED):end].decode("ascii", "replace")
+        if frame.startswith(b'{"result"') or frame.startswith(b'{"id"'):
+            return "event:reply"
+        return ""
+
+    @staticmethod
+    def snapshot_url(feed: BinanceFeed, symbol: str) -> str:
+        """The URL a depth snapshot of ``symbol`` was fetched from."""
+        c = feed.config
+        return (f"{c.rest_url}{c.defaults.rest_prefix}/depth?symbol={symbol}"
+                f"&limit={c.snapshot_limit}")
+
+    @staticmethod
+    def exchange_info_url(feed: BinanceFeed) -> str:
+        c = feed.config
+        return f"{c.rest_url}{c.defaults.rest_prefix}/exchangeInfo"
+
+    def live_feed(self, engine, symbols, channels, ws_url: str = "", rest_url: str = ""
+                  ) -> BinanceFeed:
+        """A live feed of this market (not yet added to ``engine``), for ``meltica record``."""
+        config = BinanceConfig.from_env(market=self.market, symbols=tuple(symbols),
+                                        channels=tuple(channels), ws_url=ws_url,
+                                        rest_url=rest_url)
+        return BinanceFeed(engine, config)
+
+    # -- results -------------------------------------------------------------------------
 
     @staticmethod
     def final_books(feed: BinanceFeed, levels: int) -> dict[int, FinalBook]:
