@@ -99,12 +99,18 @@ def open_recording(path: str | Path) -> io.BufferedIOBase:
         raise
 
 
-def _decompressed(raw: io.BufferedReader, path: Path) -> io.BufferedIOBase:
+def _magic(raw: io.BufferedReader, path: Path) -> bytes:
+    """The first bytes; a format error when the suffix promises another compression."""
     head = raw.peek(4)[:4]
     want = _SUFFIX_MAGIC.get(path.suffix)
     if want is not None and not head.startswith(want):
         raise RecordingFormatError(str(path), 0, "compression",
                                    f"named {path.suffix} but starts with {head.hex() or 'nothing'}")
+    return head
+
+
+def _decompressed(raw: io.BufferedReader, path: Path) -> io.BufferedIOBase:
+    head = _magic(raw, path)
     if head.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if head.startswith(ZSTD_MAGIC):
@@ -117,23 +123,61 @@ def _decompressed(raw: io.BufferedReader, path: Path) -> io.BufferedIOBase:
 _STREAM_ERRORS = (EOFError, OSError, zlib.error)
 
 
+class _Decoder:
+    """Incremental decompression that hands out everything it decoded before a fault.
+
+    (``GzipFile.read`` drops the data of the read call that meets a truncated stream.)
+    ``decode(data)`` returns the bytes decoded so far; ``finish()`` raises EOFError when
+    the compressed stream ended before its end mark.
+    """
+
+    def __init__(self, head: bytes):
+        self.kind = "gzip" if head.startswith(GZIP_MAGIC) else (
+            "zstd" if head.startswith(ZSTD_MAGIC) else "plain")
+        self._obj = self._new()
+
+    def _new(self):
+        if self.kind == "gzip":
+            return zlib.decompressobj(31)
+        if self.kind == "zstd":
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompressobj()
+        return None
+
+    def decode(self, data: bytes) -> bytes:
+        if self._obj is None or not data:
+            return data
+        out = [self._obj.decompress(data)]
+        while self._obj.eof and self._obj.unused_data:  # concatenated members / frames
+            rest = self._obj.unused_data
+            self._obj = self._new()
+            out.append(self._obj.decompress(rest))
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if self._obj is not None and not self._obj.eof:
+            raise EOFError("the compressed stream ends before its end mark")
+
+
 def _blocks(raw: io.BufferedReader, path: Path, block_bytes: int
             ) -> Iterator[tuple[bytes, bool]]:
     """(block, at_end) pairs of decompressed bytes; container faults become format errors."""
-    fh = _decompressed(raw, path)
-    try:
-        while True:
-            try:
-                block = fh.read(block_bytes)
-            except _STREAM_ERRORS as exc:
-                yield b"", True
-                raise _container_error(path, exc) from None
-            yield block, not block
-            if not block:
-                return
-    finally:
-        if fh is not raw:
-            fh.close()
+    decoder = _Decoder(_magic(raw, path))
+    step = max(block_bytes // 8, 1) if decoder.kind != "plain" else block_bytes
+    while True:
+        data = raw.read(step)
+        try:
+            block = decoder.decode(data)
+            if not data:
+                decoder.finish()
+        except _STREAM_ERRORS as exc:
+            yield b"", True
+            raise _container_error(path, exc) from None
+        if block or not data:
+            yield block, not data
+        if not data:
+            return
 
 
 def _container_error(path: Path, exc: BaseException) -> RecordingFormatError:
@@ -201,8 +245,8 @@ class _FileLines:
                     if len(chunk):
                         yield chunk
         except RecordingFormatError as exc:
-            raise RecordingFormatError(exc.source, self.lines_read + 1, exc.kind,
-                                       _detail(exc)) from None
+            line = self.lines_read + 1 if self.lines_read else 0  # 0: before any line
+            raise RecordingFormatError(exc.source, line, exc.kind, _detail(exc)) from None
 
     def _decode(self, data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                 ends_file: bool) -> LineChunk:
@@ -260,11 +304,11 @@ def _line(text: bytes, last: bool) -> tuple[int, int, str, bytes]:
         return BAD, -1, "", f"{reason}: {exc}".encode()
     raw = obj.get("raw") if type(obj) is dict else None
     ns = obj.get("recv_ns") if raw is not None else None
-    if type(raw) is not str or not (ns is None or type(ns) is int):
-        return BAD, -1, "", b"not a recorded line: no string 'raw' / int 'recv_ns'"
+    if type(raw) is not str or not (ns is None or (type(ns) is int and 0 <= ns < 2**63)):
+        return BAD, -1, "", b"not a recorded line: no string 'raw' / int64 'recv_ns' >= 0"
     label = obj.get("stream")
     label = label if type(label) is str else ""
-    return _kind_of(label), -1 if ns is None or ns < 0 else ns, label, raw.encode()
+    return _kind_of(label), -1 if ns is None else ns, label, raw.encode()
 
 
 def _detail(exc: RecordingFormatError) -> str:

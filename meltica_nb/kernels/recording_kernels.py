@@ -127,6 +127,7 @@ def _scan_one(buf, s, e, arena, w, out, i):
     p = _match(buf, p, e, _STREAM)
     label_end = _label_end(buf, p, e) if p >= 0 else -1
     q = _match(buf, label_end + 1, e, _RAW) if label_end >= 0 else -1
+    out[i, 1] = NO_TIME
     if q < 0:
         out[i, 0] = BLANK if _blank(buf, s, e) else FALLBACK
         return w
