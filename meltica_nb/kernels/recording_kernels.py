@@ -60,7 +60,7 @@ def _time(buf, p, end):
     while q < end and 48 <= buf[q] <= 57:
         if q - p == 19 or (q - p == 18 and buf[p] > 56):  # past int64: leave it to orjson
             return NO_TIME, -1
-        value = value * 10 + (buf[q] - 48)
+        value = value * 10 + (int(buf[q]) - 48)
         q += 1
     if q == p:
         return NO_TIME, -1

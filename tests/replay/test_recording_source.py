@@ -126,6 +126,7 @@ def test_a_truncated_gzip_stream_reports_the_line_reached_after_replaying_the_li
     assert error.kind == "truncated compressed stream" and str(cut) in str(error)
 
 
+@pytest.mark.skipif(SLOW, reason="kernels as Python are too slow to replay 50k lines twice")
 def test_memory_stays_flat_when_the_same_data_is_replayed_many_times(tmp_path):
     """Peak traced memory of a replay of the recording repeated 24x is within a small margin
     of the peak of 3x: nothing is kept per line."""

@@ -211,6 +211,19 @@ def live_run(path, speed: float):
     return planned, feed, engine, {EventType(t).name.lower(): c for t, c in counts.items()}
 
 
+def diffs_before_snapshots(path) -> int:
+    """Depth diffs recorded before their symbol's first REST snapshot (what replay buffers)."""
+    loaded: set[str] = set()
+    count = 0
+    for text in lines_of(path):
+        label = orjson.loads(text)["stream"]
+        if label.startswith("rest:"):
+            loaded.add(label.partition("symbol=")[2].partition("&")[0].lower())
+        elif "@depth" in label and label.partition("@")[0] not in loaded:
+            count += 1
+    return count
+
+
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.name)
 def test_replay_equals_a_live_run_of_the_same_recording_through_the_simulator(path,
                                                                               no_thread_leak):
@@ -219,9 +232,11 @@ def test_replay_equals_a_live_run_of_the_same_recording_through_the_simulator(pa
     assert stats.frames == planned.frames and stats.malformed == stats.unknown == 0
     for name in ("trade", "kline", "ticker"):
         assert live_counts.get(name, 0) == planned.events.get(name, 0), name
+    # a diff buffered while the snapshot was on its way is folded into the load's one book
+    # event: the counts may differ by at most the diffs the live feed buffered
+    buffered = sum(b.buffered for b in feed.books.stats().values()) + diffs_before_snapshots(path)
     for name in ("bbo", "book_snapshot"):
-        assert abs(live_counts.get(name, 0) - planned.events.get(name, 0)) <= 4 * len(
-            planned.instruments), name
+        assert abs(live_counts.get(name, 0) - planned.events.get(name, 0)) <= buffered, name
     for inst, book in feed.books.stats().items():
         symbol = engine.registry.instrument(inst).symbol
         replayed = planned.instruments[f"{feed.name}:{symbol}"]
