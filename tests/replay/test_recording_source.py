@@ -14,7 +14,7 @@ from meltica_nb.kernels import recording_kernels as rk
 from meltica_nb.recording_source import BAD, CONTROL, FRAME, REST, RecordingSource
 from meltica_nb.replay import replay
 
-from .conftest import SMALL, SPOT, line, lines_of, write_lines
+from .conftest import SLOW, SMALL, SPOT, line, lines_of, write_lines
 
 NKN = SPOT / "binance_spot_cryptofeed_20211012.jsonl.gz"
 
