@@ -13,8 +13,11 @@ from numba.core import config as numba_config
 DATA = Path(__file__).resolve().parents[1] / "data"
 SPOT = DATA / "binance"
 USDM = DATA / "binance-futures"
-#: Every Binance recording of tests/data.
-RECORDINGS = sorted(SPOT.glob("*.jsonl.gz")) + sorted(USDM.glob("*.jsonl.gz"))
+#: The continuation of the spot BTCUSDT recording (first lines of the next file, no snapshot).
+NEXT_DAY = SPOT / "binance_spot_btcusdt_20240809_hftbacktest.first3000.jsonl.gz"
+#: Every Binance recording of tests/data that holds a REST snapshot.
+RECORDINGS = [p for p in sorted(SPOT.glob("*.jsonl.gz")) + sorted(USDM.glob("*.jsonl.gz"))
+              if p != NEXT_DAY]
 #: The small ones (a few hundred to 1.5k lines): fast even with the JIT disabled.
 SMALL = [p for p in RECORDINGS if "cryptofeed" in p.name]
 SLOW = numba_config.DISABLE_JIT

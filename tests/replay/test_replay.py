@@ -28,7 +28,7 @@ from meltica_nb.sim.server import ExchangeSimulator
 from meltica_nb.venues.binance.config import BinanceConfig
 from meltica_nb.venues.binance.feed import BinanceFeed
 
-from .conftest import RECORDINGS, SMALL, SPOT, lines_of
+from .conftest import NEXT_DAY, RECORDINGS, SLOW, SMALL, SPOT, lines_of
 
 BTC = SPOT / "binance_spot_btcusdt_20240808_hftbacktest.jsonl.gz"
 
@@ -74,6 +74,20 @@ def test_every_recording_replays_cleanly_and_its_books_match_the_venue_tickers(p
             assert [top[1, 0], top[1, 1], top[1 + k, 0], top[1 + k, 1]] == [
                 to_mantissa(ticker[f], exp) for f in ("b", "B", "a", "A")]
     assert matched > 0
+
+
+@pytest.mark.skipif(SLOW, reason="the continuation needs the whole first file")
+def test_a_day_split_in_files_continues_seamlessly():
+    """0808 then the first lines of 0809 (no snapshot of its own): the book goes on."""
+    first = replay([BTC])
+    both = replay([BTC, NEXT_DAY])
+    book, before = both.instruments["binance:BTC-USDT"], first.instruments["binance:BTC-USDT"]
+    diffs = sum(b'@depth' in text[:60] for text in lines_of(NEXT_DAY))
+    assert book.resyncs == 0 and book.applied == before.applied + diffs
+    last = orjson.loads(orjson.loads(
+        [t for t in lines_of(NEXT_DAY) if b"@depth" in t[:60]][-1])["raw"])["data"]["u"]
+    assert book.update_id == last and both.parse_errors == 0
+    assert both.frames == first.frames + len(lines_of(NEXT_DAY))
 
 
 def test_two_replays_are_identical():
