@@ -182,9 +182,13 @@ class CanonicalReader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.k = 0
+        self._buffer = np.zeros(0, CANONICAL_EVENT)
 
     def blocks(self) -> Iterator[CanonicalBlock]:
-        """Each EVENTS block; a truncated or foreign file raises RecordingFormatError."""
+        """Each EVENTS block; a truncated or foreign file raises RecordingFormatError.
+
+        A block's ``events`` are a writable buffer reused by the next block: use (or copy)
+        them before asking for the next one."""
         names: dict = {"venues": [], "instruments": []}
         with open_recording(self.path) as fh:
             self._header(fh)
@@ -215,7 +219,10 @@ class CanonicalReader:
 
     def _events(self, payload: bytes, n: int, n_book: int, names: dict) -> CanonicalBlock:
         cut = n * CANONICAL_EVENT.itemsize
-        events = np.frombuffer(payload, CANONICAL_EVENT, n, 0).copy()
+        if self._buffer.shape[0] < n:
+            self._buffer = np.zeros(n, CANONICAL_EVENT)
+        events = self._buffer[:n]
+        events[...] = np.frombuffer(payload, CANONICAL_EVENT, n, 0)
         levels = np.frombuffer(payload, np.int64, offset=cut).reshape(n_book, 1 + 2 * self.k, 2)
         if int(np.count_nonzero(events["event_type"] == _BOOK)) != n_book:
             raise self._error("book levels do not match the book events of a block")

@@ -56,6 +56,7 @@ class EventTape:
         self._hash_levels = hashlib.blake2b(digest_size=16)
         self._kept: list[np.ndarray] = []
         self._levels = levels_array(256, self.k)
+        self._scratch = np.zeros(4096, CANONICAL_EVENT)
 
     def record(self, events: np.ndarray) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED)."""
@@ -88,7 +89,11 @@ class EventTape:
         return out
 
     def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
-        content = events.copy()
+        n = events.shape[0]
+        if self._scratch.shape[0] < n:  # reused: fresh pages per batch cost more than hashing
+            self._scratch = np.zeros(max(n, 2 * self._scratch.shape[0]), CANONICAL_EVENT)
+        content = self._scratch[:n]
+        content[...] = events
         content["flags"] &= np.uint8(~Flag.REPLAYED & 0xFF)
         if book_idx.shape[0]:
             content["book_row"][book_idx] = 0
