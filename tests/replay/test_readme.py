@@ -1,0 +1,28 @@
+"""The README's replay example runs as written (on the test recordings)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import NEXT_DAY, SLOW, SPOT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(SLOW, reason="the continuation needs the whole first file")
+def test_the_readme_replay_example_runs():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Replay and backtests", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = code.replace('"btcusdt_20240808.jsonl.gz"', repr(str(
+        SPOT / "binance_spot_btcusdt_20240808_hftbacktest.jsonl.gz")))
+    code = code.replace('"btcusdt_20240809.jsonl.gz"', repr(str(NEXT_DAY)))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the documented example
+    result = scope["result"]
+    assert result.consumers["mean_trade"].state[0] == result.events["trade"]
+    assert result.instruments["binance:BTC-USDT"].resyncs == 0
+    assert len(scope["columns"]["price"]) == sum(result.events.values())
