@@ -183,6 +183,8 @@ class CanonicalReader:
         self.path = Path(path)
         self.k = 0
         self._buffer = np.zeros(0, CANONICAL_EVENT)
+        self._fh = None
+        self._size = 0
 
     def blocks(self) -> Iterator[CanonicalBlock]:
         """Each EVENTS block; a truncated or foreign file raises RecordingFormatError.
@@ -190,7 +192,9 @@ class CanonicalReader:
         A block's ``events`` are a writable buffer reused by the next block: use (or copy)
         them before asking for the next one."""
         names: dict = {"venues": [], "instruments": []}
+        self._size = self.path.stat().st_size
         with open_recording(self.path) as fh:
+            self._fh = fh
             self._header(fh)
             while True:
                 head = fh.read(_HEADER_BYTES)
@@ -205,6 +209,14 @@ class CanonicalReader:
                     yield self._events(payload, n, n_book, names)
                 else:
                     raise self._error(f"unknown block kind {kind}")
+
+    def progress(self) -> tuple[int, int]:
+        """(bytes read, file size); for a compressed file, decompressed bytes read."""
+        try:
+            done = self._fh.tell() if self._fh is not None else 0
+        except (OSError, ValueError):
+            done = 0
+        return min(done, self._size), self._size
 
     def _header(self, fh) -> None:
         head = fh.read(len(MAGIC) + 32)

@@ -419,6 +419,7 @@ class _CanonicalDriver:
                                        table.bids_raw, table.asks_raw, table.n_bids,
                                        table.n_asks, table.generation, table.head)
                     self.publish(events, step)
+                    r.report_progress(*reader.progress())
             except RecordingFormatError as exc:
                 r.error(exc)
 

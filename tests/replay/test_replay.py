@@ -278,3 +278,13 @@ def test_replay_path_never_touches_the_network(monkeypatch):
     monkeypatch.setattr(BinanceRest, "exchange_info", refuse)
     monkeypatch.setattr(BinanceConnection, "run", refuse)
     assert replay([SMALL[1]]).parse_errors == 0
+
+
+def test_two_venues_interleaved_by_time_keep_their_own_feeds_and_books():
+    spot, usdm = SMALL[0], SMALL[2]
+    alone = [replay([spot]), replay([usdm])]
+    merged = replay([spot, usdm], merge=True)
+    assert merged.parse_errors == 0 and merged.frames == alone[0].frames + alone[1].frames
+    assert merged.instruments == {**alone[0].instruments, **alone[1].instruments}
+    for name in ("trade", "kline", "book_snapshot"):
+        assert merged.events[name] == alone[0].events[name] + alone[1].events[name]
