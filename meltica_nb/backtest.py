@@ -73,6 +73,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--strict", action="store_true", help="stop at the first bad input")
     parser.add_argument("--levels", type=int, default=10, help="book levels per side shown")
     parser.add_argument("--batch-frames", type=int, default=256, help="frames per publish")
+    parser.add_argument("--lossless", action="store_true",
+                        help="every event reaches every consumer (no coalescing; slower)")
     parser.add_argument("--canonical-out", default=None, help="also write a canonical file")
     parser.add_argument("--workers", type=int, default=1,
                         help="replay each file on its own, in this many processes")
@@ -83,7 +85,8 @@ def add_arguments(parser) -> None:
 def run_backtest(args) -> tuple[dict, str, int]:
     """Run the backtest the arguments describe; (summary, text, exit status)."""
     options = {"venue": args.venue, "merge": args.merge, "strict": args.strict,
-               "levels": args.levels, "batch_frames": args.batch_frames}
+               "levels": args.levels, "batch_frames": args.batch_frames,
+               "lossless": args.lossless}
     if args.workers > 1:
         from .parallel_replay import ReplayJob, replay_parallel
 

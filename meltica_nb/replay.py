@@ -14,6 +14,8 @@ Batching is part of the result: frames go to the feed ``batch_frames`` at a time
 connection hands over a backlog), and a consumer's market-data ring coalesces BBO, book,
 ticker and kline events latest-wins per stream within what one publish put in it. Trades are
 never coalesced, and ring capacity is checked against the batch size so nothing is dropped.
+With ``lossless=True`` every published batch is cut where a coalescable stream repeats and
+the consumers are drained after each piece, so they see every event (slower: more publishes).
 Everything the feeds publish is counted, digested and optionally kept or written to a
 canonical record file by the :class:`~meltica_nb.event_tape.EventTape`.
 
@@ -47,13 +49,14 @@ from meltica_nb.errors import (
     RecordingFormatError,
 )
 from meltica_nb.event_tape import EventTape
+from meltica_nb.kernels.ring_kernels import COALESCABLE_MASK
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
 from meltica_nb.replay_venue import detect_venue, venue_named
 from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, EventType
 
 __all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay",
-           "warm_up_consumer"]
+           "unrepeated_runs", "warm_up_consumer"]
 
 _NO_STATUS = np.zeros(0, np.int8)
 
@@ -76,6 +79,7 @@ class ReplayConfig:
     ring_capacity : each consumer's ring size (at least twice ``batch_frames``).
     max_errors_kept : error messages kept in the result (all are counted).
     engine : EngineConfig keys for the replay engine (pools, dispatcher, book_levels ...).
+    lossless : deliver every event (no latest-wins coalescing within a batch); slower.
     """
 
     batch_frames: int = 256
@@ -90,6 +94,7 @@ class ReplayConfig:
     ring_capacity: int = 8192
     max_errors_kept: int = 100
     engine: dict | None = None
+    lossless: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_frames", "chunk_lines", "preview_lines", "levels",
@@ -146,15 +151,44 @@ class ReplayProgress:
 
 
 class ReplayEngine(Engine):
-    """An Engine whose every published batch also goes on the replay's :class:`EventTape`."""
+    """An Engine whose every published batch also goes on the replay's :class:`EventTape`.
+
+    With ``after_piece`` set (a lossless replay), a batch is published in pieces in which no
+    coalescable stream repeats, and ``after_piece()`` (the replay's drain) runs after each.
+    """
 
     tape: EventTape | None = None
+    after_piece = None
 
     def publish(self, records: np.ndarray) -> int:
         """Record the batch on the tape (flags it REPLAYED), then publish it as live."""
         if self.tape is not None:
             records = self.tape.record(records)
-        return super().publish(records)
+        if self.after_piece is None:
+            return super().publish(records)
+        bounds = unrepeated_runs(records)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            super().publish(records[a:b])
+            self.after_piece()
+        return records.shape[0]
+
+
+def unrepeated_runs(events: np.ndarray) -> list[int]:
+    """Bounds of consecutive pieces of ``events`` in which no coalescable stream (venue,
+    instrument, event type) occurs twice: a market-data ring coalesces nothing in them."""
+    types = events["event_type"].astype(np.int64)
+    coalesced = ((COALESCABLE_MASK >> np.minimum(types, 63)) & 1).astype(bool)
+    keys = ((events["venue"].astype(np.int64) << 24) | (events["instrument"].astype(np.int64)
+                                                         << 8) | types)
+    bounds, seen = [0], set()
+    for i in np.flatnonzero(coalesced).tolist():
+        key = int(keys[i])
+        if key in seen:
+            bounds.append(i)
+            seen = set()
+        seen.add(key)
+    bounds.append(events.shape[0])
+    return bounds
 
 
 class _Replay:
@@ -173,6 +207,8 @@ class _Replay:
                                      self.engine.book_table.k)
         self.tape = EventTape(self.engine.book_table, config.keep_events, writer)
         self.engine.tape = self.tape
+        if config.lossless:
+            self.engine.after_piece = self.drain
         self.consumers = [self._add_consumer(_as_consumer(c)) for c in consumers]
         self.lines = self.frames = self.snapshots = 0
         self.errors_by_kind: dict[str, int] = {}
@@ -258,7 +294,13 @@ class _Replay:
                                             None if s is None else s.copy())
                        for name, c, s in self.consumers},
             unreturned_slots=unreturned, sources=tuple(str(p) for p in self.used_paths),
-            kept=self.tape.kept(), names=_names(registry))
+            kept=self.tape.kept(), names=_names(registry), ordering=self.ordering())
+
+    def ordering(self) -> dict:
+        """What the dispatcher's ordering stage released, and dropped as already seen."""
+        stats = self.engine.dispatcher.stats().ordering
+        return {"released": stats.released, "duplicates": stats.duplicates,
+                "gaps_skipped": stats.gaps_skipped, "expired": stats.expired}
 
     def instruments(self) -> dict[str, InstrumentSummary]:
         registry = self.engine.registry

@@ -108,6 +108,7 @@ class ReplayResult:
     sources: tuple
     kept: np.ndarray | None = None
     names: dict = field(default_factory=dict)
+    ordering: dict = field(default_factory=dict)
 
     @property
     def frames_per_s(self) -> float:
@@ -128,7 +129,7 @@ class ReplayResult:
             "events_per_s": round(self.events_per_s, 1), "digest": self.digest,
             "instruments": {k: v.to_dict() for k, v in self.instruments.items()},
             "consumers": {k: v.to_dict() for k, v in self.consumers.items()},
-            "unreturned_slots": self.unreturned_slots,
+            "unreturned_slots": self.unreturned_slots, "ordering": dict(self.ordering),
         }
 
     # -- analysis ------------------------------------------------------------------------

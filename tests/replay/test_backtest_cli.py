@@ -46,7 +46,8 @@ def test_json_summary_has_the_documented_shape():
 
 
 def test_text_summary_and_named_venue():
-    proc = backtest(str(SPOT), "--venue", "binance", "--levels", "2", "--no-progress")
+    proc = backtest(str(SPOT), "--venue", "binance", "--levels", "2", "--no-progress",
+                    "--lossless")
     assert proc.returncode == 0, proc.stderr
     assert "265 frames" in proc.stdout and "binance:NKN-USDT: update id 499870179" in proc.stdout
     assert "ETA" not in proc.stderr

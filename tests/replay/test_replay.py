@@ -288,3 +288,21 @@ def test_two_venues_interleaved_by_time_keep_their_own_feeds_and_books():
     assert merged.instruments == {**alone[0].instruments, **alone[1].instruments}
     for name in ("trade", "kline", "book_snapshot"):
         assert merged.events[name] == alone[0].events[name] + alone[1].events[name]
+
+
+def test_lossless_replays_deliver_every_released_event_and_change_nothing_else():
+    seen = {"n": 0}
+
+    def tape(events):
+        seen["n"] += events.shape[0]
+
+    normal = replay([SMALL[2]], [tape])
+    seen["n"] = 0
+    lossless = replay([SMALL[2]], [tape], lossless=True)
+    stats = lossless.consumers["tape"].stats
+    assert stats.coalesced == 0 and stats.dropped == 0
+    assert seen["n"] == stats.delivered == lossless.ordering["released"]
+    assert normal.consumers["tape"].stats.coalesced > 0
+    assert lossless.digest == normal.digest and lossless.events == normal.events
+    assert lossless.ordering["released"] + lossless.ordering["duplicates"] == sum(
+        lossless.events.values())
