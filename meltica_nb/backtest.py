@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .errors import RecordingError
+from .errors import ConfigError, RecordingError
 from .replay import ReplayConsumer, ReplayProgress, replay
 from .run_config import load_target
 
@@ -27,6 +27,8 @@ __all__ = ["ProgressBar", "add_arguments", "run_backtest", "summary_text"]
 
 #: Exit status of a strict backtest stopped by bad input.
 EXIT_BAD_INPUT = 2
+#: Exit status of a backtest that could not start (missing file, unknown venue, bad option).
+EXIT_CONFIG = 1
 
 
 class ProgressBar:
@@ -101,6 +103,9 @@ def run_backtest(args) -> tuple[dict, str, int]:
     except RecordingError as exc:
         print(f"meltica backtest: {exc}", file=sys.stderr)
         return {"error": str(exc), "kind": exc.kind}, f"error: {exc}", EXIT_BAD_INPUT
+    except ConfigError as exc:  # unreadable file, unknown venue, bad option
+        print(f"meltica backtest: {exc}", file=sys.stderr)
+        return {"error": str(exc), "kind": "config"}, f"error: {exc}", EXIT_CONFIG
     finally:
         if bar is not None:
             bar.close()

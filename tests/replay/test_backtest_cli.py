@@ -77,3 +77,9 @@ def test_workers_replay_each_file_in_its_own_process():
     assert summary["jobs"][0]["digest"] == replay([SPOT]).digest
     assert "binance:NKN-USDT" in summary["instruments"]
     assert "binance-futures:SUSHI-USDT" in summary["instruments"]
+
+
+def test_a_missing_file_is_a_clear_error_not_a_traceback(tmp_path):
+    proc = backtest(str(tmp_path / "missing.jsonl"), "--json", "--no-progress")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot open recording" in orjson.loads(proc.stdout)["error"]
