@@ -30,7 +30,14 @@ _SUMMED = ("lines", "frames", "snapshots", "parse_errors", "unreturned_slots")
 
 @dataclass(frozen=True)
 class ReplayJob:
-    """One unit of work: ``sources`` replayed with ``options``, consumers by import path."""
+    """One unit of work, plain data only (picklable, reproducible anywhere).
+
+    Parameters
+    ----------
+    sources : the recordings replayed in sequence.
+    options : :class:`~meltica_nb.replay.ReplayConfig` fields.
+    consumers : ``"module:function"`` import paths of the consumers.
+    """
 
     sources: tuple[str, ...]
     options: dict = field(default_factory=dict)

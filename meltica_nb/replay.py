@@ -113,9 +113,15 @@ class ReplayConfig:
 class ReplayConsumer:
     """A consumer of a replay: what ``Engine.add_consumer`` takes.
 
-    ``mode`` None means "njit" for a two-argument function ``fn(record, state)`` and "batch"
-    for a one-argument ``fn(events)``; an njit consumer without ``state`` gets
-    ``np.zeros(state_size, np.int64)``, returned in the result.
+    Parameters
+    ----------
+    fn : the handler: ``fn(events)`` (batch), ``fn(record, state)`` (njit) or ``fn(record)``.
+    name : its name in the result (default: the function's name).
+    mode : "batch", "njit" or "python"; None means "njit" for a two-argument function and
+        "batch" for a one-argument one.
+    events, instruments, venues : what it subscribes to, by name (None: everything).
+    state : the njit handler's state array, returned in the result.
+    state_size : length of the int64 state an njit consumer gets when ``state`` is None.
     """
 
     fn: Callable
