@@ -444,6 +444,7 @@ class _CanonicalDriver:
         self.run_ = run
         self._names_seen: dict | None = None
         self._vmap = self._imap = None
+        self._identity = True
 
     def run(self) -> None:
         from meltica_nb.kernels.canonical_kernels import restore_levels
@@ -489,10 +490,13 @@ class _CanonicalDriver:
         self._vmap = np.array([0] + [reg.venue_id(v) for v in names["venues"]], np.uint16)
         self._imap = np.array([0] + [reg.instrument_id(s, price_exp=p, qty_exp=q)
                                      for s, p, q in names["instruments"]], np.uint16)
+        self._identity = bool((self._vmap == np.arange(self._vmap.shape[0])).all()
+                              and (self._imap == np.arange(self._imap.shape[0])).all())
 
     def _remapped(self, events: np.ndarray) -> np.ndarray:
-        events["venue"] = self._vmap[events["venue"]]
-        events["instrument"] = self._imap[events["instrument"]]
+        if not self._identity:  # the usual case: a fresh registry gives the file's own ids
+            events["venue"] = self._vmap[events["venue"]]
+            events["instrument"] = self._imap[events["instrument"]]
         return events
 
 

@@ -64,6 +64,17 @@ def test_canonical_ids_are_remapped_to_the_reading_registry(tmp_path):
     assert sum(b.events.shape[0] for b in blocks) == sum(replay([SMALL[0]]).events.values())
 
 
+def test_canonical_files_of_other_sessions_are_remapped_to_one_registry(tmp_path):
+    spot, usdm = tmp_path / "spot.canon", tmp_path / "usdm.canon"
+    first = replay([SMALL[0]], canonical_out=spot)
+    second = replay([SMALL[2]], canonical_out=usdm)  # its venue and instruments are id 1..
+    both = replay([spot, usdm])
+    assert both.instruments.keys() == first.instruments.keys() | second.instruments.keys()
+    key = "binance-futures:SUSHI-USDT"
+    assert both.instruments[key].bids == second.instruments[key].bids
+    assert both.events["trade"] == first.events["trade"] + second.events["trade"]
+
+
 def test_broken_canonical_files_are_format_errors(tmp_path):
     good = tmp_path / "g.canon"
     replay([SMALL[0]], canonical_out=good)
