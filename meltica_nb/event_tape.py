@@ -2,18 +2,19 @@
 
 The replay engine hands every published batch to its tape before the dispatcher sees it. The
 tape marks the records :attr:`~meltica_nb.schema.Flag.REPLAYED`, counts them per event type,
-folds them into a BLAKE2b digest, and (when asked) keeps a copy for analysis and writes them
-to a canonical record file.
+folds them into a digest, and (when asked) keeps a copy for analysis and writes them to a
+canonical record file.
 
-The digest covers each record's 128 bytes in publish order, with two exceptions: the
-REPLAYED flag bit is masked out (a live session's tape and its replay compare equal), and a
-BOOK_SNAPSHOT's BookTable handle (``book_row``, ``book_slot``) is zeroed and replaced by the
-levels it points to (top-K, unused levels zero), hashed as a second stream: the handle depends
-on the table's size, the levels are the content. Both streams are hashed record by record, so
-how the records were batched does not change the digest. No field of a replayed record reads
-the wall clock (``ingest_ns`` is the recorded receive time), so two replays of the same
-recordings with the same settings give the same digest, and replaying the canonical file a
-replay (or ``meltica record --canonical``) wrote gives it again.
+The digest covers each record's 128 bytes in publish order, with two exceptions: the REPLAYED
+flag bit is masked out (a live session's tape and its replay compare equal), and a
+BOOK_SNAPSHOT's BookTable handle (``book_row``, ``book_slot``) counts as zero and the levels it
+points to (top-K, unused levels zero) are folded as a second stream: the handle depends on the
+table's size, the levels are the content. Both streams are folded word by word by the kernels
+of :mod:`meltica_nb.kernels.digest_kernels` (a fingerprint, not a cryptographic hash; BLAKE2b
+finalizes the two states), so how the records were batched does not change it. No field of a
+replayed record reads the wall clock (``ingest_ns`` is the recorded receive time), so two
+replays of the same recordings with the same settings give the same digest, and replaying the
+canonical file a replay (or ``meltica record --canonical``) wrote gives it again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import numpy as np
 
 from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
+from meltica_nb.kernels import digest_kernels as dk
 from meltica_nb.kernels.canonical_kernels import gather_levels
 from meltica_nb.schema import CANONICAL_EVENT, EventType, Flag
 
@@ -52,11 +54,10 @@ class EventTape:
         self.mark_replayed = mark_replayed
         self.counts = np.zeros(_N_TYPES, np.int64)
         self.last_books: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
-        self._hash = hashlib.blake2b(digest_size=16)
-        self._hash_levels = hashlib.blake2b(digest_size=16)
+        self._state = np.zeros(2, np.uint64)
+        self._state_levels = np.zeros(2, np.uint64)
         self._kept: list[np.ndarray] = []
         self._levels = levels_array(256, self.k)
-        self._scratch = np.zeros(4096, CANONICAL_EVENT)
 
     def record(self, events: np.ndarray) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED)."""
@@ -89,17 +90,11 @@ class EventTape:
         return out
 
     def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
-        n = events.shape[0]
-        if self._scratch.shape[0] < n:  # reused: fresh pages per batch cost more than hashing
-            self._scratch = np.zeros(max(n, 2 * self._scratch.shape[0]), CANONICAL_EVENT)
-        content = self._scratch[:n]
-        content[...] = events
-        content["flags"] &= np.uint8(~Flag.REPLAYED & 0xFF)
-        if book_idx.shape[0]:
-            content["book_row"][book_idx] = 0
-            content["book_slot"][book_idx] = 0
-            self._hash_levels.update(levels.tobytes())
-        self._hash.update(content.tobytes())
+        words = np.ascontiguousarray(events).view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
+        with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
+            dk.fold_records(self._state, words)
+            if book_idx.shape[0]:
+                dk.fold_words(self._state_levels, levels.reshape(-1).view(np.uint64))
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
@@ -114,8 +109,8 @@ class EventTape:
     # -- results -------------------------------------------------------------------------
 
     def digest(self) -> str:
-        """Hex BLAKE2b-128 of everything recorded so far (records, then book levels)."""
-        both = self._hash.digest() + self._hash_levels.digest()
+        """Hex BLAKE2b-128 of the two folds (records, book levels) of everything so far."""
+        both = self._state.tobytes() + self._state_levels.tobytes()
         return hashlib.blake2b(both, digest_size=16).hexdigest()
 
     def by_type(self) -> dict[str, int]:
