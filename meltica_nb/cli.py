@@ -41,7 +41,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the live engine with example consumers until Ctrl-C or --duration."""
     from .demo import run_demo
 
-    summary = run_demo(args.duration, faults=args.faults, seed=args.seed, quiet=args.json)
+    venues = tuple(v.strip() for v in args.venues.split(",") if v.strip())
+    summary = run_demo(args.duration, faults=args.faults, seed=args.seed, quiet=args.json,
+                       venues=venues)
     text = "\n".join(f"{key}: {value}" for key, value in summary.items())
     _emit(summary, args.json, text)
     return 0 if summary["unreturned_slots"] == 0 else 1
@@ -52,7 +54,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .run_config import engine_from_toml
     from .session import run_session
 
-    summary = run_session(engine_from_toml(args.config), args.duration, quiet=args.json)
+    engine = engine_from_toml(args.config)
+    if args.control_port is None:
+        summary = run_session(engine, args.duration, quiet=args.json)
+    else:
+        from .control_http import ControlHttp
+
+        with ControlHttp(engine.control, lambda: engine.running, args.control_port):
+            summary = run_session(engine, args.duration, quiet=args.json)
     text = "\n".join(f"{key}: {value}" for key, value in summary.items())
     _emit(summary, args.json, text)
     return 0 if summary["unreturned_slots"] == 0 else 1
@@ -91,12 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--faults", default=None,
                       help="simulator fault spec, e.g. drop=0.01,malformed=0.005")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed")
+    demo.add_argument("--venues", default="binance",
+                      help="comma-separated simulated venues: binance, okx, kraken "
+                           "(two or more add a consolidated best bid/offer consumer)")
     demo.add_argument("--json", action="store_true", help="print one JSON summary object")
     demo.set_defaults(func=_cmd_demo)
     run = sub.add_parser("run", help="the engine against real venues (a TOML config)")
     run.add_argument("--config", required=True, help="meltica.toml")
     run.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     run.add_argument("--json", action="store_true", help="print one JSON summary object")
+    run.add_argument("--control-port", type=int, default=None,
+                     help="serve the control API on 127.0.0.1:PORT (0 = any free port)")
     run.set_defaults(func=_cmd_run)
     backtest = sub.add_parser("backtest", help="replay recordings through the engine")
     from .backtest import add_arguments as backtest_arguments

@@ -19,10 +19,12 @@ import numpy as np
 from .clock import Clock
 from .concurrency import CancelToken
 from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
+from .errors import ConfigError
 from .kernels import dispatch_kernels as dk
-from .kernels import ring_kernels as rk
+from .kernels.consumer_kernels import take_batch
 from .latency import LatencyHistogram
 from .ring import CriticalRing, MarketDataRing, _atomic
+from .ring_bank import RingBank
 from .schema import CANONICAL_EVENT, CRITICAL_KINDS
 from .wait_strategy import WaitStrategy
 
@@ -37,9 +39,8 @@ CRITICAL_KIND_MASK[[int(k) for k in CRITICAL_KINDS]] = 1
 #: How long a producer waits for room in a full critical ring before spilling (never losing).
 CRITICAL_WAIT_S = 1.0
 
-#: The fan-out kernel, serialized with the ring's own kernels when JIT is disabled (atomic
-#: under the GIL when compiled; interpreted, a thread switch could split it from a drain).
-_md_publish_masked = _atomic(rk.md_publish_masked)
+#: The drain kernel, serialized with the rings' other kernels when JIT is disabled.
+_take_batch = _atomic(take_batch)
 
 
 @dataclass(frozen=True)
@@ -74,19 +75,20 @@ class Consumer:
     wait : the wait strategy shared by both rings (one signal wakes the consumer).
     ring_capacity, critical_capacity : ring sizes (powers of two).
     batch_size : most events handed to the handler at once.
-    dlq : where records dropped from the market-data ring go.
+    dlq : where handler errors are recorded.
+    bank : the dispatcher's RingBank; the market-data ring takes its row ``index`` there.
     """
 
     def __init__(self, index: int, name: str, handler, clock: Clock, wait: WaitStrategy, *,
                  ring_capacity: int = 4096, critical_capacity: int = 1024,
-                 batch_size: int = 256, dlq: DeadLetterQueue | None = None):
+                 batch_size: int = 256, dlq: DeadLetterQueue | None = None,
+                 bank: RingBank | None = None):
         self.index = index
         self.name = name
         self.handler = handler
         self.clock = clock
         self.wait = wait
         self.dlq = dlq
-        self.market = MarketDataRing(ring_capacity, name=f"{name}:market", wait=wait)
         self.critical = CriticalRing(critical_capacity, name=f"{name}:critical", wait=wait)
         self.min_version = 0
         self.latency = LatencyHistogram()
@@ -95,8 +97,13 @@ class Consumer:
         self._select = np.zeros(256, CANONICAL_EVENT)
         self._spill: deque[np.ndarray] = deque()
         self._spill_lock = threading.Lock()
-        self._routed = self._delivered = self._filtered = self._errors = 0
+        self._critical_routed = self._delivered = self._filtered = self._errors = 0
         self._batches = self._spilled = 0
+        # last: joining the bank is the one step that cannot be undone
+        self.market = MarketDataRing(ring_capacity, name=f"{name}:market", wait=wait, bank=bank)
+        if self.market.row != index:
+            raise ConfigError(f"consumer {name!r}: ring bank row {self.market.row} is not its "
+                              f"routing column {index}")
 
     def warm_up(self) -> None:
         """Compile every kernel of the delivery path on empty input, before threads start.
@@ -105,12 +112,12 @@ class Consumer:
         events' latency and out of a running thread that a stop would have to wait for.
         """
         empty = self._batch[:0]
+        empty.flags.writeable = False  # handlers get read-only views: compile that signature
         mask = np.zeros((0, self.index + 1), np.uint8)
-        self.accept_market_data(empty, mask)
         self.accept_critical(empty, mask)
-        self.market.drain_into(self._batch, 0)
-        self.critical.drain_into(self._batch, 0)
-        dk.keep_accepted(self._batch, 0, self.min_version, CRITICAL_KIND_MASK)
+        for ring in (self.market, self.critical):
+            _take_batch(self._batch[:0], ring.cursors, ring.counters, ring.records,
+                        self.min_version, CRITICAL_KIND_MASK, self.latency.counts, 0)
         self.latency.record_batch(empty["ingest_ns"], 0)
         warm = getattr(self.handler, "warm_up", None)
         if warm is not None:
@@ -118,21 +125,11 @@ class Consumer:
 
     # -- producer side (called by the dispatcher) ---------------------------------------------
 
-    def accept_market_data(self, events: np.ndarray, mask: np.ndarray) -> None:
-        """Fan the events routed to this consumer into its market-data ring (one kernel call)."""
-        ring = self.market
-        dlq_buf = ring.dlq_buffer(events.shape[0])
-        n_before = int(ring.counters[rk.PUBLISHED])
-        dropped = _md_publish_masked(dlq_buf, ring.records, ring.cursors, ring.counters,
-                                       ring.stream_keys, ring.stream_seqs, events, mask,
-                                       self.index)
-        self._routed += int(ring.counters[rk.PUBLISHED]) - n_before
-        if dropped and self.dlq is not None:
-            self.dlq.offer(dlq_buf[:dropped], DeadLetterReason.OVERFLOW_DROPPED, self.index)
-        ring.wait_strategy.signal()
-
-    def accept_critical(self, events: np.ndarray, mask: np.ndarray) -> None:
+    def accept_critical(self, events: np.ndarray, mask: np.ndarray) -> int:
         """Append the critical events routed here, in order; wait for room, never drop.
+
+        Returns how many of ``events`` were routed here. (Market data reaches the consumer's
+        ring through the dispatcher's one-call fan-out over the RingBank instead.)
 
         The producer waits up to CRITICAL_WAIT_S for the consumer thread; past that (or when
         no consumer thread runs, or the producer is that thread, which would wait for itself)
@@ -142,8 +139,8 @@ class Consumer:
             self._select = np.zeros(events.shape[0], CANONICAL_EVENT)
         n = dk.select(self._select, events, mask, self.index)
         if not n:
-            return
-        self._routed += n
+            return 0
+        self._critical_routed += n
         batch = self._select[:n]
         with self._spill_lock:
             written = 0 if self._spill else self.critical.publish_nowait(batch)
@@ -153,6 +150,7 @@ class Consumer:
                 self._spill.append(batch[written:].copy())
                 self._spilled += n - written
                 self.wait.signal()
+        return n
 
     def _running_elsewhere(self) -> bool:
         """True when a consumer thread runs and it is not the caller (so waiting can help)."""
@@ -197,9 +195,14 @@ class Consumer:
         return self.critical.size() + self.market.size() + spilled
 
     def _deliver_ring(self, ring) -> int:
-        n = ring.drain_into(self._batch)
+        """Take the ring's next batch (drain, version filter, latency: one call), handle it."""
+        n, kept = _take_batch(self._batch, ring.cursors, ring.counters, ring.records,
+                              self.min_version, CRITICAL_KIND_MASK, self.latency.counts,
+                              self.clock.now_ns())
         if n:
-            self._handle(self._batch, n)
+            ring.wait_strategy.signal()  # room again: a waiting lossless producer goes on
+            self._filtered += int(n - kept)
+            self._call(self._batch[:kept])
         return n
 
     def _deliver_spill(self) -> int:
@@ -210,21 +213,18 @@ class Consumer:
             batch = self._spill.popleft() if self._spill else None
         if batch is None:
             return 0
-        self._handle(batch, batch.shape[0])
+        self.latency.record_batch(batch["ingest_ns"], self.clock.now_ns())  # never filtered
+        self._call(batch)
         return batch.shape[0]
 
-    def _handle(self, batch: np.ndarray, n: int) -> None:
-        """Filter by routing version, time handler entry, call the handler, count errors."""
-        kept = int(dk.keep_accepted(batch, n, self.min_version, CRITICAL_KIND_MASK))
-        self._filtered += n - kept
-        if not kept:
+    def _call(self, view: np.ndarray) -> None:
+        """Hand a read-only view to the handler; count it and any errors it raised."""
+        if not view.shape[0]:
             return
-        view = batch[:kept]
         view.flags.writeable = False
-        self.latency.record_batch(view["ingest_ns"], self.clock.now_ns())
         outcome = self.handler.deliver(view)
         self._batches += 1
-        self._delivered += kept
+        self._delivered += view.shape[0]
         if outcome.errors:
             self._on_error(view, outcome)
 
@@ -242,7 +242,7 @@ class Consumer:
         """A snapshot of this consumer's counters and handler-entry latency."""
         md, crit = self.market.stats(), self.critical.stats()
         return ConsumerStats(
-            name=self.name, mode=self.handler.mode, routed=self._routed,
+            name=self.name, mode=self.handler.mode, routed=md.published + self._critical_routed,
             delivered=self._delivered, coalesced=md.coalesced, dropped=md.dropped,
             filtered=self._filtered, errors=self._errors, batches=self._batches,
             spilled=self._spilled, ring_high_water=md.high_water,

@@ -7,25 +7,44 @@ procedure. Three example consumers run on their own threads: a top-of-book view 
 BBO), a trade tape (python mode) and spread statistics (njit mode); their results close the
 summary. ``--faults`` passes a fault spec to the simulator (e.g. ``drop=0.01`` makes depth
 gaps, which the books repair by resyncing).
+
+``--venues binance,okx,kraken`` runs one simulator per venue, each speaking its venue's
+protocol, and one feed each; with two or more venues a fourth consumer takes the consolidated
+best bid/offer of BTC-USDT across them (a MergedSubscribe: each side with its venue).
 """
 
 from __future__ import annotations
+
+from contextlib import ExitStack
 
 import numpy as np
 from numba import njit
 
 from .engine import Engine
+from .errors import ConfigError
 from .fixedpoint import from_mantissa
+from .schema import EventType
 from .session import run_session
-from .sim.market import MarketConfig
+from .sim.market import Instrument, MarketConfig
 from .sim.server import ExchangeSimulator
 from .venues.binance.config import BinanceConfig
 from .venues.binance.feed import BinanceFeed
+from .venues.kraken.config import KrakenConfig
+from .venues.kraken.feed import KrakenFeed
+from .venues.okx.config import OkxConfig
+from .venues.okx.feed import OkxFeed
 
-__all__ = ["run_demo"]
+__all__ = ["VENUES", "run_demo"]
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
 CHANNELS = ("depth@100ms", "bookTicker", "trade")
+#: Venues the demo can simulate, in the order they are started.
+VENUES = ("binance", "okx", "kraken")
+#: The instrument whose best bid/offer is consolidated across venues.
+CONSOLIDATED = "BTC-USDT"
+#: Kraken lists the demo symbols under its own names (XBT for BTC).
+KRAKEN_SYMBOLS = (Instrument("BTC-USDT", "XBTUSDT", "XBT", "USDT", "0.1", "0.00000001", "60000"),
+                  Instrument("ETH-USDT", "ETHUSDT", "ETH", "USDT", "0.01", "0.00000001", "2000"))
 
 
 @njit(cache=True)
@@ -56,6 +75,48 @@ def _add_consumers(engine: Engine) -> dict:
     return {"top": top, "tape": tape, "spread": spread}
 
 
+def _add_consolidated(engine: Engine, venues: tuple[str, ...]) -> dict:
+    """A consumer of the cross-venue best bid/offer (MERGED events), counted per venue pair."""
+    seen: dict = {"merged": 0, "last": None}
+
+    def consolidated(events):
+        for rec in events:
+            if rec["event_type"] == EventType.MERGED:
+                seen["merged"] += 1
+                seen["last"] = (int(rec["best_bid_price"]), int(rec["best_bid_venue"]),
+                                int(rec["best_ask_price"]), int(rec["best_ask_venue"]))
+
+    engine.add_consumer("consolidated-bbo", consolidated, events=["control_ack"], mode="batch")
+    ack = engine.control.merged_subscribe("consolidated-bbo", CONSOLIDATED, "bbo", list(venues),
+                                          window_ms=500)
+    if not ack.success:
+        raise ConfigError(f"demo: consolidated BBO refused: {ack.error}")
+    return seen
+
+
+def _feed(engine: Engine, venue: str, sim: ExchangeSimulator):
+    """The venue's feed of the demo symbols from its simulator."""
+    if venue == "okx":
+        return OkxFeed(engine, OkxConfig(symbols=SYMBOLS, ws_url=sim.ws_url,
+                                         rest_url=sim.rest_url))
+    if venue == "kraken":
+        return KrakenFeed(engine, KrakenConfig(symbols=SYMBOLS, ws_url=sim.ws_url + "/v2",
+                                               rest_url=sim.rest_url))
+    return BinanceFeed(engine, BinanceConfig(symbols=SYMBOLS, channels=CHANNELS,
+                                             ws_url=sim.ws_url, rest_url=sim.rest_url,
+                                             refresh_interval_s=30.0))
+
+
+def _consolidated_result(engine: Engine, seen: dict) -> dict:
+    if seen["last"] is None:
+        return {"merged": seen["merged"]}
+    bid, bid_venue, ask, ask_venue = seen["last"]
+    exp = engine.registry.instrument(engine.registry.instrument_id(CONSOLIDATED)).price_exp
+    return {"merged": seen["merged"],
+            "best_bid": [from_mantissa(bid, exp), engine.registry.venue_name(bid_venue)],
+            "best_ask": [from_mantissa(ask, exp), engine.registry.venue_name(ask_venue)]}
+
+
 def _results(engine: Engine, state: dict) -> dict:
     """What the example consumers computed, as decimal strings."""
     top = {}
@@ -69,14 +130,23 @@ def _results(engine: Engine, state: dict) -> dict:
 
 
 def run_demo(duration: float | None, faults: str | None = None, seed: int = 7,
-             quiet: bool = False) -> dict:
-    """Run simulator + engine until ``duration`` seconds pass or Ctrl-C; return the summary."""
-    with ExchangeSimulator("spot", config=MarketConfig.fast(), faults=faults, seed=seed) as sim:
+             quiet: bool = False, venues: tuple[str, ...] = ("binance",)) -> dict:
+    """Run simulators + engine until ``duration`` seconds pass or Ctrl-C; return the summary."""
+    unknown = set(venues) - set(VENUES)
+    if unknown or not venues:
+        raise ConfigError(f"demo venues must be some of {list(VENUES)}, got {list(venues)}")
+    with ExitStack() as stack:
         engine = Engine()
         state = _add_consumers(engine)
-        config = BinanceConfig(symbols=SYMBOLS, channels=CHANNELS, ws_url=sim.ws_url,
-                               rest_url=sim.rest_url, refresh_interval_s=30.0)
-        engine.add_feed(BinanceFeed(engine, config))
+        for k, venue in enumerate(venues):
+            market = MarketConfig.fast(
+                instruments=KRAKEN_SYMBOLS if venue == "kraken" else None)
+            sim = stack.enter_context(ExchangeSimulator(
+                "spot", config=market, faults=faults, seed=seed + k, venue=venue))
+            engine.add_feed(_feed(engine, venue, sim))
+        seen = _add_consolidated(engine, venues) if len(venues) > 1 else None
         result = run_session(engine, duration, quiet)
     result["consumers"] = _results(engine, state)
+    if seen is not None:
+        result["consumers"]["consolidated_bbo"] = _consolidated_result(engine, seen)
     return result

@@ -3,10 +3,12 @@
 A published batch is copied into CanonicalEvent pool slots and stamped (kind, schema version,
 routing version, trace id, ingest time) in one kernel call. Market data goes through the
 per-stream ordering stage (:class:`StreamOrder`); critical events (exec reports, control acks
-and results) skip it, because they are already in order and must never wait. Ready events are
-gathered into one batch, routed by the live routing table (one table version per batch), copied
-into each subscribed consumer's ring (one kernel call per consumer), and the originals are then
-released once through the Recycler; with no subscriber they are released at once.
+and results) skip it, because they are already in order and must never wait. Ready market data
+is gathered, routed by the live routing table (one table version per batch) and copied into
+every subscribed consumer's market-data ring in ONE kernel call over the stacked
+:class:`~meltica_nb.ring_bank.RingBank`; critical events go consumer by consumer into the
+lossless rings. The originals are then released once through the Recycler; with no subscriber
+they are released at once.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import numpy as np
 from .clock import Clock
 from .consumer import CRITICAL_KIND_MASK, Consumer
 from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
-from .errors import ConfigError
+from .errors import ConfigError, PoolError
 from .kernels import dispatch_kernels as dk
 from .pool import Pool
+from .ring import _atomic
+from .ring_bank import RingBank
 from .routing import Router
 from .schema import CANONICAL_EVENT, SCHEMA_VERSION, EventType, kind_of
 from .stream_order import StreamOrder, StreamOrderStats
@@ -30,6 +34,11 @@ __all__ = ["Dispatcher", "DispatcherConfig", "DispatcherStats"]
 
 #: kind_of_type[event_type] -> Kind, as an array the stamping kernel can index.
 KIND_OF_TYPE = np.array([int(kind_of(t)) for t in EventType], dtype=np.uint8)
+
+#: The fan-out and dispatch kernels, serialized with the rings' own kernels when JIT is
+#: disabled (compiled, each call holds the GIL and is atomic with the consumers' drains).
+_fan_out_kernel = _atomic(dk.fan_out)
+_dispatch_kernel = _atomic(dk.dispatch_batch)
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,9 @@ class Dispatcher:
     """Orders, routes and fans out CanonicalEvent batches; the one producer of every ring."""
 
     def __init__(self, pool: Pool, router: Router, clock: Clock, dlq: DeadLetterQueue,
-                 config: DispatcherConfig | None = None):
+                 config: DispatcherConfig | None = None, orchestrator=None):
         self.config = config or DispatcherConfig()
+        self.orchestrator = orchestrator  # windowed merges: see _merge (the hook)
         self.pool = pool
         self.router = router
         self.clock = clock
@@ -97,6 +107,7 @@ class Dispatcher:
         self.order = StreamOrder(self.config.max_streams, self.config.max_buffer,
                                  int(self.config.lateness_ms * 1e6))
         self.consumers: list[Consumer] = []
+        self.bank = RingBank()
         self.lock = threading.RLock()
         self._trace_next = 1
         self._last_ingest = np.zeros(1, np.int64)
@@ -110,7 +121,19 @@ class Dispatcher:
         self._critical = np.empty(n, np.int64)
         self._invalid = np.empty(n, np.int64)
         self._per_column = np.zeros(self.router.n_consumers_max, np.int64)
+        self._fan_counts = np.zeros(4, np.int64)
+        self._result = np.zeros(dk.N_RESULT, np.int64)
+        self._params = np.zeros(dk.N_PARAMS, np.int64)
+        self._params[dk.P_SCHEMA_VERSION] = SCHEMA_VERSION
+        self._params[dk.P_LATENESS_NS] = self.order.lateness_ns
+        self._params[dk.P_MAX_BUFFER] = self.order.max_buffer
+        self._params[dk.P_DEBUG] = self.pool.debug
+        self._args_key: tuple = ()
+        self._args: tuple = ()
         self._ready = np.zeros(max(n, 256), CANONICAL_EVENT)
+        self._mask = np.zeros((max(n, 256), self.router.n_consumers_max), np.uint8)
+        self._dlq = np.zeros(0, CANONICAL_EVENT)
+        self._dlq_column = np.zeros(0, np.int64)
 
     # -- producer API ------------------------------------------------------------------------
 
@@ -156,8 +179,9 @@ class Dispatcher:
             self.order.push(none, none, none, none, none, 0)
             self.order.flush(0)
             mask = self.router.route(self._ready[:0])
-            dk.mask_counts(self._per_column, mask, 0)
+            dk.unrouted_count(mask, 0, 0)
             dk.gather(self._ready[:0], self.pool.records, none)
+            self._fan_out(none)
 
     def flush(self, now_ns: int | None = None) -> int:
         """Release held events whose lateness expired (the flush tick); return how many."""
@@ -165,7 +189,10 @@ class Dispatcher:
             now = self.clock.monotonic_ns() if now_ns is None else now_ns
             ready, dropped = self.order.flush(now)
             self._release(dropped)
-            return self._deliver(ready.copy(), critical=False)
+            n = self._deliver(ready.copy(), critical=False)
+            if self.orchestrator is not None:  # ORCHESTRATOR HOOK (tick): windows that expired
+                self._merge(self.orchestrator.on_tick())
+            return n
 
     def flush_all(self) -> int:
         """Release every held event now, in order (used when the engine stops)."""
@@ -188,15 +215,78 @@ class Dispatcher:
         return min(self.config.batch_max, self.pool.capacity)
 
     def _publish_chunk(self, events: np.ndarray) -> None:
+        """Acquire, stamp, order, fan out and release in one kernel call (under the pool lock).
+
+        Critical events come back acquired and go down the lossless path; unknown event
+        types go to the DLQ; a batch the ordering stage refuses raises ConfigError after
+        those two are handled.
+        """
         n = events.shape[0]
-        slots = self.pool.acquire_many(n, self.config.acquire_timeout_s, out=self._slots)
-        n_ordered, n_critical, n_invalid = self._stamp(slots, events)
-        if n_invalid:
-            self._refuse(self._invalid[:n_invalid].copy())
-        if n_critical:
-            self._deliver(self._critical[:n_critical].copy(), critical=True)
-        if n_ordered:
-            self._order(self._ordered[:, :n_ordered])
+        self.order.reserve(n)
+        self._reserve(n + self.order.held())
+        self.pool.serve(n, self.config.acquire_timeout_s, lambda: self._dispatch(events))
+        self._trace_next += n
+        self._published += n
+        result = self._result
+        if result[dk.R_INVALID]:
+            self._refuse(self._invalid[:result[dk.R_INVALID]].copy())
+        if result[dk.R_CRITICAL]:
+            self._deliver(self._critical[:result[dk.R_CRITICAL]].copy(), critical=True)
+        if result[dk.R_STATUS] == dk.ORDER_REFUSED:
+            self.order.check_status(int(result[dk.R_DETAIL]), self._ordered[dk.COL_KEY])
+        self._after_fan_out()
+
+    def _dispatch(self, events: np.ndarray) -> bool:
+        """One attempt of the fused kernel; False when the pool has too few free slots."""
+        pool = self.pool
+        pool.check_open()
+        in_use = pool.in_use
+        params, clock = self._params, self.clock
+        params[dk.P_TRACE_BASE] = self._trace_next
+        params[dk.P_NOW_NS] = clock.now_ns()
+        params[dk.P_MONOTONIC_NS] = clock.monotonic_ns()
+        _dispatch_kernel(self._result, events, *self._kernel_args())
+        result = self._result
+        if result[dk.R_STATUS] == dk.NO_SLOTS:
+            return False
+        if result[dk.R_STATUS] == dk.POISONED:
+            pool.refuse_poisoned(int(result[dk.R_DETAIL]))
+        n = events.shape[0]
+        pool.note_acquired(n, in_use + n)
+        pool.recycler.note_released(pool, self._released_slots())
+        if result[dk.R_BAD_RELEASES]:
+            raise PoolError(f"pool {pool.name}: the dispatch kernel met "
+                            f"{int(result[dk.R_BAD_RELEASES])} slot(s) it did not own")
+        return True
+
+    def _kernel_args(self) -> tuple:
+        """The dispatch kernel's arguments after ``events``, rebuilt only when one changed.
+
+        Building 50 arguments costs microseconds of Python per batch; they change only on a
+        routing flip or when a scratch array grows.
+        """
+        table = self.router.table
+        key = (table, self._ready, self._dlq, self.bank.records, *self.order.kernel_state()[:4])
+        if len(key) != len(self._args_key) or any(
+                a is not b for a, b in zip(key, self._args_key, strict=True)):
+            pool, fl = self.pool, self.pool.free_list
+            self._params[dk.P_ROUTING_VERSION] = table.version
+            self._args = (
+                self._params, self._slots, pool.records, fl.stack, fl.top, fl.state,
+                fl.generation, pool.words, KIND_OF_TYPE, CRITICAL_KIND_MASK, self._last_ingest,
+                self._critical, self._invalid, self._ordered, *self.order.kernel_state(),
+                self._fan_counts, self._per_column, self._dlq, self._dlq_column, self._mask,
+                self._ready, *table.arrays(), *self.bank.arrays())
+            self._args_key = key
+        return self._args
+
+    def _released_slots(self) -> np.ndarray:
+        """The slots the last dispatch kernel released (ordered ones if ordering refused)."""
+        n = int(self._result[dk.R_RELEASED])
+        if self._result[dk.R_STATUS] == dk.ORDER_REFUSED:
+            return self._ordered[dk.COL_SLOT, :n]
+        out_ready = self.order.kernel_state()[0]
+        return out_ready[:n]
 
     def _stamp(self, slots: np.ndarray, events: np.ndarray) -> tuple[int, int, int]:
         """Copy events into their slots, stamp the header; return (ordered, critical, invalid)."""
@@ -209,20 +299,6 @@ class Dispatcher:
         self._published += n
         return counts
 
-    def _order(self, cols: np.ndarray) -> None:
-        """Push market data through the per-stream ordering stage and deliver what is ready."""
-        held = cols[dk.COL_SLOT]
-        try:
-            ready, dropped = self.order.push(
-                cols[dk.COL_KEY], cols[dk.COL_SEQ_FIRST], cols[dk.COL_SEQ], cols[dk.COL_INGEST],
-                held, self.clock.monotonic_ns())
-        except ConfigError:  # e.g. stream table full: nothing was ordered, give the slots back
-            self.pool.release_many(held)
-            raise
-        ready = ready.copy()
-        self._release(dropped)
-        self._deliver(ready, critical=False)
-
     def _refuse(self, slots: np.ndarray) -> None:
         """Unknown event types: counted, kept in the DLQ, released."""
         self._n_invalid += slots.shape[0]
@@ -234,26 +310,79 @@ class Dispatcher:
             self.pool.release_many(slots)
 
     def _deliver(self, slots: np.ndarray, critical: bool, mask: np.ndarray | None = None) -> int:
-        """Route the ready slots, copy them into every subscribed ring, release the originals."""
+        """Copy the ready slots into every subscribed ring, then release the originals."""
         n = slots.shape[0]
         if not n:
             return 0
+        if critical:
+            self._deliver_critical(slots, mask)
+        else:
+            self._fan_out(slots)
+        self.pool.release_many(slots)
+        return n
+
+    def _fan_out(self, slots: np.ndarray) -> None:
+        """Market data: gather, route and publish into every market-data ring in one call."""
+        self._reserve(slots.shape[0])
+        _fan_out_kernel(self._fan_counts, self._per_column, self._dlq, self._dlq_column,
+                        self._mask, self._ready, self.pool.records, slots,
+                        *self.router.table.arrays(), *self.bank.arrays())
+        self._after_fan_out()
+
+    def _after_fan_out(self) -> None:
+        """Count the last fan-out, wake the consumers it fed, hand its drops to the DLQ."""
+        counts, per_column = self._fan_counts, self._per_column
+        n_dropped = int(counts[0])
+        self._unrouted += int(counts[1])
+        self._fanned_out += int(counts[2])
+        for consumer in self.consumers:
+            if per_column[consumer.index]:
+                consumer.wait.signal()
+        if n_dropped:
+            self._dead_letter_drops(n_dropped)
+        n_ready = int(counts[3])
+        counts[:] = 0
+        per_column[:] = 0
+        if self.orchestrator is not None and n_ready:  # ORCHESTRATOR HOOK (batch)
+            self._merge(self.orchestrator.on_batch(self._ready[:n_ready]))
+
+    def _reserve(self, n: int) -> None:
+        """Grow the fan-out scratch for ``n`` events (the DLQ: one drop per event and ring)."""
+        if self._ready.shape[0] < n:
+            self._ready = np.zeros(n, CANONICAL_EVENT)
+            self._mask = np.zeros((n, self.router.n_consumers_max), np.uint8)
+        need = n * max(1, len(self.bank))
+        if self._dlq.shape[0] < need:
+            self._dlq = np.zeros(need, CANONICAL_EVENT)
+            self._dlq_column = np.zeros(need, np.int64)
+
+    def _dead_letter_drops(self, n_dropped: int) -> None:
+        """Hand the records that full market-data rings dropped to the DLQ, per consumer."""
+        columns = self._dlq_column[:n_dropped]
+        for column in np.unique(columns).tolist():
+            dropped = self._dlq[:n_dropped][columns == column]
+            self.dlq.offer(dropped, DeadLetterReason.OVERFLOW_DROPPED, column)
+
+    def _deliver_critical(self, slots: np.ndarray, mask: np.ndarray | None) -> None:
+        """Critical events: route, then append to each subscriber's lossless ring in order."""
+        n = slots.shape[0]
         if self._ready.shape[0] < n:
             self._ready = np.zeros(n, CANONICAL_EVENT)
         batch = self._ready[:n]
         dk.gather(batch, self.pool.records, slots)
         mask = self.router.route(batch) if mask is None else mask
-        per_column = self._per_column
-        self._unrouted += int(dk.mask_counts(per_column, mask, len(self.consumers)))
+        self._unrouted += int(dk.unrouted_count(mask, n, len(self.consumers)))
         for consumer in self.consumers:
-            if per_column[consumer.index]:
-                if critical:
-                    consumer.accept_critical(batch, mask)
-                else:
-                    consumer.accept_market_data(batch, mask)
-        self._fanned_out += int(per_column[:len(self.consumers)].sum())
-        self.pool.release_many(slots)
-        return n
+            self._fanned_out += consumer.accept_critical(batch, mask)
+
+    def _merge(self, merged: np.ndarray) -> None:
+        """Publish the MERGED events of windows the orchestrator closed (the hook's output).
+
+        They take the venue path (stamp, order, route, fan out): their fan-out calls the hook
+        again with a batch holding no fragments, which can only close windows due by then.
+        """
+        if merged.shape[0]:
+            self._publish_chunk(merged)
 
     def stats(self) -> DispatcherStats:
         """Dispatcher totals and the ordering stage's counters."""

@@ -26,6 +26,8 @@ from .dead_letter_queue import DeadLetterQueue
 from .dispatcher import Dispatcher, DispatcherConfig
 from .errors import ConfigError
 from .handlers import make_handler
+from .orchestrator import Orchestrator
+from .order_gateway import OrderGateway
 from .pool_manager import PoolManager, ShutdownReport
 from .registry import Registry
 from .routing import Router
@@ -115,15 +117,22 @@ class Engine:
         self.pools = PoolManager(cfg.pools, debug=cfg.debug)
         self.dlq = DeadLetterQueue(cfg.dlq_capacity)
         self.router = Router(n_consumers_max=cfg.max_consumers)
+        self.orchestrator = Orchestrator(self.pools["MergedEvent"], self.registry, self.router,
+                                         self.clock)
         self.dispatcher = Dispatcher(self.pools["CanonicalEvent"], self.router, self.clock,
-                                     self.dlq, cfg.dispatcher)
+                                     self.dlq, cfg.dispatcher, orchestrator=self.orchestrator)
         self.book_table = BookTable(cfg.book_rows, cfg.book_levels)
         self.consumers: dict[str, Consumer] = {}
         self.feeds: list = []
+        self.traders: list = []
+        self.orders = OrderGateway(self.pools, self.registry, self.clock, self.dispatcher.publish,
+                                   consumer_name=self._consumer_name)
         self.control = ControlBus(self.router, self.registry,
-                                  {}, self.dispatcher.publish_to)
+                                  {}, self.dispatcher.publish_to, orchestrator=self.orchestrator,
+                                  orders=self.orders)
         self._group: TaskGroup | None = None
         self._feed_group: TaskGroup | None = None
+        self._running = False
 
     @classmethod
     def from_file(cls, path: str | Path, *, clock: Clock | None = None) -> Engine:
@@ -167,11 +176,11 @@ class Engine:
         # build everything that can fail before registering anything
         subscription = self.control.subscription(
             index, {"venues": venues, "instruments": instruments, "events": events})
-        consumer = Consumer(index, name, make_handler(mode, fn, state), self.clock,
-                            _WAITS[wait](), ring_capacity=ring_capacity,
-                            critical_capacity=critical_capacity, batch_size=batch_size,
-                            dlq=self.dlq)
+        handler = make_handler(mode, fn, state)
         with self.dispatcher.lock:
+            consumer = Consumer(index, name, handler, self.clock, _WAITS[wait](),
+                                ring_capacity=ring_capacity, critical_capacity=critical_capacity,
+                                batch_size=batch_size, dlq=self.dlq, bank=self.dispatcher.bank)
             self.consumers[name] = consumer
             self.dispatcher.consumers.append(consumer)
             self.control.consumers[name] = index
@@ -188,12 +197,38 @@ class Engine:
             raise ConfigError("feeds must be added before engine.start()")
         self.feeds.append(feed)
 
+    def add_trader(self, trader) -> None:
+        """Add a venue trader (e.g. ``BinanceTrader``): orders for its venue go to it.
+
+        A trader has the feed life cycle (``prepare``, ``tasks``, ``stats``) plus ``venue``,
+        ``place``, ``cancel`` and ``query`` (see :class:`meltica_nb.order_gateway.Trader`);
+        it starts after the feeds and its stats are under ``stats()["orders"].traders``.
+        """
+        if self._group is not None:
+            raise ConfigError("traders must be added before engine.start()")
+        self.orders.add_trader(trader)
+        self.traders.append(trader)
+
+    def _consumer_name(self, column: int) -> str:
+        return next((n for n, c in self.consumers.items() if c.index == column), str(column))
+
     def book_levels(self, event) -> tuple[np.ndarray, np.ndarray]:
         """The (bids, asks) top-K levels of a BOOK_SNAPSHOT event, copied.
 
         Raises StaleHandle if the BookTable row was reused since (keep up, or copy sooner).
         """
         return self.book_table.read_event(event)
+
+    def merged_fragments(self, event) -> np.ndarray:
+        """The fragments of a MERGED event (CanonicalEvents, one per venue), copied.
+
+        Raises StaleHandle once the MergedEvent was released for newer ones (read sooner).
+        """
+        return self.orchestrator.fragments(event)
+
+    def merged_event(self, event) -> np.ndarray:
+        """The MergedEvent record behind a MERGED event (window times, fragments), copied."""
+        return self.orchestrator.merged_event(event)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -206,6 +241,7 @@ class Engine:
         if self._group is not None:
             raise ConfigError("engine already started")
         self.dispatcher.warm_up()
+        self.orchestrator.warm_up()
         for consumer in self.consumers.values():
             consumer.warm_up()
         self._group = TaskGroup("engine")
@@ -217,11 +253,12 @@ class Engine:
         except BaseException:
             self.stop()
             raise
+        self._running = True
         return self
 
     def _start_feeds(self) -> None:
         self._feed_group = TaskGroup("feeds")
-        for feed in self.feeds:
+        for feed in self.feeds + self.traders:
             feed.prepare()
             for name, body in feed.tasks():
                 self._feed_group.start(body, name=name)
@@ -232,6 +269,11 @@ class Engine:
         while not cancel.wait(period):
             self.dispatcher.flush()
 
+    @property
+    def running(self) -> bool:
+        """True from the end of ``start()`` (feeds prepared) to the beginning of ``stop()``."""
+        return self._running
+
     def publish(self, records: np.ndarray) -> int:
         """Bring-your-own feed: push CanonicalEvent records through the venue path."""
         return self.dispatcher.publish(records)
@@ -239,6 +281,7 @@ class Engine:
     def stop(self, timeout: float = 5.0) -> ShutdownReport:
         """Drain for up to ``timeout`` s, stop every thread, report unreturned slots."""
         deadline = time.monotonic() + timeout
+        self._running = False
         try:
             if self._feed_group is not None:
                 self._feed_group.stop(max(0.1, deadline - time.monotonic()))
@@ -247,6 +290,7 @@ class Engine:
                 self._wait_drained(deadline)
                 self._group.stop(max(0.1, deadline - time.monotonic()))
         finally:  # a failed consumer thread is re-raised, after the pools are shut down
+            self.orchestrator.reset()  # restart discards open windows, frees MergedEvents
             report = self.pools.shutdown(max(0.0, deadline - time.monotonic()))
         log.info("engine stopped: %d slot(s) unreturned", report.count)
         return report
@@ -277,4 +321,6 @@ class Engine:
             "dlq": self.dlq.stats(),
             "books": self.book_table.stats(),
             "feeds": {feed.name: feed.stats() for feed in self.feeds},
+            "orchestrator": self.orchestrator.stats(),
+            "orders": self.orders.stats(),
         }

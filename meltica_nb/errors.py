@@ -102,12 +102,14 @@ class UseAfterRelease(PoolError):
 class CommandRefused(MelticaError):
     """Raised when a control command cannot be applied; the bus answers with a failed ack.
 
-    ``code`` is the :class:`meltica_nb.schema.ErrorCode` published in the ack record.
+    ``code`` is the :class:`meltica_nb.schema.ErrorCode` published in the ack record;
+    ``venue_code`` the venue's own error code when the venue refused (Binance ``-1121``).
     """
 
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, venue_code: int | None = None):
         super().__init__(message)
         self.code = code
+        self.venue_code = venue_code
 
 
 class TaskGroupError(MelticaError, RuntimeError):

@@ -110,12 +110,23 @@ class Pool:
 
         ``out`` lets a hot loop reuse its handle array instead of allocating one per call.
         """
+        out = np.empty(n, dtype=np.int64) if out is None else out[:n]
+        self.serve(n, timeout, lambda: self._try_acquire(out))
+        return out
+
+    def serve(self, n: int, timeout: float, attempt) -> None:
+        """Call ``attempt()`` under the pool's lock until it returns True, waiting for releases.
+
+        ``attempt`` takes ``n`` slots when that many are free (returning True) and returns
+        False otherwise; acquire_many's attempt is one acquire kernel call, the dispatcher's
+        is its whole fused kernel. Raises PoolExhausted after ``timeout`` s, PoolClosed once
+        the pool is closed.
+        """
         if not 0 < n <= self.capacity:
             raise ConfigError(f"pool {self.name}: cannot acquire {n} of {self.capacity} slots")
-        out = np.empty(n, dtype=np.int64) if out is None else out[:n]
         deadline = time.monotonic() + timeout
         with self.condition:
-            while not self._try_acquire(out):
+            while not attempt():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.timeouts += 1
@@ -123,20 +134,27 @@ class Pool:
                         f"pool {self.name}: no {n} free slot(s) within {timeout * 1000:.0f} ms "
                         f"(capacity {self.capacity}, in use {self.in_use})")
                 self.condition.wait(remaining)
-        return out
 
     def _try_acquire(self, out: np.ndarray) -> bool:
         """One kernel attempt under the lock; raises on close or poison violation."""
-        if self.closed:
-            raise PoolClosed(f"pool {self.name}: closed by shutdown, no new acquires")
+        self.check_open()
         fl = self.free_list
         if self.debug:
             self._check_poison(out.shape[0])
         if pk.acquire_slots(out, fl.stack, fl.top, fl.state, self.words) != pk.OK:
             return False
-        self.acquired_total += out.shape[0]
-        self.high_water = max(self.high_water, self.in_use)
+        self.note_acquired(out.shape[0], self.in_use)
         return True
+
+    def check_open(self) -> None:
+        """Raise PoolClosed once shutdown closed the pool (an attempt's first check)."""
+        if self.closed:
+            raise PoolClosed(f"pool {self.name}: closed by shutdown, no new acquires")
+
+    def note_acquired(self, n: int, peak_in_use: int) -> None:
+        """Count ``n`` slots acquired by a kernel of the caller's; ``peak_in_use`` at most."""
+        self.acquired_total += n
+        self.high_water = max(self.high_water, peak_in_use)
 
     def _check_poison(self, n: int) -> None:
         """Debug: refuse to hand out a slot written after release, and re-poison it."""
@@ -144,8 +162,11 @@ class Pool:
         if fl.free < n:
             return
         slot = pk.find_poison_violation(self.words, fl.stack, fl.top, n)
-        if slot < 0:
-            return
+        if slot >= 0:
+            self.refuse_poisoned(slot)
+
+    def refuse_poisoned(self, slot: int) -> None:
+        """Debug: count the free ``slot`` found written after release, re-poison it, raise."""
         self.poison_violations += 1
         pk.poison_slots(self.words, np.array([slot], dtype=np.int64))
         where = self.recycler.release_site(self, slot)

@@ -65,6 +65,18 @@ class Recycler:
         if self.debug:
             self._remember_sites(pool, slots)
 
+    def note_released(self, pool: Pool, slots: np.ndarray) -> None:
+        """Account for ``slots`` a fused kernel released with :func:`release_slots` itself.
+
+        The dispatcher's one-call path (:func:`~meltica_nb.kernels.dispatch_kernels.
+        dispatch_batch`) releases under the pool's lock with this module's kernel; it reports
+        here so totals, waiting acquirers and debug release sites stay complete.
+        """
+        self.counts(pool).released += slots.shape[0]
+        pool.condition.notify_all()
+        if self.debug:
+            self._remember_sites(pool, slots)
+
     def check(self, pool: Pool, slot: int, generation: int) -> None:
         """Raise StaleHandle unless ``slot`` of ``pool`` is in use at ``generation``."""
         fl = pool.free_list

@@ -33,6 +33,7 @@ from numba.core import config as numba_config
 
 from meltica_nb.errors import ConfigError
 from meltica_nb.kernels import ring_kernels as rk
+from meltica_nb.ring_bank import RingBank
 from meltica_nb.schema import CANONICAL_EVENT
 from meltica_nb.wait_strategy import BlockingWait, WaitStrategy
 
@@ -107,9 +108,6 @@ class _Ring:
                  batch_size: int | None) -> None:
         self._capacity = _check_capacity(capacity)
         self.name = name
-        self.records = np.zeros(self._capacity, CANONICAL_EVENT)
-        self.cursors = np.zeros(rk.N_CURSORS, np.int64)
-        self.counters = np.zeros(rk.N_COUNTERS, np.int64)
         size = self._capacity if batch_size is None else int(batch_size)
         if size < 1:
             raise ConfigError(f"ring {name!r}: batch_size must be >= 1, got {batch_size}")
@@ -179,17 +177,24 @@ class MarketDataRing(_Ring):
     """Lossy ring for market data: coalesce latest-wins per stream, else drop the oldest.
 
     ``stream_keys`` / ``stream_seqs`` are the ring's stream table (stream key -> last sequence
-    written), twice the capacity so it never fills (see the kernel module).
+    written), twice the capacity so it never fills (see the kernel module). The arrays are a
+    row of a :class:`~meltica_nb.ring_bank.RingBank` (the dispatcher's, so one kernel call
+    fans a batch out to every consumer; a private one-row bank when none is given).
     """
 
     def __init__(self, capacity: int, *, name: str = "market-data",
-                 wait: WaitStrategy | None = None, batch_size: int | None = None) -> None:
+                 wait: WaitStrategy | None = None, batch_size: int | None = None,
+                 bank: RingBank | None = None) -> None:
         super().__init__(capacity, name, wait, batch_size)
-        table = max(8, 2 * self._capacity)
-        self.stream_keys = np.full(table, rk.EMPTY_KEY, np.int64)
-        self.stream_seqs = np.zeros(table, np.int64)
+        self.bank = RingBank() if bank is None else bank
+        self.row = self.bank.add(self, self._capacity)
         self._dlq = np.zeros(min(self._capacity, 64), CANONICAL_EVENT)
         self._n_dropped = 0
+
+    def bind(self, bank: RingBank, row: int) -> None:
+        """Point the ring at its row of ``bank`` (called by the bank whenever it regrows)."""
+        (self.records, self.cursors, self.counters, self.stream_keys,
+         self.stream_seqs) = bank.row_views(row)
 
     def publish(self, events: np.ndarray) -> int:
         """Publish a batch in one kernel call; return how many old records it dropped.
@@ -197,19 +202,15 @@ class MarketDataRing(_Ring):
         The dropped records are :attr:`last_dropped` until the next publish.
         """
         _check_events(events, self.name)
-        dlq = self.dlq_buffer(events.shape[0])
+        dlq = self._dlq_buffer(events.shape[0])
         n = int(_md_publish(dlq, self.records, self.cursors, self.counters,
                             self.stream_keys, self.stream_seqs, events))
         self._n_dropped = n
         self.wait_strategy.signal()
         return n
 
-    def dlq_buffer(self, n: int) -> np.ndarray:
-        """The ring's dead-letter buffer, grown to hold ``n`` records (one drop per event).
-
-        For fan-out kernels that publish into this ring's arrays directly
-        (:func:`~meltica_nb.kernels.ring_kernels.md_publish_masked`); reused by every publish.
-        """
+    def _dlq_buffer(self, n: int) -> np.ndarray:
+        """The ring's dead-letter buffer, grown to hold ``n`` records (one drop per event)."""
         if n > self._dlq.shape[0]:
             self._dlq = np.zeros(1 << (n - 1).bit_length(), CANONICAL_EVENT)
         return self._dlq
@@ -226,6 +227,9 @@ class CriticalRing(_Ring):
     def __init__(self, capacity: int, *, name: str = "critical",
                  wait: WaitStrategy | None = None, batch_size: int | None = None) -> None:
         super().__init__(capacity, name, wait, batch_size)
+        self.records = np.zeros(self._capacity, CANONICAL_EVENT)
+        self.cursors = np.zeros(rk.N_CURSORS, np.int64)
+        self.counters = np.zeros(rk.N_COUNTERS, np.int64)
 
     def _has_space(self) -> bool:
         return _ring_size(self.cursors) < self._capacity

@@ -139,6 +139,8 @@ class Flag(IntEnum):
     REPLAYED = 4
     #: A control command succeeded (ControlAck / ControlResult).
     SUCCESS = 8
+    #: A MERGED event from a window some expected venue never contributed to (policy "emit").
+    PARTIAL = 16
 
 
 class CommandType(IntEnum):
@@ -152,6 +154,7 @@ class CommandType(IntEnum):
     SUBMIT_ORDER = 5
     CANCEL_ORDER = 6
     QUERY_ORDER = 7
+    MERGED_UNSUBSCRIBE = 8
 
 
 class ErrorCode(IntEnum):
@@ -162,6 +165,13 @@ class ErrorCode(IntEnum):
     BAD_PAYLOAD = 2
     UNKNOWN_CONSUMER = 3
     NOT_SUBSCRIBED = 4
+    INVALID_ORDER = 5       # failed validation: never left the engine
+    TRADING_DISABLED = 6    # the consumer's trading switch is off: suppressed, never sent
+    DUPLICATE_ORDER = 7     # client_order_id already used by this consumer: never re-sent
+    UNKNOWN_ORDER = 8       # no order with that client_order_id for this consumer
+    UNKNOWN_VENUE = 9       # no trader registered for the venue
+    VENUE_ERROR = 10        # the venue refused or failed (its code is in ``venue_code``)
+    BACKPRESSURE = 11       # no free OrderRequest slot in time: retry later
 
 
 #: Kinds that are never dropped, coalesced, reordered or filtered.
@@ -289,6 +299,14 @@ _PAYLOAD: list[tuple[str, str, int]] = [
     # merged: the MergedEvent slot and id
     ("merged_slot", "<i8", 56),
     ("merge_id", "<u8", 64),
+    # merged bbo/ticker windows: the consolidated best bid/offer and the venue of each side
+    ("best_bid_price", "<i8", 72),
+    ("best_bid_qty", "<i8", 80),
+    ("best_ask_price", "<i8", 88),
+    ("best_ask_qty", "<i8", 96),
+    ("best_bid_venue", "<u2", 104),
+    ("best_ask_venue", "<u2", 106),
+    ("merged_type", "u1", 108),     # EventType of the fragments
     # exec report (the full venue report is an EXEC_REPORT record)
     ("decision_id", "<u8", 48),
     ("exchange_order_id", "<i8", 56),
@@ -296,12 +314,14 @@ _PAYLOAD: list[tuple[str, str, int]] = [
     ("filled_qty", "<i8", 72),
     ("fill_price", "<i8", 80),
     ("client_order_id", f"S{CLIENT_ORDER_ID_LEN}", 88),
+    ("reject_code", "<i4", 124),     # venue error code of a REJECTED report, else 0
     # control ack / result
     ("command_id", "<u8", 48),
     ("consumer_id", "<u4", 56),
     ("command_type", "u1", 60),
     ("error_code", "<u2", 62),
     ("result_value", "<i8", 64),
+    ("venue_code", "<i4", 72),      # the venue's own error code of a failed command, else 0
     # named so every byte belongs to a field: numpy copies fields, not padding
     ("_pad", "(4,)u1", 124),
 ]

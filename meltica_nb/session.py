@@ -89,7 +89,7 @@ def _quotes(engine: Engine) -> str:
     for feed in engine.feeds:
         for symbol in feed.config.symbols:
             info = engine.registry.instrument(engine.registry.instrument_id(symbol))
-            bid, _, ask, _ = feed.books.books.best(info.id)
+            bid, _, ask, _ = feed.best(info.id)
             if bid and ask:
                 parts.append(f"{symbol} {from_mantissa(bid, info.price_exp)}/"
                              f"{from_mantissa(ask, info.price_exp)}")

@@ -164,14 +164,14 @@ class StreamOrder:
         seq = _column("seq", seq, n)
         ingest_ns = _column("ingest_ns", ingest_ns, n)
         slots = _column("slots", slots, n)
-        self._reserve(n)
+        self.reserve(n)
         status = ok.order_batch(
             self._out_ready, self._out_dropped, self._counts, self._scratch, self._table_keys,
             self._table_index, self._stream_keys, self._meta, self._last_emitted, self._buf_len,
             self._buf_seq_first, self._buf_seq, self._buf_arrival, self._buf_slot,
             self._counters, keys, seq_first, seq, ingest_ns, slots, int(now_ns),
             self.lateness_ns, self.max_buffer)
-        self._check(status, keys)
+        self.check_status(status, keys)
         return self._results()
 
     def flush(self, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,12 +179,12 @@ class StreamOrder:
 
         ``dropped`` is normally empty; it is returned so no slot can ever go unaccounted.
         """
-        self._reserve(0)
+        self.reserve(0)
         status = ok.flush_due(
             self._out_ready, self._out_dropped, self._counts, self._meta, self._last_emitted,
             self._buf_len, self._buf_seq_first, self._buf_seq, self._buf_arrival,
             self._buf_slot, self._counters, int(now_ns), self.lateness_ns)
-        self._check(status, _EMPTY)
+        self.check_status(status, _EMPTY)
         return self._results()
 
     def next_deadline(self) -> int | None:
@@ -223,9 +223,20 @@ class StreamOrder:
             out[key] = entry
         return out
 
-    # -- internals --------------------------------------------------------------------------
+    # -- the dispatcher's fused kernel ---------------------------------------------------------
 
-    def _reserve(self, n: int) -> None:
+    def kernel_state(self) -> tuple[np.ndarray, ...]:
+        """The ordering arrays in :func:`~meltica_nb.kernels.ordering_kernels.order_batch`'s
+        order (outputs, then state), for a kernel that orders inside a larger call.
+
+        Call :meth:`reserve` for the batch size first; read the outputs before the next call.
+        """
+        return (self._out_ready, self._out_dropped, self._counts, self._scratch,
+                self._table_keys, self._table_index, self._stream_keys, self._meta,
+                self._last_emitted, self._buf_len, self._buf_seq_first, self._buf_seq,
+                self._buf_arrival, self._buf_slot, self._counters)
+
+    def reserve(self, n: int) -> None:
         """Grow the outputs so ``n`` new plus every held event fit (the kernels' bound)."""
         need = n + self.held()
         if self._out_ready.shape[0] < need:
@@ -239,7 +250,8 @@ class StreamOrder:
         return (self._out_ready[:self._counts[ok.COUNT_READY]],
                 self._out_dropped[:self._counts[ok.COUNT_DROPPED]])
 
-    def _check(self, status: int, keys: np.ndarray) -> None:
+    def check_status(self, status: int, keys: np.ndarray) -> None:
+        """Raise ConfigError for a batch the kernel refused (``keys``: its stream keys)."""
         if status == ok.OK:
             return
         at = int(self._counts[ok.COUNT_ERROR_AT])

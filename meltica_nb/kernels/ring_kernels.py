@@ -226,15 +226,6 @@ def md_publish(dlq, records, cursors, counters, keys, seqs, events):
 
 
 @njit(cache=True)
-def md_publish_masked(dlq, records, cursors, counters, keys, seqs, events, mask, column):
-    """Fan-out form of :func:`md_publish`: publish only events with ``mask[i, column]``."""
-    n_dropped, n = md_publish_core(dlq, records, cursors, counters, keys, seqs, events,
-                                   mask, column)
-    counters[PUBLISHED] += n
-    return n_dropped
-
-
-@njit(cache=True)
 def critical_publish(records, cursors, counters, events, start):
     """Append ``events[start:]`` in order as far as free space allows; return how many.
 

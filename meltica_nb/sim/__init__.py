@@ -6,8 +6,14 @@
 - :mod:`meltica_nb.sim.faults`: seeded fault injection (drops, duplicates, stalls, 429, ...)
 - :mod:`meltica_nb.sim.ws` / :mod:`meltica_nb.sim.httpd`: the websocket and HTTP servers
 - :mod:`meltica_nb.sim.server`: :class:`ExchangeSimulator` and the ``meltica sim`` command
+- :mod:`meltica_nb.sim.matching` (with :mod:`~meltica_nb.sim.order_records`,
+  :mod:`~meltica_nb.sim.filters`): a pure order matcher, for the simulator and for backtests
+- :mod:`meltica_nb.sim.binance_orders` (with :mod:`~meltica_nb.sim.auth`,
+  :mod:`~meltica_nb.sim.account`, :mod:`~meltica_nb.sim.listen_keys`,
+  :mod:`~meltica_nb.sim.binance_payloads`): Binance's signed order REST and user data stream
 """
 
+from meltica_nb.sim.auth import Credentials
 from meltica_nb.sim.binance import BinanceLimits
 from meltica_nb.sim.faults import FaultInjector, FaultSpec
 from meltica_nb.sim.market import GeneratedMarket, Instrument, MarketConfig
@@ -16,6 +22,7 @@ from meltica_nb.sim.server import ExchangeSimulator, main
 
 __all__ = [
     "BinanceLimits",
+    "Credentials",
     "ExchangeSimulator",
     "FaultInjector",
     "FaultSpec",

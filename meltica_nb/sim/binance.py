@@ -17,6 +17,7 @@ docs (spot ``web-socket-streams.md`` / ``rest-api.md`` and the USD-M futures doc
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -35,6 +36,7 @@ __all__ = [
     "ControlResult",
     "Feed",
     "RestApi",
+    "RestRequest",
     "RestResponse",
     "Subscriptions",
     "exchange_info",
@@ -43,6 +45,7 @@ __all__ = [
     "valid_stream",
 ]
 
+_log = logging.getLogger("meltica_nb.sim")
 KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                    "1d", "3d", "1w", "1M")
 _STREAM_RE = re.compile(r"^[a-z0-9]+@(?P<kind>[A-Za-z0-9_@]+)$")
@@ -203,6 +206,17 @@ def _property(method: str, params: list, req_id: Any, subs: Subscriptions) -> Co
 
 
 @dataclass(frozen=True, slots=True)
+class RestRequest:
+    """One HTTP request as sent: raw query string and body, header names in lower case."""
+
+    method: str
+    path: str
+    query: str = ""
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RestResponse:
     """An HTTP answer: status, JSON body, extra headers."""
 
@@ -276,10 +290,14 @@ def _symbol_info(inst: Instrument, market: str) -> dict:
     info: dict = {"symbol": inst.venue_symbol, "status": "TRADING", "baseAsset": inst.base,
                   "quoteAsset": inst.quote}
     if market == "usdm":
+        filters.append({"filterType": "MIN_NOTIONAL", "notional": inst.min_notional})
         info.update(pair=inst.venue_symbol, contractType="PERPETUAL", marginAsset=inst.quote,
                     pricePrecision=_places(inst.tick_size),
                     quantityPrecision=_places(inst.step_size))
     else:
+        filters.append({"filterType": "NOTIONAL", "minNotional": inst.min_notional,
+                        "applyMinToMarket": True, "maxNotional": "9000000",
+                        "applyMaxToMarket": False, "avgPriceMins": 5})
         info.update(baseAssetPrecision=8, quotePrecision=8, quoteAssetPrecision=8,
                     orderTypes=["LIMIT", "LIMIT_MAKER", "MARKET"], isSpotTradingAllowed=True)
     info["filters"] = filters
@@ -290,11 +308,19 @@ def _places(step: str) -> int:
     return len(step.partition(".")[2])
 
 
+_READ = ("GET", "HEAD")
+
+
 @dataclass
 class _Route:
-    handler: Callable[[dict[str, str], float], RestResponse]
+    handler: Callable[..., RestResponse]
     weight: Callable[[dict[str, str]], int]
     family: str  # "api" (spot) or "fapi" (USD-M)
+    methods: tuple[str, ...] = _READ
+    whole_request: bool = False  # the handler takes the RestRequest, not the query
+
+    def call(self, request: RestRequest, query: dict[str, str], now: float) -> RestResponse:
+        return self.handler(request if self.whole_request else query, now)
 
 
 class RestApi:
@@ -324,20 +350,33 @@ class RestApi:
                                                                      _usdm_depth_weight), "fapi"),
         }
 
-    def handle(self, method: str, target: str) -> RestResponse:
-        """Answer one request (``target`` = path with query string)."""
+    def mount(self, path: str, handler: Callable[[RestRequest, float], RestResponse],
+              weight: int, methods: tuple[str, ...]) -> None:
+        """Serve ``path`` (spot family) with ``handler``, which gets the whole request."""
+        self._routes[path] = _Route(handler, _const(weight), "api", methods, True)
+
+    def handle(self, method: str, target: str, body: bytes = b"",
+               headers: dict[str, str] | None = None) -> RestResponse:
+        """Answer one request (``target`` = path with query string; header names lower case)."""
         self.requests += 1
-        response = self._handle(method, target)
+        try:
+            response = self._handle(method, target, body, headers or {})
+        except Exception:  # a simulator bug: answer like Binance's -1000, keep serving
+            _log.exception("REST %s %s failed", method, target.partition("?")[0])
+            response = _api_error(500, -1000, "An unknown error occurred while processing the "
+                                              "request.")
         self.status_counts[response.status] += 1
         return response
 
-    def _handle(self, method: str, target: str) -> RestResponse:
+    def _handle(self, method: str, target: str, body: bytes,
+                headers: dict[str, str]) -> RestResponse:
         parts = urlsplit(target)
         route = self._routes.get(parts.path)
         if route is None:
             return _api_error(404, -1, f"Unknown path {parts.path}")
-        if method not in ("GET", "HEAD"):
+        if method not in route.methods:
             return _api_error(405, -1, f"Method {method} not allowed")
+        request = RestRequest(method, parts.path, parts.query, body.decode("latin-1"), headers)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         now = self.clock_s()
         window = self._windows[route.family]
@@ -352,7 +391,7 @@ class RestApi:
                 ("X-MBX-USED-WEIGHT", str(window.used)))
         if window.used > window.limit:
             return self._over_limit(window, now, used)
-        response = route.handler(query, now)
+        response = route.call(request, query, now)
         return RestResponse(response.status, response.body, used + response.headers)
 
     def _over_limit(self, window: _WeightWindow, now: float,

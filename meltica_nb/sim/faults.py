@@ -2,11 +2,18 @@
 
 A spec string names a rate per fault kind, e.g.
 ``drop=0.01,dup=0.01,reorder=0.01,disconnect=0.001,stall=0.001:2s,malformed=0.005,
-oversized=0.001:2mb,rest429=0.1,rest5xx=0.05``. Frame faults are drawn once per market-data
-frame per connection, from a random generator seeded by ``(seed, connection number)``, so the
-same seed and the same frame sequence give the same faults on every run. REST faults are drawn
-once per request from their own seeded generator. Control responses (subscribe acks) are never
-faulted: a client must be able to tell an exchange fault from its own protocol bug.
+oversized=0.001:2mb,rest429=0.1,rest5xx=0.05,corrupt=0.01``. Frame faults are drawn once per
+market-data frame per connection, from a random generator seeded by ``(seed, connection
+number)``, so the same seed and the same frame sequence give the same faults on every run. REST
+faults are drawn once per request from their own seeded generator. Control responses (subscribe
+acks) are never faulted: a client must be able to tell an exchange fault from its own protocol
+bug. ``corrupt`` changes one book level while keeping the checksum of the true book (venues
+that send checksums: OKX per ``books`` frame, Kraken per book update; a no-op for Binance).
+
+User data streams (``/ws/<listenKey>``) never get frame faults: Binance does not drop or reorder
+account events. ``userdisconnect`` instead drops the user stream's connections just before a
+user-stream event (an execution report or a balance update) is sent, so that event is lost to
+them and a client must reconcile by REST.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ __all__ = [
     "FRAME_KINDS",
     "KINDS",
     "REST_KINDS",
+    "USER_KINDS",
     "ConnectionFaults",
     "FaultInjector",
     "FaultSpec",
@@ -30,9 +38,11 @@ __all__ = [
 ]
 
 #: Frame faults in the order they are drawn (the order is part of the determinism contract).
-FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized")
+FRAME_KINDS = ("disconnect", "stall", "drop", "dup", "reorder", "malformed", "oversized",
+               "corrupt")
 REST_KINDS = ("rest429", "rest5xx")
-KINDS = FRAME_KINDS + REST_KINDS
+USER_KINDS = ("userdisconnect",)
+KINDS = FRAME_KINDS + REST_KINDS + USER_KINDS
 
 _UNITS_S = (("ms", 0.001), ("s", 1.0), ("m", 60.0))
 _UNITS_B = (("kb", 1024), ("mb", 1024 * 1024), ("b", 1))
@@ -135,6 +145,7 @@ class FramePlan:
     reorder: bool = False
     malformed: bool = False
     oversized: bool = False
+    corrupt: bool = False  # venues with book checksums: one level changed, checksum kept
 
 
 NO_FAULTS = FramePlan()
@@ -172,6 +183,7 @@ class ConnectionFaults:
             reorder="reorder" in hits,
             malformed="malformed" in hits,
             oversized="oversized" in hits,
+            corrupt="corrupt" in hits,
         )
 
 
@@ -183,6 +195,8 @@ class FaultInjector:
         self.seed = int(seed)
         self.counts: Counter[str] = Counter()
         self._rest_rng = random.Random(f"{self.seed}/rest")
+        self._book_rng = random.Random(f"{self.seed}/book")
+        self._user_rng = random.Random(f"{self.seed}/user")
 
     def connection(self, conn_id: int) -> ConnectionFaults:
         """The fault draws of connection number ``conn_id`` (1, 2, ... in accept order)."""
@@ -201,6 +215,27 @@ class FaultInjector:
             self.counts["rest5xx"] += 1
             return self._rest_rng.choice((500, 502, 503))
         return None
+
+    def user_disconnect(self) -> bool:
+        """True when the user stream's connections should drop before the next report."""
+        rate = self.spec.rate("userdisconnect")
+        if rate <= 0 or self._user_rng.random() >= rate:
+            return False
+        self.counts["userdisconnect"] += 1
+        return True
+
+
+    def corrupt_checksum(self) -> bool:
+        """True when the next book update should carry a corrupted level (counted).
+
+        For venues whose market builds each book update once for every connection (Kraken):
+        the ``corrupt`` rate is drawn per update from its own seeded generator.
+        """
+        rate = self.spec.rate("corrupt")
+        if rate <= 0 or self._book_rng.random() >= rate:
+            return False
+        self.counts["corrupt"] += 1
+        return True
 
 
 def malformed_frame(frame: bytes) -> bytes:

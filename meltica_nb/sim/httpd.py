@@ -1,8 +1,8 @@
 """A small HTTP/1.1 server (keep-alive) on the simulator's event loop for the REST endpoints.
 
-Just enough HTTP for REST clients: request line, headers, an ignored body, keep-alive unless the
-client asks to close (HTTP/1.0 closes unless it asks to keep alive). Every answer is JSON from
-:class:`~meltica_nb.sim.binance.RestApi`.
+Just enough HTTP for REST clients: request line, headers, a body (the form parameters of signed
+requests), keep-alive unless the client asks to close (HTTP/1.0 closes unless it asks to keep
+alive). Every answer is JSON from :class:`~meltica_nb.sim.binance.RestApi`.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ class HttpServer:
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            # close() ends idle keep-alive connections; finishing normally keeps Python 3.11's
+            # start_server callback from logging the cancellation as an error.
+            pass
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -94,10 +98,11 @@ class HttpServer:
             return False
         method, target, version = parts
         length = headers.get("content-length", "0")
+        body = b""
         if length.isdigit() and int(length):
-            await reader.readexactly(int(length))
+            body = await reader.readexactly(int(length))
         keep = _keep_alive(version, headers)
-        response = self.api.handle(method.upper(), target)
+        response = self.api.handle(method.upper(), target, body, headers)
         writer.write(render(response, keep, head=method.upper() == "HEAD"))
         await writer.drain()
         return keep

@@ -47,6 +47,7 @@ class Instrument:
     tick_size: str
     step_size: str
     start_price: str = "100"
+    min_notional: str = "5"  # in the quote asset (exchangeInfo NOTIONAL / MIN_NOTIONAL)
 
     @property
     def stream_symbol(self) -> str:

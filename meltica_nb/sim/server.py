@@ -10,6 +10,9 @@ runs a function on the loop and waits for its result. It binds 127.0.0.1 only::
         ...
         sim.book("BTCUSDT")    # the authoritative top levels and lastUpdateId
 
+A spot simulator also trades (:mod:`meltica_nb.sim.binance_orders`): signed ``/api/v3/order``
+requests with ``sim.credentials`` match against its market and report on the user data stream.
+
 ``main(argv)`` is the ``meltica sim`` command.
 """
 
@@ -26,6 +29,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -36,10 +41,15 @@ from websockets.asyncio.server import Server, serve
 from meltica_nb.clock import Clock, WallClock
 from meltica_nb.concurrency import CancelToken, TaskGroup
 from meltica_nb.errors import ConfigError
-from meltica_nb.sim.binance import BinanceLimits, RestApi, valid_stream
+from meltica_nb.sim.auth import Credentials
+from meltica_nb.sim.binance import BinanceLimits, RestApi, exchange_info, valid_stream
+from meltica_nb.sim.binance_orders import SpotTrading
 from meltica_nb.sim.faults import FaultInjector, FaultSpec
 from meltica_nb.sim.httpd import HttpServer
+from meltica_nb.sim.kraken import build_kraken
+from meltica_nb.sim.listen_keys import ListenKeys
 from meltica_nb.sim.market import GeneratedMarket, MarketConfig
+from meltica_nb.sim.okx import OkxHub, OkxMarket, OkxRestApi
 from meltica_nb.sim.recording import RecordingFeed
 from meltica_nb.sim.ws import StreamHub
 
@@ -71,7 +81,12 @@ class ExchangeSimulator:
     instead; ``feed``: any prepared feed. ``faults``: a spec string (see
     :mod:`meltica_nb.sim.faults`) drawn deterministically from ``seed``, which also seeds the
     market. ``port`` / ``rest_port``: 0 picks free ports. ``limits``: protocol limits and
-    timings (ping interval, stream and message limits, REST weight).
+    timings (ping interval, stream and message limits, REST weight). ``venue``: "binance"
+    (default), "okx" (the OKX v5 public protocol over the generated spot market, see
+    :mod:`meltica_nb.sim.okx`) or "kraken" (v1 and v2, :mod:`meltica_nb.sim.kraken`).
+    ``credentials``: the API key and secret the Binance spot order endpoints accept (default:
+    drawn from ``seed``); ``balances``: the spot account's starting balances by asset (others
+    start at 1,000,000).
     """
 
     def __init__(self, market: str | None = None, *, config: MarketConfig | None = None,
@@ -79,9 +94,13 @@ class ExchangeSimulator:
                  feed: GeneratedMarket | RecordingFeed | None = None,
                  faults: str | FaultSpec | None = None, seed: int = 0, host: str = _HOST,
                  port: int = 0, rest_port: int = 0, limits: BinanceLimits | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, venue: str = "binance",
+                 credentials: Credentials | None = None,
+                 balances: dict[str, str] | None = None) -> None:
         if host not in (_HOST, "localhost"):
             raise ConfigError(f"the simulator binds {_HOST} only, not {host!r}")
+        if venue == "okx" and (recording is not None or feed is not None):
+            raise ConfigError("the OKX protocol plays the generated market only")
         if feed is None and recording is not None:
             feed = RecordingFeed(recording, speed=speed, market=market)
         self.feed = feed or GeneratedMarket(config, market=market or "spot", seed=seed)
@@ -98,9 +117,47 @@ class ExchangeSimulator:
         self._stop_event: asyncio.Event | None = None
         self._loop_thread = 0
         kinds, extra = self.feed.stream_kinds, self.feed.extra_streams
-        self.hub = StreamHub(self.limits, self.faults, lambda s: valid_stream(s, kinds, extra))
+        self.credentials = credentials or Credentials.generate(seed)
+        self.listen_keys = ListenKeys(seed)
+        keys = self.listen_keys
+        self.hub = StreamHub(self.limits, self.faults,
+                             lambda s: valid_stream(s, kinds, extra) or keys.active(s),
+                             keys.active)
         self.rest = RestApi(self.feed, self.limits, self.faults, self._now_s,
                             getattr(self.feed, "exchange_info_raw", None))
+        if venue == "okx":
+            self._speak_okx(config, seed)
+        elif venue == "kraken":  # Kraken's protocol over the same loop, market and faults
+            if recording is not None or feed is not None:
+                raise ConfigError("the Kraken simulator runs a generated market only")
+            self.feed, self.hub, self.rest = build_kraken(config, self.faults, seed, self._now_s)
+        elif venue != "binance":
+            raise ConfigError(f"the simulator speaks binance, okx or kraken, not {venue!r}")
+        spot = venue == "binance" and self.market == "spot"
+        self.trading = self._trading(seed, balances) if spot else None
+
+    def _speak_okx(self, config: MarketConfig | None, seed: int) -> None:
+        """OKX v5 public instead of Binance: ``/ws/v5/public`` and ``/api/v5/public/...``."""
+        market = OkxMarket(config, seed)
+        self.feed = market
+        self.limits = replace(self.limits, ping_interval=None)  # OKX clients send "ping"
+        self.hub = OkxHub(self.limits, self.faults, market)
+        self.rest = OkxRestApi(market, self.faults)
+
+    def _trading(self, seed: int, balances: dict[str, str] | None) -> SpotTrading:
+        """The spot account, its order endpoints mounted on the REST API."""
+        try:
+            start = {k: Decimal(str(v)) for k, v in (balances or {}).items()}
+        except ArithmeticError:
+            raise ConfigError(f"balances must be decimal numbers, got {balances!r}") from None
+        raw = getattr(self.feed, "exchange_info_raw", None)
+        info = orjson.loads(raw) if raw else exchange_info(self.feed.instruments, "spot", 0, 0)
+        trading = SpotTrading(
+            info["symbols"], self.credentials, self.listen_keys, self.hub, self.feed.book,
+            balances=start, seed=seed,
+            trade_kind="trade" if "trade" in self.feed.stream_kinds else "aggTrade")
+        trading.mount(self.rest)
+        return trading
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -163,6 +220,11 @@ class ExchangeSimulator:
     def resume(self) -> None:
         self._call(self.feed.resume)
 
+    def drop_user_streams(self) -> int:
+        """Fault hook: drop every user data stream connection (the listen key stays valid)."""
+        return self._call(lambda: sum(self.hub.drop(key, "user_stream_fault")
+                                      for key in self.listen_keys.active_keys()))
+
     def stats(self) -> dict:
         """Frames sent per stream, faults per kind, connections, subscribes, REST counters."""
         return self._call(self._stats)
@@ -175,6 +237,8 @@ class ExchangeSimulator:
         out["faults"] = dict(self.faults.counts)
         out["rest"] = self.rest.stats()
         out["feed"] = self.feed.stats()
+        if self.trading is not None:
+            out["trading"] = self.trading.stats()
         return out
 
     def _call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
@@ -269,6 +333,8 @@ class ExchangeSimulator:
                     await hub.publish_wait(stream, payload)
                 else:
                     hub.publish(stream, payload)
+            if self.trading is not None:
+                self.trading.on_market(events, self.clock.now_ns() // 1_000_000)
             await asyncio.sleep(delay)
 
     async def _shutdown(self, ws_server: Server, http: HttpServer) -> None:
@@ -304,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``meltica sim``."""
     parser = argparse.ArgumentParser(
         prog="meltica sim", description="A Binance-compatible exchange simulator on 127.0.0.1.")
-    parser.add_argument("--venue", choices=["binance"], default="binance")
+    parser.add_argument("--venue", choices=["binance", "okx", "kraken"], default="binance",
+                        help="protocol: binance (default), okx (v5 public, spot) or kraken "
+                             "(v1 and v2)")
     parser.add_argument("--market", choices=["spot", "usdm"], default=None,
                         help="spot (default) or usdm; a recording's is detected")
     parser.add_argument("--port", type=int, default=0, help="websocket port (0: any free port)")
@@ -313,11 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--faults", default=None, help="e.g. drop=0.01,dup=0.01,rest429=0.1")
     parser.add_argument("--recording", default=None, help="a normalized .jsonl[.gz] recording")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed (0: max)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seeds the market, faults and API key (default: market seed 0, "
+                             "random API key)")
     parser.add_argument("--fast", action="store_true", help="a market ten times faster")
     parser.add_argument("--ping-interval", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                        help="a starting balance of the spot account (default 1000000 each)")
     return parser
 
 
@@ -326,9 +398,11 @@ def _from_args(args: argparse.Namespace) -> ExchangeSimulator:
         args.port + 1 if args.port else 0)
     return ExchangeSimulator(
         args.market, config=MarketConfig.fast() if args.fast else None,
-        recording=args.recording, speed=args.speed, faults=args.faults, seed=args.seed,
+        recording=args.recording, speed=args.speed, faults=args.faults, seed=args.seed or 0,
         port=args.port, rest_port=rest_port,
-        limits=BinanceLimits(ping_interval=args.ping_interval or None))
+        limits=BinanceLimits(ping_interval=args.ping_interval or None), venue=args.venue,
+        credentials=Credentials.generate(args.seed),
+        balances=dict(item.partition("=")[::2] for item in args.balance))
 
 
 def _install_stop(stop: threading.Event) -> Callable[[], None]:
@@ -352,11 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     restore = _install_stop(stop)
     try:
         with sim:
-            summary = {"ws_url": sim.ws_url, "rest_url": sim.rest_url, "market": sim.market}
+            summary = {"ws_url": sim.ws_url, "rest_url": sim.rest_url, "market": sim.market,
+                       "api_key": sim.credentials.api_key,
+                       "api_secret": sim.credentials.api_secret}
             if args.json:
                 sys.stdout.write(orjson.dumps(summary).decode() + "\n")
             else:
                 sys.stdout.write(f"websocket {sim.ws_url}\nREST      {sim.rest_url}\n"
+                                 f"API key   {sim.credentials.api_key}\n"
+                                 f"secret    {sim.credentials.api_secret}\n"
                                  "Ctrl-C to stop\n")
             sys.stdout.flush()
             deadline = None if args.duration is None else time.monotonic() + args.duration

@@ -118,7 +118,7 @@ class Session:
         self.hub.frames_sent[stream] += 1
 
     async def _send_data(self, stream: str, data: bytes) -> None:
-        plan = self.faults.plan()
+        plan = NO_FAULTS if self.hub.is_private(stream) else self.faults.plan()
         if plan is NO_FAULTS:
             await self._emit(stream, self._frame(stream, data))
         elif not await self._send_faulty(stream, data, plan):
@@ -135,6 +135,8 @@ class Session:
         if plan.stall_s:
             await asyncio.sleep(plan.stall_s)
         frame = self._frame(stream, data)
+        if plan.corrupt:
+            frame = self.hub.corrupt(stream, frame)
         if plan.malformed:
             await self._emit("!malformed", malformed_frame(frame))
         if plan.oversized:
@@ -178,8 +180,11 @@ class StreamHub:
     """Every websocket connection of one simulator and who subscribed to what."""
 
     def __init__(self, limits: BinanceLimits, faults: FaultInjector,
-                 is_valid: Callable[[str], bool]) -> None:
+                 is_valid: Callable[[str], bool],
+                 is_private: Callable[[str], bool] = lambda _stream: False) -> None:
+        """``is_private(stream)``: a user data stream, which never gets frame faults."""
         self.limits, self.faults, self.is_valid = limits, faults, is_valid
+        self.is_private = is_private
         self.subscribers: dict[str, set[Session]] = {}
         self.sessions: set[Session] = set()
         self.frames_sent: Counter[str] = Counter()
@@ -206,6 +211,19 @@ class StreamHub:
         for session in tuple(sessions):
             session.enqueue(stream, data)
 
+    def drop(self, stream: str, reason: str) -> int:
+        """Drop every connection subscribed to ``stream`` (no closing handshake)."""
+        sessions = tuple(self.subscribers.get(stream, ()))
+        for session in sessions:
+            session.kill(reason)
+        return len(sessions)
+
+    def close_stream(self, stream: str, reason: str) -> None:
+        """Close every connection subscribed to ``stream`` once its queued frames are sent."""
+        for session in tuple(self.subscribers.get(stream, ())):
+            self.disconnects[reason] += 1
+            session.close_after_flush(1000, reason)
+
     async def publish_wait(self, stream: str, payload: dict | bytes) -> None:
         """Like :meth:`publish`, but wait for room instead of dropping slow clients."""
         for session in tuple(self.subscribers.get(stream, ())):
@@ -230,7 +248,7 @@ class StreamHub:
 
     async def handler(self, ws: ServerConnection) -> None:
         """Serve one connection: control messages in, market data out."""
-        streams, combined = parse_ws_path(ws.request.path) or ([], False)
+        streams, combined = self.initial_streams(ws.request.path)
         self._next_id += 1
         subs = Subscriptions(combined=combined, streams=dict.fromkeys(streams))
         session = Session(self, ws, self._next_id, subs, self.faults.connection(self._next_id))
@@ -250,6 +268,14 @@ class StreamHub:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def initial_streams(self, path: str) -> tuple[list[str], bool]:
+        """``(streams, combined)`` a connection subscribes by its path (Binance's URLs)."""
+        return parse_ws_path(path) or ([], False)
+
+    def corrupt(self, stream: str, frame: bytes) -> bytes:
+        """The ``corrupt`` fault: Binance frames carry no checksum, so nothing to corrupt."""
+        return frame
 
     async def _read(self, session: Session) -> None:
         loop = asyncio.get_running_loop()

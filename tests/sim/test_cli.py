@@ -56,3 +56,23 @@ def test_bad_arguments_and_non_loopback_hosts_are_refused(capsys):
     assert "explode" in capsys.readouterr().err
     with pytest.raises(ValueError):
         ExchangeSimulator(host="0.0.0.0")
+
+
+def _summary(capsys, *args):
+    assert main(["--json", "--fast", "--duration", "0", *args]) == 0
+    return orjson.loads(capsys.readouterr().out)
+
+
+def test_summary_prints_api_key_and_secret_random_unless_seeded(capsys, no_thread_leak):
+    first, second = _summary(capsys), _summary(capsys)
+    assert {"ws_url", "rest_url", "market", "api_key", "api_secret"} == set(first)
+    assert len(first["api_key"]) == len(first["api_secret"]) == 64
+    assert first["api_key"] != second["api_key"]
+    seeded = [_summary(capsys, "--seed", "5") for _ in range(2)]
+    assert seeded[0]["api_key"] == seeded[1]["api_key"] != first["api_key"]
+    assert seeded[0]["api_secret"] == seeded[1]["api_secret"]
+
+
+def test_bad_balance_argument_is_refused(capsys):
+    assert main(["--balance", "USDT=plenty", "--duration", "0"]) == 2
+    assert "balances" in capsys.readouterr().err

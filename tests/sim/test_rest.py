@@ -66,3 +66,14 @@ def test_weight_limit_gives_429_with_retry_after_then_418(make_sim):
     assert status == 418 and "banned" in body["msg"] and int(headers["retry-after"]) >= 1
     assert get(sim.rest_url + "/api/v3/ping")[0] == 418
     assert sim.stats()["rest"]["status"] == {"200": 2, "418": 2, "429": 2}
+
+
+def test_a_failing_endpoint_answers_500_and_the_simulator_keeps_serving(sim, monkeypatch):
+    def broken(symbol, limit):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(sim.feed, "depth_snapshot", broken)
+    status, _, body = get(sim.rest_url + "/api/v3/depth?symbol=BTCUSDT")
+    assert (status, body["code"]) == (500, -1000)
+    assert get(sim.rest_url + "/api/v3/ping")[0] == 200
+    assert sim.stats()["rest"]["status"] == {"200": 1, "500": 1}

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from meltica_nb import cli
+from meltica_nb.errors import ConfigError
 
 
 def test_demo_runs_live_against_the_simulator(capsys, no_thread_leak):
@@ -21,6 +22,24 @@ def test_demo_runs_live_against_the_simulator(capsys, no_thread_leak):
     assert summary["snapshots"] >= 2 and summary["resyncs"] == 0
     assert summary["unreturned_slots"] == 0 and summary["errors"] == 0
     assert summary["pool_high_water"]["CanonicalEvent"] > 0
+
+
+def test_demo_runs_binance_okx_and_kraken_at_once_with_a_consolidated_bbo(capsys,
+                                                                         no_thread_leak):
+    assert cli.main(["demo", "--venues", "binance,okx,kraken", "--duration", "4",
+                     "--json"]) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    assert summary["unreturned_slots"] == 0 and summary["errors"] == 0
+    assert summary["resyncs"] == 0
+    consolidated = summary["consumers"]["consolidated_bbo"]
+    assert consolidated["merged"] >= 1
+    assert {consolidated["best_bid"][1], consolidated["best_ask"][1]} <= {
+        "binance", "okx", "kraken"}
+
+
+def test_demo_refuses_an_unknown_venue():
+    with pytest.raises(ConfigError, match="demo venues"):
+        cli.main(["demo", "--venues", "binance,nasdaq", "--duration", "1"])
 
 
 def test_demo_with_faults_resyncs_and_counts_malformed_frames(capsys, no_thread_leak):
@@ -101,7 +120,6 @@ mode = "batch"
 
 
 def test_run_config_errors(tmp_path):
-    from meltica_nb.errors import ConfigError
     from meltica_nb.run_config import engine_from_toml, load_target
 
     bad = tmp_path / "bad.toml"

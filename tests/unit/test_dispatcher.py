@@ -12,7 +12,7 @@ from engine_util import BOOK, EXEC, LATENESS_NS, T0, TRADE, Collector, cat, make
 from meltica_nb.clock import ManualClock
 from meltica_nb.dispatcher import DispatcherConfig, DispatcherStats
 from meltica_nb.engine import Engine
-from meltica_nb.errors import ConfigError
+from meltica_nb.errors import ConfigError, PoolExhausted, UseAfterRelease
 from meltica_nb.schema import SCHEMA_VERSION, Kind
 
 
@@ -253,3 +253,35 @@ def test_a_flush_larger_than_a_batch_is_delivered_in_one_ready_batch():
     while consumer.poll():
         pass
     assert tape.seqs() == list(range(2, 302))
+
+
+def test_held_events_exhaust_the_pool_then_publish_raises_pool_exhausted_and_keeps_going():
+    config = {"pools": {"CanonicalEvent": 4},
+              "dispatcher": {"acquire_timeout_s": 0.01}}
+    engine, clock, consumer, tape = engine_with_tape(config)
+    engine.publish(make(engine, TRADE, [5, 6, 7, 8]))  # a gap before 5: all four are held
+    assert in_use(engine) == 4
+    with pytest.raises(PoolExhausted, match="CanonicalEvent"):
+        engine.publish(make(engine, TRADE, [9]))
+    assert engine.pools["CanonicalEvent"].stats().timeouts == 1
+    clock.advance(LATENESS_NS)
+    engine.dispatcher.flush()  # the gap expires, the held events go out and free the pool
+    engine.publish(make(engine, TRADE, [9]))
+    consumer.poll()
+    assert tape.seqs() == [5, 6, 7, 8, 9]
+    assert in_use(engine) == 0
+
+
+def test_a_debug_pool_refuses_to_dispatch_into_a_slot_written_after_release():
+    engine, _, consumer, tape = engine_with_tape({"debug": True})
+    pool = engine.pools["CanonicalEvent"]
+    engine.publish(make(engine, TRADE, [1]))
+    slot = int(pool.free_list.stack[pool.free_list.top[0] - 1])  # the next slot handed out
+    pool.records[slot]["price"] = 42  # a write after release
+    with pytest.raises(UseAfterRelease, match=f"slot {slot}"):
+        engine.publish(make(engine, TRADE, [2]))
+    assert pool.stats().poison_violations == 1
+    engine.publish(make(engine, TRADE, [2]))  # re-poisoned: the engine goes on
+    consumer.poll()
+    assert tape.seqs() == [1, 2]
+    assert in_use(engine) == 0

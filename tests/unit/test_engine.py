@@ -196,7 +196,7 @@ def test_stats_snapshot_contents():
     engine.publish(make(engine, TRADE, [1, 3]))
     stats = engine.stats()
     assert set(stats) == {"dispatcher", "streams", "consumers", "pools", "router", "dlq", "books",
-                          "feeds"}
+                          "feeds", "orchestrator", "orders"}
     assert isinstance(stats["dispatcher"], DispatcherStats)
     assert stats["dispatcher"].published == 2 and stats["dispatcher"].ordering.held == 1
     (stream,) = stats["streams"].values()

@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 
 from meltica_nb.concurrency import TaskGroup
 from meltica_nb.errors import ConfigError
+from meltica_nb.kernels import dispatch_kernels as dk
 from meltica_nb.kernels import ring_kernels as rk
 from meltica_nb.ring import CriticalRing, MarketDataRing, RingStats
+from meltica_nb.ring_bank import RingBank
+from meltica_nb.routing import RoutingTable, Subscription
 from meltica_nb.schema import CANONICAL_EVENT, EventType, kind_of
 from meltica_nb.wait_strategy import BlockingWait, BusySpinWait, WaitStrategy, YieldingWait
 
@@ -175,7 +178,7 @@ def test_large_batches_grow_the_dlq_buffer():
     ring = MarketDataRing(4)
     assert ring.publish(events([(TRADE, 0, 0, s) for s in range(300)])) == 296
     assert ring.last_dropped["seq_provider"].tolist() == list(range(296))
-    assert ring.dlq_buffer(3).shape[0] >= 300
+    assert ring._dlq_buffer(3).shape[0] >= 300  # grown once, reused after
 
 
 def test_many_streams_through_a_small_ring_match_the_model():
@@ -227,27 +230,43 @@ def test_random_market_data_mixes_match_the_model_and_conserve_counts(capacity, 
     assert ring.stats().published == seq
 
 
+FAN_OUT_SUBSCRIPTIONS = (
+    Subscription(0, venues={1}),
+    Subscription(1),
+    Subscription(2, instruments={3, 4, 5}, event_types={BBO, BOOK}),
+)
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(stream_specs, st.booleans()), max_size=40))
-def test_masked_fan_out_kernel_matches_whole_batch_publish(picked):
-    """The dispatcher's fan-out kernel (routing mask) applies exactly the same policy."""
-    specs = [(*stream, seq) for seq, (stream, _) in enumerate(picked)]
+@given(st.lists(stream_specs, max_size=40), st.lists(st.sampled_from([2, 4, 8]), min_size=3,
+                                                     max_size=3))
+def test_fan_out_over_a_ring_bank_applies_each_rings_policy(specs, capacities):
+    """One fan-out call over a bank of rings of different sizes == each ring's own publish."""
+    specs = [(t, v + 1, i + 1, seq) for seq, (t, v, i) in enumerate(specs)]
     batch = events(specs)
-    mask = np.zeros((len(specs), 3), np.bool_)
-    mask[:, 1] = [take for _, take in picked]
-    rings = [MarketDataRing(4) for _ in range(2)]
-    dlqs = [np.zeros(max(1, len(specs)), CANONICAL_EVENT) for _ in range(2)]
-
-    def arrays(k):
-        r = rings[k]
-        return dlqs[k], r.records, r.cursors, r.counters, r.stream_keys, r.stream_seqs
-
-    n0 = rk.md_publish(*arrays(0), batch[mask[:, 1]])
-    n1 = rk.md_publish_masked(*arrays(1), batch, mask, 1)
-    assert n0 == n1
-    outcomes = [(specs_of(dlq[:n0]), ring.stats(), specs_of(ring.drain()))
-                for ring, dlq in zip(rings, dlqs, strict=True)]
-    assert outcomes[0] == outcomes[1]
+    bank = RingBank()
+    rings = [MarketDataRing(cap, bank=bank) for cap in capacities]
+    alone = [MarketDataRing(cap) for cap in capacities]
+    table = RoutingTable.compile(FAN_OUT_SUBSCRIPTIONS, 3, 4, 16, 1)
+    n = len(specs)
+    counts, per_column = np.zeros(4, np.int64), np.zeros(3, np.int64)
+    dlq, dlq_column = np.zeros(3 * n, CANONICAL_EVENT), np.zeros(3 * n, np.int64)
+    dk.fan_out(counts, per_column, dlq, dlq_column, np.zeros((n, 3), np.uint8),
+               np.zeros(n, CANONICAL_EVENT), batch, np.arange(n, dtype=np.int64),
+               *table.arrays(), *bank.arrays())
+    dropped = []
+    for c, ring in enumerate(alone):
+        wanted = [FAN_OUT_SUBSCRIPTIONS[c].matches(*spec[1:3], spec[0]) for spec in specs]
+        ring.publish(batch[np.array(wanted, bool)] if n else batch)
+        dropped += specs_of(ring.last_dropped)
+        assert per_column[c] == sum(wanted)
+        assert rings[c].stats() == ring.stats()
+        assert specs_of(rings[c].drain()) == specs_of(ring.drain())
+    assert specs_of(dlq[:counts[0]]) == dropped  # ring by ring, oldest first
+    assert counts[1] == sum(not any(s.matches(*sp[1:3], sp[0]) for s in FAN_OUT_SUBSCRIPTIONS)
+                            for sp in specs)
+    assert counts[2] == per_column.sum()
+    assert counts[3] == n
 
 
 # -- critical ring ---------------------------------------------------------------------------

@@ -42,14 +42,11 @@ import contextlib
 import logging
 import selectors
 import socket
-import ssl
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 import orjson
 import websocket
@@ -60,6 +57,9 @@ from meltica_nb.clock import Clock, WallClock
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.errors import ConfigError, ConnectError
 from meltica_nb.venues.binance.config import BinanceConfig, redact
+from meltica_nb.venues.ws_session import ChunkedWebSocket as _ChunkedWebSocket
+from meltica_nb.venues.ws_session import ControlPacer
+from meltica_nb.venues.ws_session import close_text as _close_text
 
 __all__ = [
     "ERROR_KINDS",
@@ -93,10 +93,8 @@ ERROR_KINDS = (
 RAW_PREFIX_BYTES = 128
 
 _STREAM_PREFIX = b'{"stream":'
-_PACING_MARGIN_S = 0.1  # added to the pacing window: server receive times jitter
 _CLOSE_WAIT_S = 1.0  # how long a graceful close waits for the server's close frame
 _NS = 1_000_000_000
-_READ_CHUNK = 1 << 16
 _HARD_LIMIT_FACTOR = 16  # a frame above 16 x max_frame_bytes is not read: the link is reset
 
 
@@ -132,93 +130,6 @@ class ConnectionStats:
     last_frame_ns: int
     streams: int
     connected: bool
-
-
-class ControlPacer:
-    """Allows at most ``limit`` sends in any ``window_s`` seconds (a sliding-window bucket).
-
-    Unlike a token bucket refilled at the same rate, a burst never lets a window of
-    ``window_s`` hold more than ``limit`` messages, which is what the venue counts.
-    """
-
-    __slots__ = ("_sent", "_window_s")
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        if limit < 1 or not window_s > 0:
-            raise ConfigError(f"pacer needs limit >= 1 and window > 0, was {limit}, {window_s}")
-        self._sent: deque[float] = deque(maxlen=limit)
-        self._window_s = window_s
-
-    @classmethod
-    def per_second(cls, rate: float) -> ControlPacer:
-        """A pacer for ``rate`` messages per second, with the jitter margin added."""
-        limit = max(1, int(rate))
-        return cls(limit, limit / rate + _PACING_MARGIN_S)
-
-    def wait_s(self, now: float) -> float:
-        """Seconds until the next send is allowed (0 when it is allowed now)."""
-        if len(self._sent) < (self._sent.maxlen or 0):
-            return 0.0
-        return max(0.0, self._sent[0] + self._window_s - now)
-
-    def record(self, now: float) -> None:
-        """Count one message sent at ``now`` (monotonic seconds)."""
-        self._sent.append(now)
-
-
-class _ChunkedWebSocket(websocket.WebSocket):
-    """websocket-client's WebSocket reading the socket in 64 KiB chunks.
-
-    websocket-client asks its socket for each frame's header, length and payload separately:
-    three ``recv`` system calls per frame. Reading large chunks into a buffer serves a burst
-    of frames from memory. With ``no_wait`` set, a read that would need the socket while the
-    socket has nothing ready times out at once (``WebSocketTimeoutException``) instead of
-    blocking; like any timeout, that leaves a partly read frame in websocket-client's frame
-    buffer, and the next read resumes it.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rbuf = bytearray()
-        self.frame_limit = 1 << 62  # set by the connection: larger frames are never read
-        self.no_wait = False
-        self.ready: selectors.BaseSelector | None = None
-
-    def buffered(self) -> bool:
-        """True when bytes are ready without a wait: in our buffer or inside TLS."""
-        sock = self.sock
-        return bool(self.rbuf) or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
-
-    def _recv(self, bufsize: int) -> bytes:
-        length = self.frame_buffer.length  # known once a header was parsed
-        if length is not None and length > self.frame_limit:
-            raise websocket.WebSocketProtocolException(
-                f"a frame of {length} bytes exceeds the hard limit of {self.frame_limit}"
-            )
-        buf = self.rbuf
-        if not buf:
-            chunk = self._recv_chunk()
-            if len(chunk) <= bufsize:
-                return chunk
-            buf += chunk
-        out = bytes(buf[:bufsize])
-        del buf[:bufsize]
-        return out
-
-    def _recv_chunk(self) -> bytes:
-        sock = self.sock
-        if sock is None:
-            raise websocket.WebSocketConnectionClosedException("socket is already closed.")
-        tls_ready = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-        if self.no_wait and not tls_ready and self.ready is not None and not self.ready.select(0):
-            raise websocket.WebSocketTimeoutException("no more bytes ready")  # batch complete
-        try:
-            chunk = sock.recv(_READ_CHUNK)
-        except TimeoutError as e:  # socket.timeout, also from TLS reads
-            raise websocket.WebSocketTimeoutException(str(e)) from None
-        if not chunk:
-            raise websocket.WebSocketConnectionClosedException("the server closed the socket")
-        return chunk
 
 
 class _Session:
@@ -295,6 +206,11 @@ class BinanceConnection:
         :data:`ERROR_KINDS`); a warning log line when None.
     """
 
+    #: Venue name in logs and errors; frames starting with DATA_PREFIX are market data.
+    LABEL = "binance"
+    DATA_PREFIX = _STREAM_PREFIX
+    _stream_names = staticmethod(_stream_names)
+
     def __init__(
         self,
         config: BinanceConfig,
@@ -335,7 +251,7 @@ class BinanceConnection:
         Streams already wanted are ignored. Raises :class:`ConfigError` for a malformed name
         or when the connection would exceed ``max_streams_per_connection``.
         """
-        names = _stream_names(streams)
+        names = self._stream_names(streams)
         with self._lock:
             new = tuple(n for n in names if n not in self._desired)
             limit = self._config.max_streams_per_connection
@@ -351,7 +267,7 @@ class BinanceConnection:
     def unsubscribe(self, streams: Iterable[str]) -> None:
         """Drop streams; thread-safe, sent paced by the connection thread. Unknown ones are
         ignored."""
-        names = _stream_names(streams)
+        names = self._stream_names(streams)
         with self._lock:
             gone = tuple(n for n in names if n in self._desired)
             for name in gone:
@@ -447,7 +363,8 @@ class BinanceConnection:
         limit = self._config.max_connect_attempts
         if limit and failures >= limit:
             raise ConnectError(
-                f"binance websocket {self._url}: {failures} consecutive connect attempts failed"
+                f"{self.LABEL} websocket {self._url}: {failures} consecutive connect attempts "
+                f"failed"
             )
 
     def _connect(self) -> _ChunkedWebSocket | None:
@@ -476,7 +393,8 @@ class BinanceConnection:
         _chunk_into(session.outbox, "SUBSCRIBE", wanted, self._config.max_streams_per_request)
         self._connects += 1
         self._connected = True
-        _log.info("binance websocket connected to %s (%d streams)", self._url, len(wanted))
+        _log.info("%s websocket connected to %s (%d streams)", self.LABEL, self._url,
+                  len(wanted))
         if self._connects > 1:
             self._reconnects += 1
         return session
@@ -526,7 +444,8 @@ class BinanceConnection:
         """Timers and queued control messages; return a reason to end the session, or None."""
         cfg = self._config
         if now - s.opened >= cfg.proactive_reconnect_s:
-            _log.info("binance websocket: proactive reconnect after %.0f s", now - s.opened)
+            _log.info("%s websocket: proactive reconnect after %.0f s", self.LABEL,
+                      now - s.opened)
             return "proactive"
         if s.ping_sent is not None and now - s.ping_sent >= cfg.pong_timeout_s:
             self._report("dead", f"no data and no pong {cfg.pong_timeout_s:g} s after our ping")
@@ -569,7 +488,7 @@ class BinanceConnection:
         if s.ping_sent is None and now - s.last_rx >= self._config.ping_interval_s:
             if s.pacer.wait_s(now) > 0:
                 return
-            s.ws.ping(b"meltica")
+            self._send_ping(s)
             s.pacer.record(now)
             s.ping_sent = now
             self._pings += 1
@@ -577,11 +496,20 @@ class BinanceConnection:
             method, names = s.outbox.popleft()
             msg_id = self._next_id
             self._next_id += 1
-            payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
-            s.ws.send(payload, ABNF.OPCODE_TEXT)
+            self._send_request(s, method, names, msg_id)
             s.pacer.record(now)
             s.pending[msg_id] = (method, len(names), now)
             self._requests += 1
+
+    def _send_ping(self, s: _Session) -> None:
+        """Our keep-alive probe: a websocket ping frame (a venue may want its own message)."""
+        s.ws.ping(b"meltica")
+
+    def _send_request(self, s: _Session, method: str, names: tuple[str, ...], msg_id: int
+                      ) -> None:
+        """Send one SUBSCRIBE/UNSUBSCRIBE of ``names`` in the venue's message format."""
+        payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
+        s.ws.send(payload, ABNF.OPCODE_TEXT)
 
     def _read_batch(self, s: _Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
         """Read every ready frame, up to a batch, into ``frames``/``recv_ns``."""
@@ -607,7 +535,7 @@ class BinanceConnection:
                 if len(data) > max_bytes:
                     self._report("oversized", f"text frame of {len(data)} bytes > "
                                  f"max_frame_bytes {max_bytes}", data)
-                elif data.startswith(_STREAM_PREFIX):
+                elif data.startswith(self.DATA_PREFIX):
                     frames.append(data)
                     recv_ns.append(now_ns())
                 else:
@@ -677,12 +605,3 @@ class BinanceConnection:
     @staticmethod
     def _log_error(kind: str, detail: str, raw_prefix: bytes) -> None:
         _log.warning("binance websocket %s: %s", kind, detail)
-
-
-def _close_text(frame: ABNF) -> str:
-    data = frame.data
-    if len(data) < 2:
-        return "no status"
-    code = struct.unpack("!H", data[:2])[0]
-    reason = data[2:].decode("utf-8", "replace")
-    return f"status {code} {reason}".rstrip()

@@ -264,6 +264,10 @@ class BinanceFeed:
 
     # -- observability -------------------------------------------------------------------------
 
+    def best(self, instrument: int) -> tuple[int, int, int, int]:
+        """``(bid_price, bid_qty, ask_price, ask_qty)`` of a local book (0s when empty)."""
+        return self.books.books.best(instrument)
+
     def stats(self) -> FeedStats:
         """Counters of the feed, its connection and each instrument's book."""
         books = self.books.stats() if self.books is not None else {}

@@ -44,13 +44,12 @@ from meltica_nb.schema import (
     BOOK_LEVEL,
     CANONICAL_EVENT,
     DEPTH_UPDATE,
-    SCHEMA_VERSION,
     EventType,
     Flag,
-    Kind,
     Side,
 )
 from meltica_nb.venues.binance.symbols import BinanceSymbols, SymbolTable
+from meltica_nb.venues.records import concat_events, market_event
 
 __all__ = [
     "MARKETS",
@@ -566,18 +565,8 @@ class BinanceParser:
 
     def _event(self, recv_ns: int, event_type: EventType, ns: int, seq: int, inst: int,
                **payload: int) -> _Parsed:
-        rec = np.zeros(1, CANONICAL_EVENT)
-        rec["ingest_ns"] = recv_ns
-        rec["exchange_ns"] = ns
-        rec["seq_provider"] = seq
-        rec["instrument"] = inst
-        rec["venue"] = self.venue_id
-        rec["event_type"] = event_type
-        rec["kind"] = Kind.MARKET_DATA
-        rec["schema_version"] = SCHEMA_VERSION
-        for name, value in payload.items():
-            rec[name] = value
-        return _Parsed(FrameStatus.OK, event=rec)
+        return _Parsed(FrameStatus.OK, event=market_event(self.venue_id, recv_ns, event_type,
+                                                          ns, seq, inst, **payload))
 
     def _trade(self, payload: dict, recv_ns: int, inst: int, spec: _Spec = _TRADE_SPEC
                ) -> _Parsed:
@@ -683,16 +672,6 @@ def _frame_ranks(frame_index: np.ndarray, extra: list):
     scanned = np.flatnonzero(has)
     has[where] = True
     return where, scanned, has, np.cumsum(has) - 1
-
-
-def concat_events(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Concatenate CANONICAL_EVENT arrays, keeping the layout.
-
-    ``np.concatenate`` promotes the union dtype to a packed 352-byte struct with one slot per
-    field name; joining the raw bytes keeps the 128-byte record.
-    """
-    raw = [np.ascontiguousarray(a).view(np.uint8).reshape(-1) for a in arrays]
-    return np.concatenate([np.zeros(0, np.uint8), *raw]).view(CANONICAL_EVENT)
 
 
 def _grown(levels: np.ndarray, capacity: int) -> np.ndarray:

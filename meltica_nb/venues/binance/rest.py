@@ -110,6 +110,16 @@ class RestStats:
     used_weight: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One request as sent (and re-sent on a retry)."""
+
+    method: str
+    path: str
+    target: str
+    headers: dict[str, str]
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     if value is None:
@@ -204,9 +214,27 @@ class BinanceRest:
         ``X-MBX-APIKEY`` header. Raises :class:`RequestRejected`, :class:`RateLimited`,
         :class:`VenueUnavailable`, :class:`ConnectError` or :class:`ProtocolError`.
         """
+        return self.request("GET", path, params, weight=weight, api_key=api_key)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | str | None = None,
+        *,
+        weight: int = 1,
+        api_key: bool = False,
+        retries: int | None = None,
+    ) -> bytes:
+        """Send ``method`` (GET, POST, PUT, DELETE) to ``path`` with query ``params`` (a
+        mapping, or a query string already encoded and signed); return the body bytes.
+
+        ``retries`` overrides ``rest_max_retries``: signed requests pass 0, because a retry
+        would re-send a stale timestamp, and an order must never be placed twice.
+        """
         target = self._base_path + path
         if params:
-            target += "?" + urlencode(params)
+            target += "?" + (params if isinstance(params, str) else urlencode(params))
         headers = {"Accept": "application/json", "User-Agent": "meltica_nb"}
         if api_key:
             if self._config.api_key is None:
@@ -214,8 +242,10 @@ class BinanceRest:
             headers["X-MBX-APIKEY"] = self._config.api_key.reveal()
         if self._own_token.cancelled:
             raise VenueUnavailable("binance REST client is closed")
+        if retries is None:
+            retries = self._config.rest_max_retries
         with self._lock:
-            return self._get(path, target, headers, weight)
+            return self._send(_Request(method, path, target, headers), weight, retries)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -250,39 +280,37 @@ class BinanceRest:
 
     # -- retry loop ---------------------------------------------------------------------------
 
-    def _get(self, path: str, target: str, headers: dict[str, str], weight: int) -> bytes:
+    def _send(self, req: _Request, weight: int, retries: int) -> bytes:
         backoff = Backoff(self._config.backoff_policy, seed=self._config.backoff_seed)
-        retries = self._config.rest_max_retries
         for attempt in range(retries + 1):
             self._respect_limits(weight)
-            outcome = self._attempt(path, target, headers, backoff)
+            outcome = self._attempt(req, backoff)
             if isinstance(outcome, bytes):
                 return outcome
             error, wait = outcome
             if attempt == retries:
                 raise error
             self._retries += 1
-            _log.info("binance GET %s: %s; retry %d/%d in %.2f s", path, error, attempt + 1,
-                      retries, max(wait, self._blocked_until - self._mono()))
+            _log.info("binance %s %s: %s; retry %d/%d in %.2f s", req.method, req.path, error,
+                      attempt + 1, retries, max(wait, self._blocked_until - self._mono()))
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, path: str, target: str, headers: dict[str, str],
-                 backoff: Backoff) -> bytes | tuple[VenueError, float]:
+    def _attempt(self, req: _Request, backoff: Backoff) -> bytes | tuple[VenueError, float]:
         """One request: the body, or the error to raise if no retry is left and the wait."""
         try:
-            status, response_headers, body = self._exchange(target, headers)
+            status, response_headers, body = self._exchange(req)
         except (OSError, http.client.HTTPException) as e:
-            return self._transport_error(path, e), backoff.next_delay()
+            return self._transport_error(req, e), backoff.next_delay()
         self._note_weight(response_headers)
         if status < 300:
             return body
-        return self._status_error(path, status, response_headers, body, backoff)
+        return self._status_error(req, status, response_headers, body, backoff)
 
-    def _status_error(self, path: str, status: int, headers: Mapping[str, str], body: bytes,
+    def _status_error(self, req: _Request, status: int, headers: Mapping[str, str], body: bytes,
                       backoff: Backoff) -> tuple[VenueError, float]:
         code, text = self._describe(body)
-        message = self._redact(f"binance GET {path}: HTTP {status}: {text}")
+        message = self._redact(f"binance {req.method} {req.path}: HTTP {status}: {text}")
         if status in (418, 429):
             self._rate_limited += 1
             wait = _retry_after(headers)
@@ -294,8 +322,8 @@ class BinanceRest:
             return VenueUnavailable(message, status=status, code=code), backoff.next_delay()
         raise RequestRejected(message, status=status, code=code)
 
-    def _transport_error(self, path: str, e: BaseException) -> VenueError:
-        detail = self._redact(f"binance GET {path}: {type(e).__name__}: {e}")
+    def _transport_error(self, req: _Request, e: BaseException) -> VenueError:
+        detail = self._redact(f"binance {req.method} {req.path}: {type(e).__name__}: {e}")
         if isinstance(e, ConnectionRefusedError | socket.gaierror | ssl.SSLError):
             return ConnectError(detail)
         if isinstance(e, http.client.HTTPException) and not isinstance(e, ConnectionError):
@@ -364,12 +392,12 @@ class BinanceRest:
 
     # -- the connection -----------------------------------------------------------------------
 
-    def _exchange(self, target: str, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+    def _exchange(self, req: _Request) -> tuple[int, Any, bytes]:
         """Send on the kept-alive connection; once more on a new one if the server had
         closed it while idle."""
         reused = self._conn_used
         try:
-            return self._roundtrip(target, headers)
+            return self._roundtrip(req)
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
             # RemoteDisconnected is a ConnectionResetError: the idle keep-alive race
             self._drop_connection()
@@ -377,13 +405,13 @@ class BinanceRest:
                 raise
             self._reconnects += 1
             _log.debug("binance REST: keep-alive connection was closed by the server; reconnecting")
-            return self._roundtrip(target, headers)
+            return self._roundtrip(req)
 
-    def _roundtrip(self, target: str, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+    def _roundtrip(self, req: _Request) -> tuple[int, Any, bytes]:
         conn = self._connection()
         try:
             self._requests += 1
-            conn.request("GET", target, headers=headers)
+            conn.request(req.method, req.target, headers=req.headers)
             response = conn.getresponse()
             body = response.read()
         except BaseException:

@@ -1,0 +1,398 @@
+"""OKX book kernels: L2 books that remember each level's text, CRC32 checksums, seqId chains.
+
+OKX's ``books`` checksum is the CRC32 of ``bid1px:bid1sz:ask1px:ask1sz:bid2px:...`` over the
+top 25 levels, built from the price and size **text as received** (``"0.0112"`` and
+``"0.01120"`` hash differently). A book here keeps, beside each level's int64 mantissas
+(at the instrument's exponents), the number of decimals its price and size text had:
+``txt = price_decimals << 8 | size_decimals``. The parser accepts only canonical decimal text
+(``0|[1-9][0-9]*`` then optionally ``.`` and digits, with at most the exponent's decimals), so
+``format_decimal(mantissa // 10**(exponent - decimals), decimals)`` gives back the received
+text byte for byte, and the checksum string is rebuilt without a Python object.
+
+**Books.** One book per instrument row ``i``: ``bid_px``/``bid_qty``/``bid_txt`` sorted by
+price descending, ``ask_*`` ascending (``[n_books, depth]`` int64), counts ``bid_n``/``ask_n``.
+Kernels take them as ``book = (bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_txt)`` and
+``counts = (bid_n, ask_n)``.
+
+**Procedure** (:func:`apply_batch`, per DEPTH_UPDATE row, from ``exchange-book-rules.md``):
+
+1. a snapshot (``is_snapshot``) replaces the book and makes it live;
+2. an update for a book that is not live is ignored (counted): a resubscribe is on its way;
+3. sequence: when the update and the book both carry a ``seqId`` (``final_id >= 0``; our 2022
+   recording has none), ``prev_final_id`` must equal the book's ``seqId`` (a keep-alive has
+   ``prevSeqId == seqId``, a reset after maintenance still chains through ``prevSeqId``). A
+   repeat of the last message (``seqId`` equal, chained elsewhere) is a duplicate, ignored;
+   anything else is a gap;
+4. levels apply (size ``0`` deletes, a known price takes the new size and text, a new price
+   is inserted in order); a run sorted in book order, as OKX sends it, merges in one pass,
+   any other run applies level by level; a full side keeps its best ``depth`` levels;
+5. a non-zero checksum must equal the book's (``0`` means "not provided", as OKX announced
+   for June 2026);
+6. a gap or a checksum mismatch drops the book and flags the instrument in ``out_resync``: the
+   caller resubscribes the channel, whose next snapshot restarts at step 1.
+
+A live book emits a BookSnapshot (top-K into the BookTable, ``checksum`` = the venue's value)
+and, when the best bid or ask changed, a BBO, when its version moved. ``seq_provider`` is the
+message's ``seqId`` (the sequence ``bbo-tbt`` pushes carry too, so both feed one BBO stream in
+order); without one (the 2022 recording) it counts applied messages. A keep-alive (same
+``seqId``) emits nothing. After an OKX ``seqId`` reset the book stays correct, but events wait
+until the new ``seqId`` passes the last one emitted (the dispatcher would drop them anyway).
+"""
+
+import numpy as np
+from numba import njit
+
+from meltica_nb.kernels import book_kernels as bk
+from meltica_nb.kernels.book_kernels import _find
+from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update
+
+#: Instrument states (``S_STATE``).
+WAITING = bk.SYNCING  # no book: waiting for a snapshot
+LIVE = bk.LIVE
+
+#: Columns of the per-instrument state array. The ones the shared top-K/BBO emitter
+#: (:func:`meltica_nb.kernels.book_kernels._emit`) reads keep book_kernels' positions.
+S_STATE = bk.S_STATE
+S_VERSION = bk.S_BOOK_ID         # the events' seq_provider: seqId, else a message count
+S_EMITTED = bk.S_EMITTED_ID      # seq_provider of the last BookSnapshot event
+S_SEEN = bk.S_SEEN               # 1 once the instrument had a row
+S_BBO_BID_PX = bk.S_BBO_BID_PX   # the last BBO event's best bid and ask
+S_BBO_ASK_QTY = bk.S_BBO_ASK_QTY
+S_SEQ = bk.N_STATE               # last seqId (-1: none)
+S_CHECKSUM = bk.N_STATE + 1      # our checksum after the last message (0: none sent to check)
+N_STATE = bk.N_STATE + 2
+
+#: Columns of the per-instrument counter array (shared meanings at book_kernels' positions).
+C_APPLIED = bk.C_APPLIED          # updates applied
+C_SNAPSHOTS = bk.C_SNAPSHOTS
+C_GAPS = bk.C_GAPS
+C_RESYNCS = bk.C_RESYNCS          # books dropped (gap or checksum mismatch)
+C_TRUNCATED = bk.C_TRUNCATED
+C_BOOK_EVENTS = bk.C_BOOK_EVENTS
+C_BBO_EVENTS = bk.C_BBO_EVENTS
+C_CHECKSUM_OK = bk.N_COUNTERS
+C_CHECKSUM_FAIL = bk.N_COUNTERS + 1
+C_CHECKSUM_ABSENT = bk.N_COUNTERS + 2  # messages with checksum 0 (not provided)
+C_DUPLICATES = bk.N_COUNTERS + 3
+C_IGNORED = bk.N_COUNTERS + 4          # updates while waiting for a snapshot
+N_COUNTERS = bk.N_COUNTERS + 5
+
+#: Levels per side in the checksum.
+CHECKSUM_LEVELS = 25
+#: Bytes the checksum string can take: 100 values of at most 21 + 18 bytes, and separators.
+CHECKSUM_BUFFER = 4 * CHECKSUM_LEVELS * 40
+
+#: No kernel here allocates: compiled without reference counting, as the Binance scanner is
+#: (each call between NRT functions pays an atomic incref/decref per array argument, and the
+#: checksum string takes ~200 small calls per message).
+_kernel = njit(cache=True, _nrt=False)
+#: The per-value helpers of the hot loops are inlined at the Numba level (a call per value
+#: costs more than the value's work).
+_inline = njit(cache=True, _nrt=False, inline="always")
+
+_POW10 = np.array([10**k for k in range(19)], np.int64)
+_COLON = 58
+_DOT = 46
+
+
+# -- levels with text ------------------------------------------------------------------------
+
+@_kernel
+def _shift_out(px, qty, txt, i, j, n):
+    for c in range(j, n - 1):
+        px[i, c] = px[i, c + 1]
+        qty[i, c] = qty[i, c + 1]
+        txt[i, c] = txt[i, c + 1]
+
+
+@_kernel
+def _shift_in(px, qty, txt, i, j, n):
+    for c in range(n, j, -1):
+        px[i, c] = px[i, c - 1]
+        qty[i, c] = qty[i, c - 1]
+        txt[i, c] = txt[i, c - 1]
+
+
+@_kernel
+def set_level(px, qty, txt, count, i, descending, price, quantity, text):
+    """Set one level (quantity absolute, 0 deletes) with its text form; return truncations."""
+    n = count[i]
+    j = _find(px, i, n, price, descending)
+    if j < n and px[i, j] == price:
+        if quantity == 0:
+            _shift_out(px, qty, txt, i, j, n)
+            count[i] = n - 1
+        else:
+            qty[i, j] = quantity
+            txt[i, j] = text
+        return 0
+    if quantity == 0:
+        return 0
+    depth = px.shape[1]
+    if j >= depth:
+        return 1
+    dropped = 0
+    if n == depth:
+        n -= 1
+        dropped = 1
+    _shift_in(px, qty, txt, i, j, n)
+    px[i, j] = price
+    qty[i, j] = quantity
+    txt[i, j] = text
+    count[i] = n + 1
+    return dropped
+
+
+@_kernel
+def _in_book_order(levels, off, m, descending):
+    """True when the run's prices are strictly in the side's order (OKX sends them so)."""
+    for r in range(off + 1, off + m):
+        if (levels[r - 1, 0] <= levels[r, 0]) if descending else (levels[r - 1, 0] >= levels[r, 0]):
+            return False
+    return True
+
+
+@_inline
+def _keep(tmp, out, room, price, quantity, text):
+    """Write level ``out`` of the merged tail unless the side is full (a truncation)."""
+    if out < room:
+        tmp[0, out] = price
+        tmp[1, out] = quantity
+        tmp[2, out] = text
+
+
+@_kernel
+def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
+    """Apply a sorted run in one pass: each old level moves once (a shift per insert or delete
+    would move half the side each time). Returns truncations."""
+    n = count[i]
+    start = _find(px, i, n, levels[off, 0], descending)  # levels before it stay in place
+    room = px.shape[1] - start
+    a, out = start, 0
+    for r in range(off, off + m):
+        price = levels[r, 0]
+        while a < n and ((px[i, a] > price) if descending else (px[i, a] < price)):
+            _keep(tmp, out, room, px[i, a], qty[i, a], txt[i, a])
+            out += 1
+            a += 1
+        if a < n and px[i, a] == price:
+            a += 1
+        if levels[r, 1] != 0:
+            _keep(tmp, out, room, price, levels[r, 1], texts[r])
+            out += 1
+    while a < n:
+        _keep(tmp, out, room, px[i, a], qty[i, a], txt[i, a])
+        out += 1
+        a += 1
+    kept = min(out, room)
+    for c in range(kept):
+        px[i, start + c] = tmp[0, c]
+        qty[i, start + c] = tmp[1, c]
+        txt[i, start + c] = tmp[2, c]
+    count[i] = start + kept
+    return out - kept
+
+
+@_kernel
+def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
+    if m > 1 and _in_book_order(levels, off, m, descending):
+        return _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp)
+    t = 0
+    for r in range(off, off + m):
+        t += set_level(px, qty, txt, count, i, descending, levels[r, 0], levels[r, 1], texts[r])
+    return t
+
+
+@_kernel
+def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, tmp):
+    """Apply ``n_bids`` then ``n_asks`` levels from ``levels[off:]``; return truncations.
+
+    ``tmp``: int64 ``[3, depth]`` scratch for the one-pass merge of a sorted run.
+    """
+    t = _apply_side(book[0], book[1], book[2], counts[0], i, True, levels, texts, off, n_bids,
+                    tmp)
+    return t + _apply_side(book[3], book[4], book[5], counts[1], i, False, levels, texts,
+                           off + n_bids, n_asks, tmp)
+
+
+# -- checksum ----------------------------------------------------------------------------------
+
+@_inline
+def _put_value(buf, pos, mantissa, exponent, decimals):
+    """Write the received text of ``mantissa`` (``decimals`` places) at ``pos``; new pos.
+
+    The canonical form :func:`~meltica_nb.kernels.decimal_kernels.format_decimal` writes, for
+    the non-negative values of a book, written in place (no slice of ``buf`` per value).
+    """
+    value = mantissa // _POW10[exponent - decimals]
+    width = decimals + 1
+    while width < 19 and value >= _POW10[width]:
+        width += 1
+    end = pos + width + (1 if decimals > 0 else 0)
+    p = end - 1
+    for k in range(width):
+        if k == decimals and k > 0:
+            buf[p] = _DOT
+            p -= 1
+        buf[p] = 48 + value % 10
+        value //= 10
+        p -= 1
+    return end
+
+
+@_inline
+def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
+    pos = _put_value(buf, pos, px[i, j], pexp, txt[i, j] >> 8)
+    buf[pos] = _COLON
+    pos = _put_value(buf, pos + 1, qty[i, j], qexp, txt[i, j] & 0xFF)
+    buf[pos] = _COLON
+    return pos + 1
+
+
+@_kernel
+def checksum_text(buf, book, counts, i, pexp, qexp):
+    """Write book ``i``'s checksum string into ``buf``; return its length."""
+    nb = min(counts[0][i], CHECKSUM_LEVELS)
+    na = min(counts[1][i], CHECKSUM_LEVELS)
+    pos = 0
+    for j in range(max(nb, na)):
+        if j < nb:
+            pos = _put_level(buf, pos, book[0], book[1], book[2], i, j, pexp, qexp)
+        if j < na:
+            pos = _put_level(buf, pos, book[3], book[4], book[5], i, j, pexp, qexp)
+    return pos - 1 if pos > 0 else 0
+
+
+@_kernel
+def book_checksum(buf, book, counts, i, pexp, qexp):
+    """OKX's signed CRC32 of book ``i`` (``buf``: CHECKSUM_BUFFER bytes of scratch)."""
+    n = checksum_text(buf, book, counts, i, pexp, qexp)
+    return crc32_signed(crc32_update(0, buf, 0, n))
+
+
+# -- the procedure -----------------------------------------------------------------------------
+
+@_kernel
+def _drop(out_resync, st, counters, counts, i):
+    """Forget book ``i`` and ask for a resubscribe."""
+    st[i, S_STATE] = WAITING
+    st[i, S_SEQ] = -1
+    counts[0][i] = 0
+    counts[1][i] = 0
+    counters[i, C_RESYNCS] += 1
+    out_resync[i] = 1
+
+
+@_kernel
+def _in_sequence(st, counters, i, seq, prev):
+    """1 when the update chains on the book, 0 for a duplicate, -1 for a gap."""
+    last = st[i, S_SEQ]
+    if seq < 0 or last < 0 or prev == last:
+        return 1
+    if seq == last:
+        counters[i, C_DUPLICATES] += 1
+        return 0
+    counters[i, C_GAPS] += 1
+    return -1
+
+
+@_kernel
+def _load(book, counts, counters, st, i, levels, texts, row, tmp):
+    counts[0][i] = 0
+    counts[1][i] = 0
+    counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
+                                             row["n_bids"], row["n_asks"], tmp)
+    st[i, S_STATE] = LIVE
+    counters[i, C_SNAPSHOTS] += 1
+
+
+@_kernel
+def _update(out_resync, book, counts, st, counters, i, levels, texts, row, tmp):
+    """Steps 2-4 for one update; True when it was applied."""
+    if st[i, S_STATE] != LIVE:
+        counters[i, C_IGNORED] += 1
+        return False
+    order = _in_sequence(st, counters, i, row["final_id"], row["prev_final_id"])
+    if order < 0:
+        _drop(out_resync, st, counters, counts, i)
+        return False
+    if order == 0:
+        return False
+    counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
+                                             row["n_bids"], row["n_asks"], tmp)
+    counters[i, C_APPLIED] += 1
+    return True
+
+
+@_kernel
+def _verify(out_resync, scratch, book, counts, st, counters, exps, i, expected):
+    """Step 5: True when the checksum matches or was not provided (then none is computed)."""
+    if expected == 0:
+        st[i, S_CHECKSUM] = 0
+        counters[i, C_CHECKSUM_ABSENT] += 1
+        return True
+    ours = book_checksum(scratch, book, counts, i, exps[0][i], exps[1][i])
+    st[i, S_CHECKSUM] = ours
+    if ours == expected:
+        counters[i, C_CHECKSUM_OK] += 1
+        return True
+    counters[i, C_CHECKSUM_FAIL] += 1
+    _drop(out_resync, st, counters, counts, i)
+    return False
+
+
+@_kernel
+def _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row, checksum):
+    """BookSnapshot (top-K into the table, with the venue's checksum) and, if the top changed,
+    BBO, through the shared emitter; return the next ``e``."""
+    sides = (book[0], book[1], book[3], book[4])
+    nxt = bk._emit(out_events, blank, e, sync, sides, counts, tb_lv, tb_meta, i, k,
+                   row["venue"], row["ingest_ns"], row["exchange_ns"])
+    out_events[e]["checksum"] = checksum
+    return nxt
+
+
+@_kernel
+def _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, row, checksum):
+    """Steps 1-6 for one row; True when the book changed and is valid."""
+    st, counters = sync[0], sync[1]
+    st[i, S_SEEN] = 1
+    if row["is_snapshot"]:
+        _load(book, counts, counters, st, i, levels, texts, row, scratch[1])
+    elif not _update(out_resync, book, counts, st, counters, i, levels, texts, row, scratch[1]):
+        return False
+    if row["final_id"] >= 0:
+        st[i, S_SEQ] = row["final_id"]
+        st[i, S_VERSION] = row["final_id"]
+    else:
+        st[i, S_VERSION] += 1
+    return _verify(out_resync, scratch[0], book, counts, st, counters, exps, i, checksum)
+
+
+@_kernel
+def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps, tb_lv, tb_meta,
+                rows, levels, texts, checksums, k):
+    """Run DEPTH_UPDATE ``rows`` (levels ``[m, 2]`` int64 with ``texts[m]``) through the books.
+
+    ``checksums[r]`` is row ``r``'s venue checksum (0: none); ``scratch`` is
+    ``(uint8[CHECKSUM_BUFFER], int64[3, depth])``. Writes at most two events per row
+    into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
+    ``(events written, rows rejected)`` (instrument outside the books, levels outside the
+    arena).
+    """
+    e = 0
+    rejected = 0
+    n_books = sync[0].shape[0]
+    n_levels = levels.shape[0]
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        i = row["instrument"]
+        end = row["level_off"] + row["n_bids"] + row["n_asks"]
+        if i <= 0 or i >= n_books or row["level_off"] < 0 or end > n_levels:
+            rejected += 1
+            continue
+        if _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, row,
+                    checksums[r]):
+            e = _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row,
+                      checksums[r])
+    return e, rejected

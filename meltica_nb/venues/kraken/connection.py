@@ -1,0 +1,140 @@
+"""One Kraken websocket (v1 or v2): the shared batching reader, Kraken's control messages.
+
+:class:`KrakenConnection` is the Binance connection's reader (batches, chunked reads, paced
+control messages, liveness, reconnect with capped exponential backoff and resubscription, bad
+frames reported) speaking Kraken's control protocol instead:
+
+* subscriptions are streams ``<channel>@<pair>`` (see :mod:`meltica_nb.venues.kraken.config`);
+  one request per channel carries its pairs: v1
+  ``{"event":"subscribe","pair":[..],"subscription":{"name":"book","depth":10},"reqid":n}``,
+  v2 ``{"method":"subscribe","params":{"channel":"book","symbol":[..],"depth":10},
+  "req_id":n}``; Kraken acks each pair separately (v1 ``subscriptionStatus``, v2
+  ``{"method":"subscribe","success":..}``), so a request is settled after one ack per pair;
+* keep-alive is Kraken's own ``{"event":"ping"}`` / ``{"method":"ping"}`` (answered by
+  ``pong``); heartbeats, pongs and status messages are consumed here and only prove liveness;
+* :meth:`KrakenConnection.resubscribe` unsubscribes and subscribes again, in that order: the
+  answer to a subscribe is a fresh book snapshot (the cure for a checksum mismatch).
+
+Market data frames (v1 arrays, v2 ``{"channel": ...}`` objects) go to ``on_frames`` untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import orjson
+from websocket import ABNF
+
+from meltica_nb.clock import Clock
+from meltica_nb.venues.binance.connection import BinanceConnection, OnError, OnFrames
+from meltica_nb.venues.kraken.config import KrakenConfig, split_stream
+
+__all__ = ["KrakenConnection"]
+
+_V2_DATA = b'{"channel":"'
+_V2_QUIET = (b'{"channel":"heartbeat"', b'{"channel":"status"')
+_V1_QUIET = frozenset({"heartbeat", "pong", "systemStatus"})
+_METHODS = {"SUBSCRIBE": "subscribe", "UNSUBSCRIBE": "unsubscribe"}
+
+
+class KrakenConnection(BinanceConnection):
+    """One Kraken websocket, run by :meth:`run` on a TaskGroup thread (see the module doc).
+
+    Parameters are those of :class:`~meltica_nb.venues.binance.connection.BinanceConnection`;
+    ``config.ws_url`` is dialled as is and ``config.streams()`` subscribed at start.
+    """
+
+    def __init__(self, config: KrakenConfig, on_frames: OnFrames, clock: Clock | None = None,
+                 *, on_reconnect: Callable[[], None] | None = None,
+                 on_error: OnError | None = None) -> None:
+        super().__init__(config, on_frames, clock, on_reconnect=on_reconnect,
+                         on_error=on_error)
+        self._url = config.ws_url
+        self._version = config.version
+        self._depth = config.book_depth
+
+    def resubscribe(self, streams: Iterable[str]) -> None:
+        """Unsubscribe then subscribe ``streams`` again (a fresh snapshot); thread-safe."""
+        names = tuple(streams)
+        self.unsubscribe(names)
+        self.subscribe(names)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _send_request(self, s, method: str, names: tuple[str, ...], msg_id: int) -> None:
+        """One message per channel, every message under ``msg_id``."""
+        by_channel: dict[str, list[str]] = {}
+        for name in names:
+            channel, pair = split_stream(name)
+            by_channel.setdefault(channel, []).append(pair)
+        for channel, pairs in by_channel.items():
+            s.ws.send(orjson.dumps(self._request(_METHODS[method], channel, pairs, msg_id)),
+                      ABNF.OPCODE_TEXT)
+
+    def _request(self, verb: str, channel: str, pairs: list[str], msg_id: int) -> dict:
+        options = {"depth": self._depth} if channel == "book" else {}
+        if self._version == 1:
+            return {"event": verb, "pair": pairs, "subscription": {"name": channel, **options},
+                    "reqid": msg_id}
+        return {"method": verb, "params": {"channel": channel, "symbol": pairs, **options},
+                "req_id": msg_id}
+
+    def _send_ping(self, s) -> None:
+        msg_id = self._next_id
+        self._next_id += 1
+        ping = ({"event": "ping", "reqid": msg_id} if self._version == 1
+                else {"method": "ping", "req_id": msg_id})
+        s.ws.send(orjson.dumps(ping), ABNF.OPCODE_TEXT)
+
+    # -- replies --------------------------------------------------------------------------------
+
+    def _on_text(self, s, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
+        """Market data to the batch; acks settle requests; heartbeats and pongs end here."""
+        if data[:1] == b"[" or (data.startswith(_V2_DATA) and not data.startswith(_V2_QUIET)):
+            frames.append(data)
+            recv_ns.append(self._clock.now_ns())
+            return
+        if data.startswith(_V2_QUIET):
+            return
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._report("protocol", f"text frame of {len(data)} bytes is not JSON", data)
+            return
+        if not isinstance(msg, dict) or not self._on_control(s, msg, data):
+            frames.append(data)  # not ours to judge: the parser counts and dead-letters it
+            recv_ns.append(self._clock.now_ns())
+
+    def _on_control(self, s, msg: dict, data: bytes) -> bool:
+        """Handle a control message; False when it is none."""
+        event, method = msg.get("event"), msg.get("method")
+        if event in _V1_QUIET or method == "pong":
+            return True
+        if event == "subscriptionStatus":
+            error = msg.get("errorMessage") if msg.get("status") == "error" else None
+            self._on_ack(s, msg.get("reqid"), error, data)
+            return True
+        if method in ("subscribe", "unsubscribe"):
+            error = None if msg.get("success") else msg.get("error", "refused")
+            self._on_ack(s, msg.get("req_id"), error, data)
+            return True
+        if event == "error" or (method is not None and msg.get("success") is False):
+            self._report("unexpected_reply", f"error reply: {msg.get('errorMessage') or msg}",
+                         data)
+            return True
+        return False
+
+    def _on_ack(self, s, req_id, error, data: bytes) -> None:
+        request = s.pending.get(req_id) if isinstance(req_id, int) else None
+        if request is None:
+            self._report("unexpected_reply", f"ack req_id={req_id!r} matches no request", data)
+            return
+        self._acks += 1
+        s.healthy = True
+        method, count, sent = request
+        if count > 1:
+            s.pending[req_id] = (method, count - 1, sent)
+        else:
+            del s.pending[req_id]
+        if error is not None:
+            self._report("subscribe_error", f"{method} req_id={req_id} refused: {error}", data)

@@ -1,0 +1,198 @@
+"""KrakenFeed: one Kraken websocket session (v1 or v2) wired into the engine.
+
+``prepare()`` reads every pair's decimals from ``/0/public/AssetPairs`` (real HTTP), registers
+the configured symbols, and builds the parser, the books and the connection. The connection
+thread hands each batch of frames to :meth:`KrakenFeed.on_frames`, which is public so a replay
+driver can feed recorded frames without a connection: one parser call, one book kernel call,
+one publish of the trades, tickers, BookSnapshots and BBOs together. A book whose checksum
+fails is resubscribed (fresh snapshot); malformed and unknown frames go to the engine's
+dead-letter queue with an excerpt and are counted; the stream goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from meltica_nb.book_table import BookTable
+from meltica_nb.concurrency import CancelToken
+from meltica_nb.dead_letter_queue import DeadLetterReason
+from meltica_nb.venues.binance.parsing import concat_events
+from meltica_nb.venues.kraken.books import KrakenBooks
+from meltica_nb.venues.kraken.config import KrakenConfig
+from meltica_nb.venues.kraken.connection import KrakenConnection
+from meltica_nb.venues.kraken.parsing import FrameStatus, KrakenParser
+from meltica_nb.venues.kraken.rest import fetch_asset_pairs
+from meltica_nb.venues.kraken.symbols import KrakenSymbols, v1_name, v2_name
+
+__all__ = ["KrakenFeed", "KrakenFeedStats"]
+
+log = logging.getLogger("meltica_nb.venues.kraken")
+
+_DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
+                FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
+                FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
+                FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
+_BAD_INPUT = ("oversized", "binary", "protocol")
+_WARM_FRAMES = (
+    b'[1,{"as":[["2.0","1.0","1.0"]],"bs":[["1.0","1.0","1.0"]]},"book-10","PAIR1"]',
+    b'[1,{"b":[["1.0","2.0","1.0","r"]],"c":"0"},"book-10","PAIR1"]',
+    b'{"channel":"book","type":"snapshot","data":[{"symbol":"PAIR2","bids":[{"price":1.0,'
+    b'"qty":1.0}],"asks":[{"price":2.0,"qty":1.0}],"checksum":0,'
+    b'"timestamp":"2024-01-01T00:00:00.000000Z"}]}',
+)
+
+
+@dataclass(frozen=True)
+class KrakenFeedStats:
+    """One feed's counters, its parser's, its connection's and each book's."""
+
+    name: str
+    frames: int
+    events: int
+    malformed: int
+    unknown: int
+    resubscribes: int     # book resubscriptions requested after a checksum mismatch
+    resyncs: int          # books dropped after a checksum mismatch
+    snapshots: int        # book snapshots loaded
+    applied: int
+    checksum_ok: int
+    checksum_fail: int
+    parser: object
+    connection: object
+    books: dict
+
+
+class KrakenFeed:
+    """AssetPairs + connection + parser + books for one Kraken session, into an engine.
+
+    Parameters
+    ----------
+    engine : the engine whose ``publish``, registry, clock, book table and DLQ are used.
+    config : endpoints, protocol version, symbols, channels and book depth.
+    """
+
+    def __init__(self, engine, config: KrakenConfig):
+        self.engine = engine
+        self.config = config
+        self.name = "kraken"
+        self.venue = engine.registry.venue_id(self.name)
+        self.clock = engine.clock
+        self.lock = threading.Lock()
+        self.symbols = KrakenSymbols(engine.registry)
+        self.parser: KrakenParser | None = None
+        self.books: KrakenBooks | None = None
+        self.connection: KrakenConnection | None = None
+        self._frames = self._events = self._malformed = self._unknown = self._resubscribes = 0
+
+    # -- set-up (engine.start, caller's thread) --------------------------------------------------
+
+    def prepare(self) -> None:
+        """Read pair decimals over REST, register the symbols, build parser/books/connection."""
+        body = fetch_asset_pairs(self.config)
+        self.symbols.add_asset_pairs(body, self.config.symbols)
+        self.build()
+        self.connection = KrakenConnection(self.config, self.on_frames, self.clock,
+                                           on_reconnect=self._on_reconnect,
+                                           on_error=self._on_error)
+
+    def build(self, pairs: dict[str, tuple[int, int]] | None = None) -> None:
+        """Build parser and books over the registered pairs, plus ``pairs`` (symbol ->
+        (price decimals, lot decimals)) given directly: the replay path, without REST."""
+        for symbol, (price_decimals, qty_decimals) in (pairs or {}).items():
+            self.symbols.add(symbol, price_decimals, qty_decimals)
+        n_books = 1 + max(p.instrument for p in self.symbols.pairs())
+        self.parser = KrakenParser(self.symbols, self.venue)
+        self.books = KrakenBooks(n_books, self.config.book_depth, self.engine.book_table,
+                                 k=self.engine.book_table.k)
+        for pair in self.symbols.pairs():
+            self.books.add_pair(pair)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile the scanner and book kernels now, on scratch objects, before threads start."""
+        pair = self.symbols.pairs()[0]
+        frames = [f.replace(b"PAIR1", v1_name(pair.canonical).encode())
+                  .replace(b"PAIR2", v2_name(pair.canonical).encode()) for f in _WARM_FRAMES]
+        parser = KrakenParser(self.symbols, self.venue)
+        books = KrakenBooks(self.books.books.max_books, 10, BookTable(4, self.engine.book_table.k),
+                            k=self.engine.book_table.k)
+        result = parser.parse_batch(frames, [1] * len(frames))
+        books.apply(result.depth, result.levels, result.checksums)
+
+    def tasks(self) -> list[tuple[str, object]]:
+        """(name, thread body) pairs the engine starts in its TaskGroup."""
+        return [(f"{self.name}:ws", self._run_connection)]
+
+    def _run_connection(self, cancel: CancelToken) -> None:
+        self.connection.run(cancel)
+
+    # -- frames (connection thread, or a replay driver) ------------------------------------------
+
+    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
+        """Parse a batch, run its book messages through the books, publish it all at once."""
+        with self.lock:
+            result = self.parser.parse_batch(frames, recv_ns)
+            self._frames += result.n_frames
+            self._dead_letters(result, frames)
+            events = result.events
+            if result.depth.shape[0]:
+                book_events, failed = self.books.apply(result.depth, result.levels,
+                                                       result.checksums)
+                if failed:
+                    self._resubscribe(failed)
+                events = concat_events((events, book_events)) if events.shape[0] else book_events
+            if events.shape[0]:
+                self._events += events.shape[0]
+                self.engine.publish(events)
+
+    def _dead_letters(self, result, frames: list[bytes]) -> None:
+        """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
+        if not sum(result.count(status) for status in _DEAD_LETTER):
+            return
+        bad = np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER)))
+        for f in bad.tolist():
+            status = FrameStatus(int(result.status[f]))
+            reason = _DEAD_LETTER[status]
+            self._malformed += reason == DeadLetterReason.MALFORMED
+            self._unknown += reason == DeadLetterReason.UNKNOWN_MESSAGE
+            self.engine.dlq.offer_text(reason, f"{self.name}: {status.name} frame",
+                                       raw=frames[f][:200])
+
+    def _resubscribe(self, instruments: list[int]) -> None:
+        """Books whose checksum failed: ask Kraken for a fresh snapshot of each."""
+        self._resubscribes += len(instruments)
+        streams = [self.config.stream_of("book", self.engine.registry.instrument(i).symbol)
+                   for i in instruments]
+        log.warning("%s: checksum mismatch, resubscribing %s", self.name, streams)
+        if self.connection is not None:
+            self.connection.resubscribe(streams)
+
+    def _on_reconnect(self) -> None:
+        """A new connection: every book waits for the snapshot its resubscription brings."""
+        with self.lock:
+            self.books.reset()
+
+    def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
+        if kind in _BAD_INPUT:
+            self.engine.dlq.offer_text(DeadLetterReason.MALFORMED,
+                                       f"{self.name}: {kind}: {detail}", raw=raw_prefix)
+            self._malformed += 1
+        log.warning("%s connection: %s: %s", self.name, kind, detail)
+
+    # -- observability ---------------------------------------------------------------------------
+
+    def stats(self) -> KrakenFeedStats:
+        """Counters of the feed, its parser, its connection and each instrument's book."""
+        books = self.books.stats() if self.books is not None else {}
+        total = {k: sum(getattr(b, k) for b in books.values())
+                 for k in ("resyncs", "snapshots", "applied", "checksum_ok", "checksum_fail")}
+        return KrakenFeedStats(
+            self.name, self._frames, self._events, self._malformed, self._unknown,
+            self._resubscribes, total["resyncs"], total["snapshots"], total["applied"],
+            total["checksum_ok"], total["checksum_fail"],
+            self.parser.stats() if self.parser is not None else None,
+            self.connection.stats() if self.connection is not None else None, books)

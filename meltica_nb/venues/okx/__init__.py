@@ -1,0 +1,1 @@
+"""OKX v5 public market data: connection, instruments, parser, books, feed."""

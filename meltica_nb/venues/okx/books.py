@@ -1,0 +1,176 @@
+"""OKX local order books: snapshot then updates, seqId chains, CRC32 checksums over the text.
+
+:class:`OkxBooks` keeps the ``books`` channel's books of one OKX connection, one row per
+instrument id, in arrays the kernels of :mod:`meltica_nb.kernels.okx_book_kernels` update:
+per level the price and size mantissas and the number of decimals their text had, so the
+checksum string (``bid1px:bid1sz:ask1px:ask1sz:...``, top 25) is rebuilt exactly as received.
+:meth:`OkxBooks.apply` runs a batch of parsed DEPTH_UPDATE rows in one kernel call and returns
+the BookSnapshot/BBO events it wrote and the instruments whose channel must be resubscribed
+(sequence gap or checksum mismatch): the feed resubscribes, and the fresh snapshot restarts the
+book. The procedure is in the kernel module's docstring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from meltica_nb.book_table import BookTable
+from meltica_nb.errors import ConfigError
+from meltica_nb.kernels import book_kernels as bk
+from meltica_nb.kernels import okx_book_kernels as ok
+from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, DEPTH_UPDATE
+
+__all__ = ["DEFAULT_DEPTH", "InstrumentBookStats", "OkxBooks"]
+
+#: Levels kept per side: OKX's ``books`` channel holds 400 and manages the window itself, but
+#: an update lists its inserts and deletes in price order, so a side passes 400 for a moment.
+DEFAULT_DEPTH = 1024
+
+_STATES = {ok.WAITING: "waiting", ok.LIVE: "live"}
+
+
+@dataclass(frozen=True)
+class InstrumentBookStats:
+    """One instrument's book state and counters."""
+
+    instrument: int
+    state: str              # "waiting" (for a snapshot) or "live"
+    seq_id: int             # last OKX seqId, -1 when none
+    checksum: int           # our checksum after the last message (0: none sent to check)
+    bid_levels: int
+    ask_levels: int
+    applied: int            # updates applied
+    snapshots: int
+    checksum_ok: int
+    checksum_fail: int
+    checksum_absent: int    # messages whose checksum was 0 (not provided)
+    gaps: int
+    duplicates: int
+    ignored: int            # updates while waiting for a snapshot
+    resyncs: int            # books dropped for a resubscribe
+    truncated: int
+    book_events: int
+    bbo_events: int
+
+
+class OkxBooks:
+    """The OKX books of one connection, publishing top-``k`` rows into ``table``.
+
+    Parameters
+    ----------
+    max_books : rows (instrument ids ``1 .. max_books - 1``).
+    table : the BookTable BookSnapshot events point into.
+    price_exp, qty_exp : int arrays indexed by instrument id (the registry's exponents).
+    depth : levels kept per side.
+    k : levels per side published in each BookSnapshot (``<= table.k``).
+    """
+
+    def __init__(self, max_books: int, table: BookTable, price_exp, qty_exp, *,
+                 depth: int = DEFAULT_DEPTH, k: int = 20):
+        if max_books <= 1 or depth <= 0:
+            raise ConfigError(f"OkxBooks needs max_books > 1 and depth > 0, got {max_books}, "
+                              f"{depth}")
+        if not 0 < k <= table.k:
+            raise ConfigError(f"k={k} must be in 1..{table.k} (the book table's k)")
+        exps = [np.zeros(max_books, np.int64) for _ in range(2)]
+        for out, given in zip(exps, (price_exp, qty_exp), strict=True):
+            given = np.asarray(given, np.int64)[:max_books]
+            out[: given.shape[0]] = given
+        self.max_books, self.depth, self.table, self.k = max_books, depth, table, k
+        shape = (max_books, depth)
+        self.book = tuple(np.zeros(shape, np.int64) for _ in range(6))
+        self.counts = (np.zeros(max_books, np.int64), np.zeros(max_books, np.int64))
+        self.state = np.zeros((max_books, ok.N_STATE), np.int64)
+        self.state[:, ok.S_SEQ] = -1
+        self.counters = np.zeros((max_books, ok.N_COUNTERS), np.int64)
+        self.exps = tuple(exps)
+        self.rejected_rows = 0
+        self._resync = np.zeros(max_books, np.uint8)
+        self._scratch = (np.zeros(ok.CHECKSUM_BUFFER, np.uint8), np.zeros((3, depth), np.int64))
+        self._blank = np.zeros(1, CANONICAL_EVENT)
+        self._out = np.zeros(256, CANONICAL_EVENT)
+
+    def apply(self, rows: np.ndarray, levels: np.ndarray, texts: np.ndarray,
+              checksums: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Run DEPTH_UPDATE ``rows`` (BOOK_LEVEL ``levels`` with their ``texts``, one venue
+        ``checksums`` entry per row, 0 = none) through the books.
+
+        Returns ``(events, resubscribe)``: a view of the BookSnapshot/BBO events written (valid
+        until the next call) and the instruments whose book was dropped. Keep batches below
+        ``table.rows`` rows so every handle is still readable when the batch returns.
+        """
+        if rows.dtype != DEPTH_UPDATE or levels.dtype != BOOK_LEVEL:
+            raise ConfigError("rows must be DEPTH_UPDATE and levels BOOK_LEVEL arrays")
+        lv = np.ascontiguousarray(levels).view(np.int64).reshape(-1, 2)
+        need = 2 * rows.shape[0]
+        if self._out.shape[0] < need:
+            self._out = np.zeros(max(need, 2 * self._out.shape[0]), CANONICAL_EVENT)
+        with self.table.lock:
+            n, rejected = ok.apply_batch(
+                self._out, self._resync, self._blank, self._scratch,
+                (self.state, self.counters), self.book, self.counts, self.exps,
+                *self.table.arrays, np.ascontiguousarray(rows), lv,
+                np.ascontiguousarray(texts, np.int64), np.ascontiguousarray(checksums, np.int64),
+                self.k)
+        self.rejected_rows += rejected
+        if not self._resync.any():
+            return self._out[:n], []
+        dropped = np.flatnonzero(self._resync)
+        self._resync[dropped] = 0
+        return self._out[:n], dropped.tolist()
+
+    def reset(self) -> None:
+        """Forget every book (a new connection starts with snapshots); counters are kept."""
+        self.state[:, ok.S_STATE] = ok.WAITING
+        self.state[:, ok.S_SEQ] = -1
+        self.state[:, ok.S_BBO_BID_PX:ok.S_BBO_ASK_QTY + 1] = 0
+        for count in self.counts:
+            count[:] = 0
+
+    def levels(self, instrument: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of a book's levels as BOOK_LEVEL ``(bids, asks)``, best first."""
+        i = int(instrument)
+        out = []
+        for px, qty, count in ((self.book[0], self.book[1], self.counts[0]),
+                               (self.book[3], self.book[4], self.counts[1])):
+            side = np.zeros(int(count[i]), BOOK_LEVEL)
+            side["price"], side["quantity"] = px[i, : count[i]], qty[i, : count[i]]
+            out.append(side)
+        return out[0], out[1]
+
+    def best(self, instrument: int) -> tuple[int, int, int, int]:
+        """``(bid_price, bid_qty, ask_price, ask_qty)`` of a book; an empty side reads 0, 0."""
+        bp, bq, ap, aq = bk.best(self.book[0], self.book[1], self.counts[0], self.book[3],
+                                 self.book[4], self.counts[1], int(instrument))
+        return int(bp), int(bq), int(ap), int(aq)
+
+    def checksum_text(self, instrument: int) -> str:
+        """The checksum string of a book, as rebuilt from the received text (for tests)."""
+        i = int(instrument)
+        n = ok.checksum_text(self._scratch[0], self.book, self.counts, i, self.exps[0][i],
+                             self.exps[1][i])
+        return self._scratch[0][:n].tobytes().decode("ascii")
+
+    def is_live(self, instrument: int) -> bool:
+        return int(self.state[int(instrument), ok.S_STATE]) == ok.LIVE
+
+    def stats(self, instrument: int | None = None):
+        """Stats of one instrument, or ``{instrument: InstrumentBookStats}`` of every seen one."""
+        if instrument is not None:
+            return self._stats_of(int(instrument))
+        return {int(i): self._stats_of(int(i)) for i in np.flatnonzero(self.state[:, ok.S_SEEN])}
+
+    def _stats_of(self, i: int) -> InstrumentBookStats:
+        st = self.state[i]
+        c = [int(v) for v in self.counters[i]]
+        return InstrumentBookStats(
+            i, _STATES[int(st[ok.S_STATE])], int(st[ok.S_SEQ]), int(st[ok.S_CHECKSUM]),
+            int(self.counts[0][i]), int(self.counts[1][i]), c[ok.C_APPLIED], c[ok.C_SNAPSHOTS],
+            c[ok.C_CHECKSUM_OK], c[ok.C_CHECKSUM_FAIL], c[ok.C_CHECKSUM_ABSENT], c[ok.C_GAPS],
+            c[ok.C_DUPLICATES], c[ok.C_IGNORED], c[ok.C_RESYNCS], c[ok.C_TRUNCATED],
+            c[ok.C_BOOK_EVENTS], c[ok.C_BBO_EVENTS])
+
+    def __repr__(self) -> str:
+        return f"OkxBooks(max_books={self.max_books}, depth={self.depth}, k={self.k})"
