@@ -46,7 +46,7 @@ from numba import njit
 
 from meltica_nb.clock import ManualClock
 from meltica_nb.recording_source import REST, RecordingSource
-from meltica_nb.replay import ReplayConsumer, ReplayEngine, replay, warm_up_consumer
+from meltica_nb.replay import ReplayConsumer, ReplayEngine, replay
 from meltica_nb.replay_venue import venue_named
 
 RECORDING = (Path(__file__).resolve().parents[1] / "tests" / "data" / "binance"
@@ -96,7 +96,7 @@ def run_frames(path: Path, chunks) -> tuple[float, int, int]:
     engine.dispatcher.warm_up()
     polled = list(engine.consumers.values())
     for c in polled:
-        warm_up_consumer(c)
+        c.warm_up()
     frames = 0
     start = time.perf_counter()
     for chunk in chunks:

@@ -53,10 +53,10 @@ from meltica_nb.kernels.ring_kernels import COALESCABLE_MASK
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
 from meltica_nb.replay_venue import detect_venue, venue_named
-from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, EventType
+from meltica_nb.schema import BOOK_LEVEL, EventType
 
 __all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay",
-           "unrepeated_runs", "warm_up_consumer"]
+           "unrepeated_runs"]
 
 _NO_STATUS = np.zeros(0, np.int8)
 
@@ -266,7 +266,7 @@ class _Replay:
     def run(self) -> ReplayResult:
         self.engine.dispatcher.warm_up()
         for _, consumer, _ in self.consumers:
-            warm_up_consumer(consumer)
+            consumer.warm_up()  # compiles njit handlers: not part of the replay's time
         self._started = time.perf_counter()
         try:
             if _all_canonical(self.paths):
@@ -498,18 +498,6 @@ class _CanonicalDriver:
             events["venue"] = self._vmap[events["venue"]]
             events["instrument"] = self._imap[events["instrument"]]
         return events
-
-
-def warm_up_consumer(consumer) -> None:
-    """Compile the consumer's delivery path before the clock starts, for the read-only views
-    deliveries pass as well (Numba types a read-only array apart from a writable one, so
-    ``Consumer.warm_up`` alone leaves one compile, about a second, to the first delivery)."""
-    consumer.warm_up()
-    warm = getattr(consumer.handler, "warm_up", None)
-    if warm is not None:
-        view = np.zeros(0, CANONICAL_EVENT)
-        view.flags.writeable = False
-        warm(view)
 
 
 def _excerpt(raw: bytes) -> str:
