@@ -9,6 +9,7 @@ Glossary (one term, one module):
 - task group (the owner of every thread): :mod:`meltica_nb.concurrency`
 - fixed-point decimal (exact prices): :mod:`meltica_nb.fixedpoint`
 - errors (one tree rooted at MelticaError): :mod:`meltica_nb.errors`
+- replay, backtest (recordings through the live chain): :mod:`meltica_nb.replay`
 """
 
 from . import fixedpoint, schema
@@ -30,6 +31,8 @@ from .errors import (
 from .pool import Pool, PoolStats
 from .pool_manager import PoolManager, ShutdownReport
 from .recycler import Recycler
+from .replay import ReplayConsumer, replay
+from .replay_result import ReplayResult
 
 __all__ = [
     "CancelToken",
@@ -46,6 +49,8 @@ __all__ = [
     "PoolManager",
     "PoolStats",
     "Recycler",
+    "ReplayConsumer",
+    "ReplayResult",
     "ShutdownReport",
     "StaleHandle",
     "TaskGroup",
@@ -53,5 +58,6 @@ __all__ = [
     "TaskGroupStats",
     "UseAfterRelease",
     "fixedpoint",
+    "replay",
     "schema",
 ]

@@ -67,6 +67,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary["unreturned_slots"] == 0 else 1
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    """Replay recordings through the engine and summarize (see meltica_nb.backtest)."""
+    from .backtest import run_backtest
+
+    summary, text, status = run_backtest(args)
+    _emit(summary, args.json, text)
+    return status
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    """Record a live session to JSON Lines or canonical files (see meltica_nb.recorder)."""
+    from .recorder import run_record
+
+    summary, text = run_record(args)
+    _emit(summary, args.json, text)
+    return 0 if summary["unreturned_slots"] == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per verb."""
     parser = argparse.ArgumentParser(prog="meltica", description=__doc__.splitlines()[0])
@@ -94,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--control-port", type=int, default=None,
                      help="serve the control API on 127.0.0.1:PORT (0 = any free port)")
     run.set_defaults(func=_cmd_run)
+    backtest = sub.add_parser("backtest", help="replay recordings through the engine")
+    from .backtest import add_arguments as backtest_arguments
+
+    backtest_arguments(backtest)
+    backtest.set_defaults(func=_cmd_backtest)
+    record = sub.add_parser("record", help="record a live session (JSON Lines or canonical)")
+    from .recorder import add_arguments as record_arguments
+
+    record_arguments(record)
+    record.set_defaults(func=_cmd_record)
     sub.add_parser("sim", add_help=False,
                    help="a local Binance-compatible exchange (options: meltica sim --help)")
     return parser

@@ -16,12 +16,15 @@ whole family with one ``except``::
     │   └── UseAfterRelease         a released slot was written (debug poisoning)
     ├── CommandRefused              a control command that cannot be applied (failed ack)
     ├── TaskGroupError              misuse of a TaskGroup (start after it closed)
-    └── VenueError                  a venue connection or request failed
-        ├── ConnectError            the venue could not be reached (refused, handshake failed)
-        ├── RateLimited             the venue rate-limited or banned us (HTTP 429 / 418)
-        ├── VenueUnavailable        the venue kept failing (5xx, timeouts) after bounded retries
-        ├── ProtocolError           the venue answered outside its documented protocol
-        └── RequestRejected         the venue refused a request as invalid (other 4xx)
+    ├── VenueError                  a venue connection or request failed
+    │   ├── ConnectError            the venue could not be reached (refused, handshake failed)
+    │   ├── RateLimited             the venue rate-limited or banned us (HTTP 429 / 418)
+    │   ├── VenueUnavailable        the venue kept failing (5xx, timeouts) after bounded retries
+    │   ├── ProtocolError           the venue answered outside its documented protocol
+    │   └── RequestRejected         the venue refused a request as invalid (other 4xx)
+    └── RecordingError              a recording that cannot be replayed as recorded (file:line)
+        ├── RecordingFormatError    bad container or line: compression, truncation, not JSON
+        └── RecordedMessageError    a recorded venue message that is malformed or unknown
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ __all__ = [
     "PoolExhausted",
     "ProtocolError",
     "RateLimited",
+    "RecordedMessageError",
+    "RecordingError",
+    "RecordingFormatError",
     "RequestRejected",
     "StaleHandle",
     "TaskGroupError",
@@ -150,3 +156,29 @@ class ProtocolError(VenueError):
 
 class RequestRejected(VenueError):
     """Raised when the venue refuses a request as invalid (a 4xx other than 418/429)."""
+
+
+class RecordingError(MelticaError):
+    """Raised when a recording cannot be replayed as recorded; names the file and line.
+
+    ``source`` is the file (or stream) name, ``line`` the 1-based line number (0 when the
+    fault is in the container, before any line) and ``kind`` a short name of the fault
+    (``"truncated line"``, ``"invalid JSON"``, ``"compression"``, ``"unknown message"`` ...).
+    """
+
+    def __init__(self, source: str, line: int, kind: str, detail: str = ""):
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {kind}" + (f": {detail}" if detail else ""))
+        self.source = source
+        self.line = line
+        self.kind = kind
+
+
+class RecordingFormatError(RecordingError):
+    """Raised when a recording's container or line is broken: a wrong compression header, a
+    truncated stream or line, a line that is not JSON or lacks the ``raw`` field."""
+
+
+class RecordedMessageError(RecordingError):
+    """Raised when a well-formed line holds a venue message its parser refuses (malformed,
+    unknown, a bad value, an unknown symbol)."""

@@ -102,7 +102,14 @@ class BinanceFeed:
 
     def prepare(self) -> None:
         """Fetch exchangeInfo, register the configured symbols, build parser/books/connection."""
-        info = self.rest.exchange_info()
+        self.prepare_from(self.rest.exchange_info())
+
+    def prepare_from(self, info: bytes) -> None:
+        """Build symbols, parser, books and connection from an exchangeInfo body, no network.
+
+        A replay passes the recorded exchangeInfo, or ``b"{}"`` when there is none (then every
+        configured symbol is split by its quote suffix, with exponent 8).
+        """
         table = _exchange_entries(info, {venue_symbol(s) for s in self.config.symbols})
         self.symbols = BinanceSymbols(self.engine.registry)
         self.symbols.add_exchange_info({"symbols": table})
@@ -113,7 +120,7 @@ class BinanceFeed:
         self.books = BinanceBookSync(OrderBooks(n_books, self.book_depth),
                                      self.engine.book_table, self.config.market,
                                      k=self.engine.book_table.k)
-        self.connection = BinanceConnection(self.config, self._on_frames, self.clock,
+        self.connection = BinanceConnection(self.config, self.on_frames, self.clock,
                                             on_reconnect=self._on_reconnect,
                                             on_error=self._on_error)
         self._warm_up()
@@ -149,11 +156,14 @@ class BinanceFeed:
             self.rest.close()  # ends a REST wait (Retry-After, backoff) of the snapshot thread
             self.wanted.set()  # and wakes it from its idle wait, to see the cancellation
 
-    def _on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
+    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
         """Parse a batch, run its depth messages through the books, publish it all at once.
 
         One publish per batch: each one pays the dispatcher's fixed cost and wakes every
-        consumer, so the parsed events and the book events travel together.
+        consumer, so the parsed events and the book events travel together. The connection
+        calls this live; a replay calls it with recorded frames. Returns each frame's
+        :class:`FrameStatus` (a view, valid until the next call) so a replay can name the
+        recorded line of a refused frame.
         """
         with self.lock:
             result = self.parser.parse_batch(frames, recv_ns)
@@ -164,6 +174,7 @@ class BinanceFeed:
                 book_events = self._apply_books(result.depth, result.levels)
                 events = concat_events((events, book_events)) if events.shape[0] else book_events
             self._publish(events)
+            return result.status
 
     def _apply_books(self, depth, levels) -> np.ndarray:
         """Run depth rows through the books; return their events (a view: use it at once)."""
@@ -234,9 +245,16 @@ class BinanceFeed:
             self._snapshot_errors += 1
             log.warning("%s snapshot %s failed: %s", self.name, symbol, exc)
             return False
+        return self.on_snapshot(venue_symbol(symbol), body, self.clock.now_ns())
+
+    def on_snapshot(self, symbol: str, body: bytes, recv_ns: int) -> bool:
+        """A REST depth snapshot body of ``symbol`` into its book; False (counted) if refused.
+
+        The snapshot thread calls this with what it fetched; a replay with a recorded
+        ``rest:`` line. An unregistered ``symbol`` is a ConfigError.
+        """
         with self.lock:
-            result = self.parser.parse_snapshot(body, venue_symbol(symbol),
-                                                self.clock.now_ns())
+            result = self.parser.parse_snapshot(body, symbol, recv_ns)
             if not result.depth.shape[0]:
                 self._snapshot_errors += 1
                 return False

@@ -1,0 +1,129 @@
+"""EventTape: everything the feeds of a replay publish, counted, digested, optionally kept.
+
+The replay engine hands every published batch to its tape before the dispatcher sees it. The
+tape marks the records :attr:`~meltica_nb.schema.Flag.REPLAYED`, counts them per event type,
+folds them into a digest, and (when asked) keeps a copy for analysis and writes them to a
+canonical record file.
+
+The digest covers each record's 128 bytes in publish order, with two exceptions: the REPLAYED
+flag bit is masked out (a live session's tape and its replay compare equal), and a
+BOOK_SNAPSHOT's BookTable handle (``book_row``, ``book_slot``) counts as zero and the levels it
+points to (top-K, unused levels zero) are folded as a second stream: the handle depends on the
+table's size, the levels are the content. Both streams are folded word by word by the kernels
+of :mod:`meltica_nb.kernels.digest_kernels` (a fingerprint, not a cryptographic hash; BLAKE2b
+finalizes the two states), so how the records were batched does not change it. No field of a
+replayed record reads the wall clock (``ingest_ns`` is the recorded receive time), so two
+replays of the same recordings with the same settings give the same digest, and replaying the
+canonical file a replay (or ``meltica record --canonical``) wrote gives it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
+from meltica_nb.kernels import digest_kernels as dk
+from meltica_nb.kernels.canonical_kernels import gather_levels
+from meltica_nb.schema import CANONICAL_EVENT, EventType, Flag
+
+__all__ = ["EventTape"]
+
+_BOOK = int(EventType.BOOK_SNAPSHOT)
+_N_TYPES = 16
+
+
+class EventTape:
+    """Counts, digest, kept copies and canonical output of one replay's published events.
+
+    Parameters
+    ----------
+    book_table : the engine's BookTable (the levels of book events are read from it).
+    keep_events : keep a copy of every record (memory grows with the recording).
+    writer : a CanonicalWriter to append every batch to, or None.
+    mark_replayed : set the REPLAYED flag on the records (a replay; not a live recording).
+    """
+
+    def __init__(self, book_table, keep_events: bool = False,
+                 writer: CanonicalWriter | None = None, mark_replayed: bool = True):
+        self.table = book_table
+        self.k = book_table.k
+        self.keep_events = keep_events
+        self.writer = writer
+        self.mark_replayed = mark_replayed
+        self.counts = np.zeros(_N_TYPES, np.int64)
+        self.last_books: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+        self._state = np.zeros(2, np.uint64)
+        self._state_levels = np.zeros(2, np.uint64)
+        self._kept: list[np.ndarray] = []
+        self._levels = levels_array(256, self.k)
+
+    def record(self, events: np.ndarray) -> np.ndarray:
+        """Take one published batch; return the records to publish (flagged REPLAYED)."""
+        if self.mark_replayed:
+            if not events.flags.writeable:
+                events = events.copy()
+            events["flags"] |= np.uint8(Flag.REPLAYED)
+        types = events["event_type"]
+        self.counts += np.bincount(types, minlength=_N_TYPES)[:_N_TYPES]
+        book_idx = np.flatnonzero(types == _BOOK)
+        levels = self._gather(events, book_idx)
+        self._digest(events, book_idx, levels)
+        if book_idx.shape[0]:
+            self._remember_books(events, book_idx, levels)
+        if self.keep_events:
+            self._kept.append(events.copy())
+        if self.writer is not None:
+            self.writer.write(events, levels)
+        return events
+
+    def _gather(self, events: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
+        n = book_idx.shape[0]
+        if self._levels.shape[0] < n:
+            self._levels = levels_array(max(n, 2 * self._levels.shape[0]), self.k)
+        out = self._levels[:n]
+        if n:
+            t = self.table
+            gather_levels(out, events, book_idx, t.bids_raw, t.asks_raw, t.n_bids, t.n_asks,
+                          self.k)
+        return out
+
+    def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
+        words = np.ascontiguousarray(events).view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
+        with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
+            dk.fold_records(self._state, words)
+            if book_idx.shape[0]:
+                dk.fold_words(self._state_levels, levels.reshape(-1).view(np.uint64))
+
+    def _remember_books(self, events, book_idx, levels) -> None:
+        """The last book event of each (venue, instrument): levels, update id, event count."""
+        keys = (events["venue"][book_idx].astype(np.int64) << 16) | events["instrument"][book_idx]
+        _, last, counts = np.unique(keys[::-1], return_index=True, return_counts=True)
+        for j, n in zip((book_idx.shape[0] - 1 - last).tolist(), counts.tolist(), strict=True):
+            ev = events[book_idx[j]]
+            key = (int(ev["venue"]), int(ev["instrument"]))
+            seen = self.last_books.get(key, (None, 0, 0))[2]
+            self.last_books[key] = (levels[j].copy(), int(ev["seq_provider"]), seen + n)
+
+    # -- results -------------------------------------------------------------------------
+
+    def digest(self) -> str:
+        """Hex BLAKE2b-128 of the two folds (records, book levels) of everything so far."""
+        both = self._state.tobytes() + self._state_levels.tobytes()
+        return hashlib.blake2b(both, digest_size=16).hexdigest()
+
+    def by_type(self) -> dict[str, int]:
+        """Records per event type name (only the types that occurred)."""
+        return {EventType(t).name.lower(): int(c) for t, c in enumerate(self.counts.tolist())
+                if c and t < len(EventType)}
+
+    def kept(self) -> np.ndarray | None:
+        """Every recorded record in order (``keep_events``), else None."""
+        if not self.keep_events:
+            return None
+        if not self._kept:
+            return np.zeros(0, CANONICAL_EVENT)
+        self._kept = [join_events(self._kept)]
+        return self._kept[0]
+

@@ -1,0 +1,62 @@
+"""Digest kernels: fold CanonicalEvent records and book levels into a running 128-bit state.
+
+The replay digest must cost little beside the replay itself (BLAKE2b runs at about 350 MB/s
+here, 0.4 us per 128-byte record); these kernels fold 64-bit words into two independent
+multiply-xorshift lanes, record by record, so the result does not depend on how records were
+batched. It is a fingerprint for "these two runs produced the same records", not a
+cryptographic hash; :class:`meltica_nb.event_tape.EventTape` finalizes it with BLAKE2b.
+
+While folding, a record is read as the tape defines its content: the REPLAYED flag bit is
+masked out, and a BOOK_SNAPSHOT's BookTable handle (``book_row``, ``book_slot``) counts as 0.
+"""
+
+import numpy as np
+from numba import njit
+
+from meltica_nb.schema import CANONICAL_EVENT, EventType, Flag
+
+_P1 = np.uint64(0x9E3779B97F4A7C15)
+_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_S1 = np.uint64(29)
+_S2 = np.uint64(32)
+
+#: Word positions of the record fields the tape masks (8-byte words of a 128-byte record).
+WORDS_PER_RECORD = CANONICAL_EVENT.itemsize // 8
+_TYPE_WORD = CANONICAL_EVENT.fields["event_type"][1] // 8
+_TYPE_SHIFT = np.uint64(8 * (CANONICAL_EVENT.fields["event_type"][1] % 8))
+_FLAGS_WORD = CANONICAL_EVENT.fields["flags"][1] // 8
+_REPLAYED_BIT = np.uint64(int(Flag.REPLAYED) << (8 * (CANONICAL_EVENT.fields["flags"][1] % 8)))
+_ROW_WORD = CANONICAL_EVENT.fields["book_row"][1] // 8
+_SLOT_WORD = CANONICAL_EVENT.fields["book_slot"][1] // 8
+_BOOK = np.uint64(int(EventType.BOOK_SNAPSHOT))
+_BYTE = np.uint64(0xFF)
+_ZERO = np.uint64(0)
+
+
+@njit(cache=True)
+def _mix(state, w):
+    a = (state[0] ^ w) * _P1
+    state[0] = a ^ (a >> _S1)
+    b = (state[1] + w) * _P2
+    state[1] = b ^ (b >> _S2)
+
+
+@njit(cache=True)
+def fold_records(state, words):
+    """Fold records given as uint64 ``words[n, WORDS_PER_RECORD]`` into ``state`` (uint64[2])."""
+    for i in range(words.shape[0]):
+        book = ((words[i, _TYPE_WORD] >> _TYPE_SHIFT) & _BYTE) == _BOOK
+        for j in range(words.shape[1]):
+            w = words[i, j]
+            if j == _FLAGS_WORD:
+                w = w & ~_REPLAYED_BIT
+            elif book and j in (_ROW_WORD, _SLOT_WORD):
+                w = _ZERO
+            _mix(state, w)
+
+
+@njit(cache=True)
+def fold_words(state, words):
+    """Fold plain uint64 ``words`` (1-d) into ``state``."""
+    for i in range(words.shape[0]):
+        _mix(state, words[i])
