@@ -11,8 +11,10 @@ strategy receives ACK, PARTIAL, FILLED, CANCELLED, EXPIRED and REJECTED exactly 
 venue: critical events, in order, in engine time.
 
 The market reaches it through an internal batch consumer (``paper:<venue>``) of the venue's
-book snapshots and trades; the top levels are turned into decimals only while the instrument
-has orders pending or resting, so a quiet paper venue costs one batch call per delivery.
+book snapshots, trades and best bid/offers (the first event of an instrument makes it
+tradable: the gateway's validator learns its tick and step from the registry). The top levels
+are turned into decimals only while the instrument has orders pending or resting, so a quiet
+paper venue costs one batch call per delivery.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class PaperTrader:
         self._trade_ids = itertools.count(1)
         self._n = dict.fromkeys(("placed", "cancels", "executions", "rejected"), 0)
         engine.add_consumer(self.name, self._on_market, venues=[venue],
-                            events=["book_snapshot", "trade"], mode="batch")
+                            events=["book_snapshot", "trade", "bbo"], mode="batch")
 
     # -- life cycle (engine.start / stop) -----------------------------------------------------
 
