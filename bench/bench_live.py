@@ -35,9 +35,9 @@ simulator per client. Each client's rate is frames / (last handler entry - first
 a bare websocket-client loop (``ws.recv()``, and ``ws.recv_data()`` which skips the str
 decode) is the read ceiling; the engine's rate is reported as a fraction of the faster of the
 two (target >= 80 %), the Python pipelines' (tuned and naive, :mod:`bench.baselines.styles`)
-too, and beside them websocket-client with its default settings (UTF-8 validation on). Under load the engine's consumers
-receive the latest BBO / book snapshot per stream (coalesced, counted), the Python consumers
-every object.
+too, and beside them websocket-client with its default settings (UTF-8 validation on). Under
+load the engine's consumers receive the latest BBO / book snapshot per stream (coalesced,
+counted), the Python consumers every object.
 
 Each figure is the median of ``--runs`` runs with min-max. Nothing is asserted.
 
