@@ -97,16 +97,25 @@ QUIET_S = 0.3
 # -- the simulator, in a child process ----------------------------------------------------------
 
 def serve_sim(spec: dict) -> int:
-    """Child process: run a simulator, print its URLs, serve until stdin closes, print stats."""
-    from meltica_nb.sim.market import MarketConfig
+    """Child process: run a simulator, print its URLs, serve until stdin closes, print stats.
+
+    ``spec``: ``kind`` "recording" (``path``) or "generated" (``levels``, ``updates_per_s``,
+    ``time_scale``, ``seed``, optional ``instruments`` as Instrument field lists); optional
+    ``market`` ("spot" or "usdm").
+    """
+    from meltica_nb.sim.market import Instrument, MarketConfig
     from meltica_nb.sim.server import ExchangeSimulator
 
+    market = spec.get("market", "spot")
     if spec["kind"] == "recording":
-        sim = ExchangeSimulator("spot", recording=spec["path"], speed=0.0)
+        sim = ExchangeSimulator(market, recording=spec["path"], speed=0.0)
     else:
+        instruments = spec.get("instruments")
         cfg = MarketConfig(levels=spec["levels"], updates_per_s=spec["updates_per_s"],
-                           time_scale=spec["time_scale"])
-        sim = ExchangeSimulator("spot", config=cfg, seed=spec["seed"])
+                           time_scale=spec["time_scale"],
+                           instruments=tuple(Instrument(*i) for i in instruments)
+                           if instruments else None)
+        sim = ExchangeSimulator(market, config=cfg, seed=spec["seed"])
     with sim:
         sys.stdout.write(orjson.dumps({"ws_url": sim.ws_url, "rest_url": sim.rest_url}).decode()
                          + "\n")
