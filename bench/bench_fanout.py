@@ -56,6 +56,9 @@ BATCH = 256
 #: Events published (and drained) before each timed part, untimed: page faults, caches.
 WARM = 16 * BATCH
 MODES = ("batch", "njit", "python")
+#: Quick mode runs njit consumers at 1 consumer only: the engine compiles each njit consumer's
+#: delivery loop at start (about a second each, not cached), 20 per run at 10 consumers.
+QUICK_NJIT_CONSUMERS = 1
 VENUE = "binance"
 SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT")
 #: Longest an end-to-end run may wait for its consumers before it is reported as incomplete.
@@ -288,10 +291,10 @@ def _warm_up(feed: np.ndarray) -> None:
     """Compile every kernel and handler path outside the timed runs."""
     small = feed[:WARM + 4 * BATCH]
     for mode in MODES:
-        engine_dispatch(mode, small, 2)
-        engine_e2e(mode, small, 2)
-    bare_copy(small, 2)
-    run_fanout(fanout_events(small[:BATCH], NAIVE), 2, NAIVE)
+        engine_dispatch(mode, small, 1)
+        engine_e2e(mode, small, 1)
+    bare_copy(small, 1)
+    run_fanout(fanout_events(small[:BATCH], NAIVE), 1, NAIVE)
 
 
 def e2e_feed(feed: np.ndarray, consumers: int) -> np.ndarray:
@@ -352,13 +355,13 @@ def measure_python(feed: np.ndarray, runs: int, consumers: int, style) -> dict:
             "complete": all(r["complete"] for r in rows)}
 
 
-def run_consumers(feed: np.ndarray, runs: int, consumers: int) -> list[dict]:
+def run_consumers(feed: np.ndarray, runs: int, consumers: int, modes=MODES) -> list[dict]:
     """Every mode, the bare copy and both Python pipelines at one consumer count."""
     bare = measure_bare(feed, runs, consumers)
     pys = [measure_python(feed, runs, consumers, style) for style in STYLES]
     naive = pys[0]["e2e_events_per_s"]["median"]
     rows = []
-    for mode in MODES:
+    for mode in modes:
         row = measure_engine(mode, feed, runs, consumers)
         row["fanout_x_bare"] = (bare["fanout_events_per_s"]["median"]
                                 / row["fanout_events_per_s"]["median"])
@@ -367,17 +370,25 @@ def run_consumers(feed: np.ndarray, runs: int, consumers: int) -> list[dict]:
     return [*rows, bare, *pys]
 
 
-def run(events: int = 200_000, runs: int = 5, counts=CONSUMER_COUNTS) -> list[dict]:
+def modes_for(consumers: int, quick: bool) -> tuple[str, ...]:
+    if quick and consumers != QUICK_NJIT_CONSUMERS:
+        return tuple(m for m in MODES if m != "njit")
+    return MODES
+
+
+def run(events: int = 200_000, runs: int = 5, counts=CONSUMER_COUNTS, quick: bool = False
+        ) -> list[dict]:
     """Every consumer count: every mode, then the bare copy and the Python queues."""
     events = max(BATCH, events // BATCH * BATCH)
     feed = engine_feed(events)
     _warm_up(feed)
-    return [row for consumers in counts for row in run_consumers(feed, runs, consumers)]
+    return [row for consumers in counts
+            for row in run_consumers(feed, runs, consumers, modes_for(consumers, quick))]
 
 
 def measures(quick: bool) -> list[Measure]:
     """The suite's entry: e2e events/s and deliveries/s, dispatcher events/s, per count."""
-    rows = run(20_000 if quick else 200_000, 1 if quick else 5)
+    rows = run(20_000 if quick else 200_000, 1 if quick else 3, quick=quick)
     out = []
     for row in rows:
         if not row["complete"]:
@@ -434,12 +445,13 @@ def main(argv=None) -> None:
     parser.add_argument("--events", type=int, default=None,
                         help="events per run (200000; quick: 20000)")
     parser.add_argument("--consumers", type=int, nargs="+", default=list(CONSUMER_COUNTS))
-    parser.add_argument("--quick", action="store_true", help="fewer events and runs (CI)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer events and runs, njit consumers at 1 consumer only (CI)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     runs = args.runs if args.runs is not None else (1 if args.quick else 5)
     events = args.events if args.events is not None else (20_000 if args.quick else 200_000)
-    rows = run(events, runs, tuple(args.consumers))
+    rows = run(events, runs, tuple(args.consumers), args.quick)
     if args.json:
         sys.stdout.write(orjson.dumps({"fanout": rows}, option=orjson.OPT_INDENT_2).decode()
                          + "\n")

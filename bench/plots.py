@@ -34,17 +34,24 @@ def _colours(sides) -> dict:
 
 
 def _bars(plt, result, path: Path) -> Path:
-    """Every measure of one benchmark: median bar, min-max whisker, log scale, per side."""
-    measures = [m for m in result.measures if m.median > 0]
-    colours = _colours(m.side for m in measures)
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(measures) + 1.5))
-    y = range(len(measures))
-    ax.barh(y, [m.median for m in measures], color=[colours[m.side] for m in measures],
-            xerr=[[m.median - m.low for m in measures], [m.high - m.median for m in measures]])
-    ax.set_yticks(list(y), [f"{m.name} [{m.side}] ({m.unit})" for m in measures], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_title(f"{result.name}: {result.about} (median, min-max)", fontsize=9)
+    """Every measure of one benchmark, one panel per unit: median bar, min-max whisker."""
+    by_unit: dict[str, list] = {}
+    for m in result.measures:
+        if m.median > 0:
+            by_unit.setdefault(m.unit, []).append(m)
+    colours = _colours(m.side for m in result.measures)
+    heights = [0.3 * len(ms) + 0.8 for ms in by_unit.values()]
+    fig, axes = plt.subplots(len(by_unit), 1, figsize=(11, sum(heights) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (unit, ms) in zip(axes[:, 0], by_unit.items(), strict=True):
+        y = list(range(len(ms)))
+        ax.barh(y, [m.median for m in ms], color=[colours[m.side] for m in ms],
+                xerr=[[m.median - m.low for m in ms], [m.high - m.median for m in ms]])
+        ax.set_yticks(y, [f"{m.name} [{m.side}]" for m in ms], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel(unit, fontsize=8)
+    axes[0][0].set_title(f"{result.name}: {result.about} (median, min-max)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -71,6 +71,7 @@ class Report:
         return {"command": self.command, "date": self.date, "quick": self.quick,
                 "machine": self.machine, "notes": list(self.notes),
                 "benchmarks": [{"name": r.name, "about": r.about, "seconds": r.seconds,
+                                "error": r.error,
                                 "measures": [m.to_dict() for m in r.measures]}
                                for r in self.results],
                 "comparisons": comparisons(self.measures), "gates": list(self.gates)}
@@ -110,7 +111,8 @@ class Report:
 
 def _bench_section(result: BenchResult) -> list[str]:
     lines = [f"## {result.name}: {result.about}", "",
-             f"{len(result.measures)} measures in {result.seconds:.0f} s.", "",
+             f"{len(result.measures)} measures in {result.seconds:.0f} s."
+             + (f" **Failed:** {result.error}" if result.error else ""), "",
              "| figure | side | median | min-max | unit |", "|---|---|---:|---:|---|"]
     for m in result.measures:
         arrow = "higher is better" if m.better == HIGHER else "lower is better"
@@ -128,7 +130,8 @@ def load(path: Path) -> Report:
     """Read a report.json back."""
     raw = orjson.loads(Path(path).read_bytes())
     results = tuple(BenchResult(b["name"], b["about"], b["seconds"],
-                                tuple(Measure.from_dict(m) for m in b["measures"]))
+                                tuple(Measure.from_dict(m) for m in b["measures"]),
+                                b.get("error"))
                     for b in raw["benchmarks"])
     return Report(raw["command"], raw["date"], raw["quick"], raw["machine"], results,
                   tuple(raw.get("gates", ())), tuple(raw.get("notes", ())))

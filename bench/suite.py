@@ -51,12 +51,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 
 @dataclass(frozen=True)
 class BenchResult:
-    """One benchmark's measures and how long it took (wall clock)."""
+    """One benchmark's measures and how long it took (wall clock); ``error`` if it failed."""
 
     name: str
     about: str
     seconds: float
     measures: tuple[Measure, ...]
+    error: str | None = None
 
 
 def names() -> list[str]:
@@ -75,12 +76,20 @@ def select(only: Iterable[str] | None) -> list[Benchmark]:
 
 
 def run_suite(quick: bool, only: Iterable[str] | None = None) -> list[BenchResult]:
-    """Run the selected benchmarks one after the other; each returns its measures."""
+    """Run the selected benchmarks one after the other; each returns its measures.
+
+    A benchmark that raises is reported with its error and no measures (its gates fail);
+    the others still run.
+    """
     results = []
     for bench in select(only):
         log.info("bench %s (%s)%s", bench.name, bench.about, " quick" if quick else "")
         start = time.perf_counter()
-        measures = bench.runner()(quick)
+        try:
+            measures, error = tuple(bench.runner()(quick)), None
+        except Exception as exc:  # noqa: BLE001 - reported in the report, the run goes on
+            log.exception("bench %s failed", bench.name)
+            measures, error = (), f"{type(exc).__name__}: {exc}"
         results.append(BenchResult(bench.name, bench.about, time.perf_counter() - start,
-                                   tuple(measures)))
+                                   measures, error))
     return results
