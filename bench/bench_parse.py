@@ -51,6 +51,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.baselines.live import PyBbo, PyTrade
 from bench.handicap import engine_path
 from bench.measure import Measure, summary
 from meltica_nb.book_table import BookTable
@@ -141,28 +142,6 @@ def engine_parse(parser: BinanceParser, batches) -> None:
 
 
 # -- Python side: what users write --------------------------------------------------------------
-
-@dataclass(slots=True)
-class PyTrade:
-    symbol: str
-    trade_id: int
-    price: object
-    qty: object
-    trade_ms: int
-    buyer_maker: bool
-    recv_ns: int
-
-
-@dataclass(slots=True)
-class PyBbo:
-    symbol: str
-    update_id: int
-    bid: object
-    bid_qty: object
-    ask: object
-    ask_qty: object
-    recv_ns: int
-
 
 @dataclass(slots=True)
 class PyDepth:

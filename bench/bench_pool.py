@@ -114,7 +114,7 @@ def run(events: int = 200_000, runs: int = 5) -> list[dict]:
 
 def measures(quick: bool) -> list[Measure]:
     """The suite's entry: slots/s and blocks per held event, engine and baseline, per batch."""
-    rows = run(50_000 if quick else 200_000, 3 if quick else 5)
+    rows = run(20_000 if quick else 200_000, 3 if quick else 5)
     out = []
     for row in rows:
         params = {"batch": row["batch"]}

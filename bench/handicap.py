@@ -6,8 +6,9 @@ callables of the benchmarks are wrapped by :func:`engine_path`; with no handicap
 wrapper is the callable itself, so ordinary runs measure the engine untouched.
 
 The handicap comes from the environment variable ``MELTICA_BENCH_HANDICAP`` (so it reaches
-benchmark subprocesses too), e.g. ``slowdown=20`` (each engine call takes 20 times as long:
-it busy-waits 19 times its own duration after returning) or ``allocs=64`` (each engine call
+benchmark subprocesses too), e.g. ``slowdown=20`` (each engine call takes at least 20 times
+as long: after returning it busy-waits 19 times the CPU time it took, so time the process
+spent preempted by other jobs is not multiplied too) or ``allocs=64`` (each engine call
 keeps 64 more Python objects alive for as long as the wrapped callable lives).
 """
 
@@ -64,13 +65,14 @@ def engine_path(fn: Callable) -> Callable:
     handicap = current()
     if not handicap.active:
         return fn
-    clock, extra, allocs = time.perf_counter_ns, handicap.slowdown - 1.0, handicap.allocs
+    clock, cpu = time.perf_counter_ns, time.thread_time_ns
+    extra, allocs = handicap.slowdown - 1.0, handicap.allocs
     kept: list = []
 
     def handicapped(*args, **kwargs):
-        start = clock()
+        start = cpu()
         result = fn(*args, **kwargs)
-        until = clock() + int((clock() - start) * extra)
+        until = clock() + int((cpu() - start) * extra)
         while clock() < until:
             pass
         kept.extend(object() for _ in range(allocs))

@@ -20,7 +20,7 @@ import websocket
 from bench.baselines.styles import TUNED, Style
 from meltica_nb.venues.binance.config import stream_name, venue_symbol
 
-__all__ = ["Gate", "PyPipeline", "PyTally"]
+__all__ = ["Gate", "PyBbo", "PyPipeline", "PyTally", "PyTrade"]
 
 #: Levels per side the pure-Python book publishes (the engine's BookTable keeps 20 too).
 TOP = 20
@@ -65,6 +65,8 @@ class PyTally:
 
 @dataclass(slots=True)
 class PyTrade:
+    """A trade as the Python pipelines keep it (prices as float, or Decimal in bench_parse)."""
+
     symbol: str
     trade_id: int
     price: float
@@ -76,6 +78,8 @@ class PyTrade:
 
 @dataclass(slots=True)
 class PyBbo:
+    """A best bid/offer as the Python pipelines keep it."""
+
     symbol: str
     update_id: int
     bid: float

@@ -10,37 +10,20 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 
 import orjson
 
 __all__ = ["NAIVE", "STYLES", "TUNED", "Style"]
 
 
-@dataclass
-class NaiveEvent:
-    """One event as the naive pipeline keeps it."""
-
-    event_type: int
-    venue: int
-    instrument: int
-    seq: int
-    price: int
-    quantity: int
-    recv_ns: int = 0
-
-
-@dataclass(slots=True)
-class TunedEvent:
-    """One event as the tuned pipeline keeps it (slotted, shared by every consumer)."""
-
-    event_type: int
-    venue: int
-    instrument: int
-    seq: int
-    price: int
-    quantity: int
-    recv_ns: int = 0
+#: The fields of one event in either pipeline.
+_EVENT_FIELDS = [("event_type", int), ("venue", int), ("instrument", int), ("seq", int),
+                 ("price", int), ("quantity", int), ("recv_ns", int, 0)]
+#: One event as the naive pipeline keeps it: a plain dataclass (an instance __dict__).
+NaiveEvent = make_dataclass("NaiveEvent", _EVENT_FIELDS)
+#: One event as the tuned pipeline keeps it: slotted, shared by every consumer.
+TunedEvent = make_dataclass("TunedEvent", _EVENT_FIELDS, slots=True)
 
 
 @dataclass(frozen=True)

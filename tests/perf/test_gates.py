@@ -1,7 +1,7 @@
 """The CI gates: each is a ratio with a threshold, and each fires when the engine slows down.
 
 The firing test runs the real gated benchmarks in quick mode in a child process with
-``MELTICA_BENCH_HANDICAP`` set, which makes every engine-side call of the benchmarks 40 times
+``MELTICA_BENCH_HANDICAP`` set, which makes every engine-side call of the benchmarks 10 times
 slower (and, for the allocation gate, keep thousands of objects alive); every gate must then
 fail, naming its measure, its ratio and its threshold. It needs compiled kernels: with
 NUMBA_DISABLE_JIT=1 the engine runs as Python and the benchmarks would take far too long.
@@ -58,13 +58,14 @@ def _gates_child(handicap: Handicap, only: list[str]) -> subprocess.CompletedPro
 
 @pytest.fixture(scope="module")
 def handicapped_runs():
-    """Child runs of the gates: engine 40x slower; engine bloated by 4096 objects per call."""
-    slow = _gates_child(Handicap(slowdown=40.0), ["pool", "parse", "fanout"])
+    """Child runs of the gates: engine 10x slower; engine bloated by 4096 objects per call."""
+    slow = _gates_child(Handicap(slowdown=10.0), ["pool", "parse", "fanout"])
     bloated = _gates_child(Handicap(allocs=4096), ["alloc"])
     return {"slow": slow, "bloated": bloated}
 
 
 @needs_jit
+@pytest.mark.timeout(900)  # the module's fixture runs the gated benchmarks, slowed down
 @pytest.mark.parametrize("gate", GATES, ids=lambda g: g.name)
 def test_each_gate_fires_when_the_engine_path_is_handicapped(gate, handicapped_runs):
     run = handicapped_runs["bloated" if gate.bench == "alloc" else "slow"]
