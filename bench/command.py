@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _command(argv: list[str]) -> str:
-    return " ".join(["meltica bench", *argv])
+    """The command line as typed (``argv`` starts at the sub-command)."""
+    return " ".join(["meltica", *argv])
 
 
 def _default_out(kind: str) -> Path:

@@ -6,9 +6,15 @@ import pytest
 
 from bench.handicap import ENV, Handicap, current, engine_path
 
+CPU_SPENT: list[int] = []
+
 
 def work(x):
-    time.sleep(0.002)
+    """Burn about 2 ms of CPU; remember how much this thread really got."""
+    start, until = time.thread_time_ns(), time.perf_counter() + 0.002
+    while time.perf_counter() < until:
+        pass
+    CPU_SPENT.append(time.thread_time_ns() - start)
     return x + 1
 
 
@@ -21,9 +27,10 @@ def test_no_handicap_returns_the_callable_itself(monkeypatch):
 def test_slowdown_makes_each_call_take_that_many_times_as_long(monkeypatch):
     monkeypatch.setenv(ENV, "slowdown=4")
     slowed = engine_path(work)
-    start = time.perf_counter()
+    start = time.perf_counter_ns()
     assert slowed(1) == 2
-    assert time.perf_counter() - start >= 4 * 0.002  # at least: a lower bound, never flaky
+    # the call's wall time >= its CPU time, plus 3x the CPU time in the busy wait after it
+    assert time.perf_counter_ns() - start >= 4 * CPU_SPENT[-1] > 0
 
 
 def test_allocs_keep_objects_alive_per_call(monkeypatch):

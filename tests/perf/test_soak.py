@@ -47,3 +47,14 @@ def test_a_short_soak_samples_three_venues_and_writes_its_report(tmp_path, no_th
 def test_profiles_are_the_seeds_shape():
     assert PROFILES["standard"] == Profile(1000, 10, 50, ("spot", "usdm", "spot"))
     assert PROFILES["heavy"].rate > PROFILES["standard"].rate
+
+
+def test_the_soak_command_writes_its_report(tmp_path, capsys, no_thread_leak):
+    from meltica_nb import cli
+
+    assert cli.main(["bench", "--soak", "2s", "--venues", "spot", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Soak: 2 s")
+    assert "`meltica bench --soak 2s --venues spot --out" in out
+    assert "50 instruments across 1 simulated venues (spot)" in out
+    assert (tmp_path / "soak.json").exists()
