@@ -4,8 +4,9 @@ The exchange is ``meltica_nb.sim.server.ExchangeSimulator`` on 127.0.0.1, run in
 process (``--serve-sim``) so that its event loop does not share the measured process's GIL.
 
 **Latency.** A generated spot market (BTCUSDT and ETHUSDT, ``trade`` + ``bookTicker`` +
-``depth@100ms``; ``updates_per_s`` 650 at ``time_scale`` 0.1 gives about 5k frames/s, sent in
-bursts every 10 ms by the simulator's loop). Both pipelines read it with 10 consumers that
+``depth@100ms``) paced at about 1k, 5k and 20k frames/s (``LIVE_RATES``: ``updates_per_s`` at
+``time_scale`` 0.1; the frames are sent in bursts every 10 ms by the simulator's loop, and the
+rate reached is reported beside each figure). Both pipelines read it with 10 consumers that
 subscribe to everything and count what they get:
 
 * engine: ``Engine`` + ``BinanceFeed`` (websocket, batch parse, book procedure with REST
@@ -24,16 +25,19 @@ excludes the simulator and the kernel's socket buffers. Engine figures come from
 consumers' ``latency`` histograms (bucket upper bounds, up to 12.5 % high) and, as a check,
 from exact per-event stamps taken by the handlers; Python figures are exact (numpy). Engine
 and Python sessions alternate against the same simulator (not at the same time: one measured
-process), each with a warm-up before its measuring window.
+process), each with a warm-up before its measuring window. During each window the garbage
+collector's pauses are timed (``gc.callbacks``) and the engine's event pool is sampled every
+5 ms for its peak use (the seeds ask for < 80 % with 10 consumers at 1000 events/s).
 
 **Throughput.** The recorded BTCUSDT spot feed (41,248 frames, its REST snapshot served by the
 simulator) is played at ``speed=0`` (as fast as the client reads, never dropping it), a fresh
 simulator per client. Each client's rate is frames / (last handler entry - first frame read):
 a bare websocket-client loop (``ws.recv()``, and ``ws.recv_data()`` which skips the str
 decode) is the read ceiling; the engine's rate is reported as a fraction of the faster of the
-two (target >= 80 %), the Python pipeline's too. Under load the engine's consumers
-receive the latest BBO / book snapshot per stream (coalesced, counted), the Python consumers
-every object.
+two (target >= 80 %), the Python pipelines' (tuned and naive, :mod:`bench.baselines.styles`)
+too, and beside them websocket-client with its default settings (UTF-8 validation on). Under
+load the engine's consumers receive the latest BBO / book snapshot per stream (coalesced,
+counted), the Python consumers every object.
 
 Each figure is the median of ``--runs`` runs with min-max. Nothing is asserted.
 
@@ -45,22 +49,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import logging
 import os
-import queue
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
-from urllib.request import urlopen
 
 import numpy as np
 import orjson
-import websocket
 
+from bench.baselines.bare_ws import READERS, read_frames
+from bench.baselines.live import Gate, PyPipeline
+from bench.baselines.styles import STYLES, TUNED, Style
+from bench.gc_monitor import GcMonitor
+from bench.measure import HIGHER, Measure, summary
 from meltica_nb.engine import Engine
 from meltica_nb.latency import LatencyHistogram
 from meltica_nb.venues.binance.config import BinanceConfig, stream_name, venue_symbol
@@ -73,11 +79,16 @@ RECORDING = ROOT / "tests/data/binance/binance_spot_btcusdt_20240808_hftbacktest
 CONSUMERS = 10
 #: Streams per symbol on both sides.
 CHANNELS = ("depth@100ms", "bookTicker", "trade")
-#: Levels per side the pure-Python book publishes (the engine's BookTable keeps 20 too).
-TOP = 20
 #: Symbols of the generated market of the latency test, and its pace (about 5k frames/s).
 LIVE_SYMBOLS = ("BTC-USDT", "ETH-USDT")
 LIVE_MARKET = {"levels": 200, "updates_per_s": 600.0, "time_scale": 0.1, "seed": 7}
+log = logging.getLogger("bench.live")
+#: Latency test paces: about that many frames/s -> the market's ``updates_per_s`` (with 2
+#: symbols x 3 channels at time_scale 0.1 the simulator sends about 7.5 frames per unit).
+LIVE_RATES = {1_000: 135.0, 5_000: 670.0, 20_000: 2_700.0}
+#: Quick mode's paces: at 20k msgs/s a loaded 2-core machine falls a second behind and the
+#: simulator drops the readers as slow clients, reconnecting for a minute.
+QUICK_RATES = (1_000, 5_000)
 #: Symbols of the recording.
 REC_SYMBOLS = ("BTC-USDT",)
 #: Frames of the recording kept by ``--quick`` for the throughput test.
@@ -91,16 +102,25 @@ QUIET_S = 0.3
 # -- the simulator, in a child process ----------------------------------------------------------
 
 def serve_sim(spec: dict) -> int:
-    """Child process: run a simulator, print its URLs, serve until stdin closes, print stats."""
-    from meltica_nb.sim.market import MarketConfig
+    """Child process: run a simulator, print its URLs, serve until stdin closes, print stats.
+
+    ``spec``: ``kind`` "recording" (``path``) or "generated" (``levels``, ``updates_per_s``,
+    ``time_scale``, ``seed``, optional ``instruments`` as Instrument field lists); optional
+    ``market`` ("spot" or "usdm").
+    """
+    from meltica_nb.sim.market import Instrument, MarketConfig
     from meltica_nb.sim.server import ExchangeSimulator
 
+    market = spec.get("market", "spot")
     if spec["kind"] == "recording":
-        sim = ExchangeSimulator("spot", recording=spec["path"], speed=0.0)
+        sim = ExchangeSimulator(market, recording=spec["path"], speed=0.0)
     else:
+        instruments = spec.get("instruments")
         cfg = MarketConfig(levels=spec["levels"], updates_per_s=spec["updates_per_s"],
-                           time_scale=spec["time_scale"])
-        sim = ExchangeSimulator("spot", config=cfg, seed=spec["seed"])
+                           time_scale=spec["time_scale"],
+                           instruments=tuple(Instrument(*i) for i in instruments)
+                           if instruments else None)
+        sim = ExchangeSimulator(market, config=cfg, seed=spec["seed"])
     with sim:
         sys.stdout.write(orjson.dumps({"ws_url": sim.ws_url, "rest_url": sim.rest_url}).decode()
                          + "\n")
@@ -169,16 +189,7 @@ def recording_frames(path: Path) -> int:
     return sum(1 for line in raw.splitlines() if line and b'"stream":"rest:' not in line[:80])
 
 
-# -- handler tallies (both pipelines) -----------------------------------------------------------
-
-class Gate:
-    """Whether the measuring window is open (read by every handler)."""
-
-    __slots__ = ("open",)
-
-    def __init__(self) -> None:
-        self.open = False
-
+# -- engine pipeline ----------------------------------------------------------------------------
 
 class EngineTally:
     """One engine consumer's batch handler: count, stamp, keep exact latencies in the window."""
@@ -200,31 +211,7 @@ class EngineTally:
             self.samples.append(now - view["ingest_ns"])
 
 
-class PyTally:
-    """One Python consumer thread: count, stamp, keep latencies in the window."""
 
-    def __init__(self, gate: Gate) -> None:
-        self.gate = gate
-        self.count = 0
-        self.last_entry = 0
-        self.samples: list[int] = []
-
-    def run(self, q: queue.SimpleQueue) -> None:
-        get, now, gate, samples = q.get, time.time_ns, self.gate, self.samples
-        count = 0
-        while True:
-            obj = get()
-            t = now()
-            if obj is None:
-                break
-            count += 1
-            self.count = count
-            self.last_entry = t
-            if gate.open:
-                samples.append(t - obj.recv_ns)
-
-
-# -- engine pipeline ----------------------------------------------------------------------------
 
 class EngineClient:
     """Engine + BinanceFeed on the simulator, CONSUMERS batch consumers of every event."""
@@ -268,189 +255,6 @@ class EngineClient:
                 "bad_value_frames": parser.bad_value if parser is not None else 0}
 
 
-# -- Python pipeline ----------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class PyTrade:
-    symbol: str
-    trade_id: int
-    price: float
-    qty: float
-    trade_ms: int
-    buyer_maker: bool
-    recv_ns: int
-
-
-@dataclass(slots=True)
-class PyBbo:
-    symbol: str
-    update_id: int
-    bid: float
-    bid_qty: float
-    ask: float
-    ask_qty: float
-    recv_ns: int
-
-
-@dataclass(slots=True)
-class PyBookTop:
-    symbol: str
-    update_id: int
-    bids: list
-    asks: list
-    recv_ns: int
-
-
-class PyBook:
-    """A dict book following Binance's spot procedure, snapshots fetched on a helper thread."""
-
-    def __init__(self, symbol: str, rest_url: str) -> None:
-        self.symbol = symbol
-        self.url = f"{rest_url}/api/v3/depth?symbol={symbol}&limit=1000"
-        self.bids: dict[float, float] = {}
-        self.asks: dict[float, float] = {}
-        self.book_id = -1  # waiting for a snapshot
-        self.buffer: list[dict] = []
-        self.fetched: dict | None = None
-        self.fetching = False
-        self.bbo: tuple | None = None
-        self.snapshots = self.gaps = 0
-
-    def on_diff(self, d: dict, recv_ns: int) -> list:
-        if self.book_id < 0:
-            self.buffer.append(d)
-            if self.fetched is not None:
-                return self._load(recv_ns)
-            if not self.fetching:
-                self._fetch_async()
-            return []
-        if d["u"] <= self.book_id:
-            return []
-        if d["U"] > self.book_id + 1:  # a gap: back to step 1
-            self.gaps += 1
-            self.book_id, self.buffer = -1, [d]
-            self._fetch_async()
-            return []
-        self._apply(d)
-        return self._publish(recv_ns)
-
-    def _fetch_async(self) -> None:
-        self.fetching = True
-        threading.Thread(target=self._fetch, daemon=True).start()
-
-    def _fetch(self) -> None:
-        with urlopen(self.url, timeout=10) as response:
-            self.fetched = orjson.loads(response.read())
-
-    def _load(self, recv_ns: int) -> list:
-        snap, self.fetched, self.fetching = self.fetched, None, False
-        last = snap["lastUpdateId"]
-        if self.buffer[0]["U"] > last + 1:  # older than what we buffered: fetch again
-            self._fetch_async()
-            return []
-        self.bids = {float(p): float(q) for p, q in snap["bids"] if float(q)}
-        self.asks = {float(p): float(q) for p, q in snap["asks"] if float(q)}
-        self.book_id = last
-        self.snapshots += 1
-        buffered, self.buffer = self.buffer, []
-        for d in buffered:
-            if d["u"] > self.book_id:
-                self._apply(d)
-        return self._publish(recv_ns)
-
-    def _apply(self, d: dict) -> None:
-        for side, levels in ((self.bids, d["b"]), (self.asks, d["a"])):
-            for p, q in levels:
-                qty = float(q)
-                if qty:
-                    side[float(p)] = qty
-                else:
-                    side.pop(float(p), None)
-        self.book_id = d["u"]
-
-    def _publish(self, recv_ns: int) -> list:
-        bids, asks = self.bids, self.asks
-        top_b = sorted(bids, reverse=True)[:TOP]
-        top_a = sorted(asks)[:TOP]
-        out: list = [PyBookTop(self.symbol, self.book_id, [(p, bids[p]) for p in top_b],
-                               [(p, asks[p]) for p in top_a], recv_ns)]
-        if top_b and top_a:
-            bbo = (top_b[0], bids[top_b[0]], top_a[0], asks[top_a[0]])
-            if bbo != self.bbo:
-                self.bbo = bbo
-                out.append(PyBbo(self.symbol, self.book_id, *bbo, recv_ns))
-        return out
-
-
-class PyPipeline:
-    """The tuned pure-Python pipeline: a reader thread and CONSUMERS consumer threads."""
-
-    def __init__(self, ws_url: str, rest_url: str, symbols: tuple[str, ...]) -> None:
-        streams = "/".join(stream_name(s, c) for s in symbols for c in CHANNELS)
-        self.url = f"{ws_url}/stream?streams={streams}"
-        self.gate = Gate()
-        self.queues = [queue.SimpleQueue() for _ in range(CONSUMERS)]
-        self.tallies = [PyTally(self.gate) for _ in range(CONSUMERS)]
-        self.books = {venue_symbol(s): PyBook(venue_symbol(s), rest_url) for s in symbols}
-        self.stopping = threading.Event()
-        self.frames = self.published = self.first_recv = 0
-        self.threads = [threading.Thread(target=t.run, args=(q,), daemon=True)
-                        for t, q in zip(self.tallies, self.queues, strict=True)]
-        self.reader = threading.Thread(target=self._read, daemon=True)
-
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
-        self.reader.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.reader.join(5)
-        for q in self.queues:
-            q.put(None)
-        for t in self.threads:
-            t.join(5)
-
-    def books_live(self) -> bool:
-        return all(b.book_id >= 0 for b in self.books.values())
-
-    def _build(self, stream: str, d: dict, recv_ns: int) -> list | tuple:
-        kind = stream[stream.index("@") + 1:]
-        if kind == "bookTicker":
-            return (PyBbo(d["s"], d["u"], float(d["b"]), float(d["B"]), float(d["a"]),
-                          float(d["A"]), recv_ns),)
-        if kind == "trade":
-            return (PyTrade(d["s"], d["t"], float(d["p"]), float(d["q"]), d["T"], d["m"],
-                            recv_ns),)
-        return self.books[d["s"]].on_diff(d, recv_ns)
-
-    def _read(self) -> None:
-        ws = websocket.create_connection(self.url, timeout=10, skip_utf8_validation=True,
-                                         enable_multithread=False)
-        ws.settimeout(0.2)
-        recv, now, loads, build = ws.recv_data, time.time_ns, orjson.loads, self._build
-        puts = [q.put for q in self.queues]
-        try:
-            while not self.stopping.is_set():
-                try:
-                    _, data = recv()
-                except websocket.WebSocketTimeoutException:
-                    continue
-                t = now()
-                if not self.first_recv:
-                    self.first_recv = t
-                msg = loads(data)
-                self.frames += 1
-                for obj in build(msg["stream"], msg["data"], t):
-                    for put in puts:
-                        put(obj)
-                    self.published += 1
-        except websocket.WebSocketConnectionClosedException:
-            pass
-        finally:
-            ws.close()
-
-
 # -- latency runs -------------------------------------------------------------------------------
 
 def _settle(client, warm_s: float) -> None:
@@ -469,6 +273,15 @@ def _pct(values: np.ndarray) -> dict:
             "max": float(values.max()) / 1e3, "count": int(values.size)}
 
 
+def _watch_pool(pool, seconds: float) -> float:
+    """Sleep ``seconds`` while sampling the pool's slots in use; the peak share of slots."""
+    peak, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        peak = max(peak, pool.in_use)
+        time.sleep(0.005)
+    return peak / pool.capacity
+
+
 def engine_latency(sim: SimProcess, warm_s: float, measure_s: float, knobs: dict) -> dict:
     client = EngineClient(sim.ws_url, sim.rest_url, LIVE_SYMBOLS, **knobs)
     client.start()
@@ -477,7 +290,8 @@ def engine_latency(sim: SimProcess, warm_s: float, measure_s: float, knobs: dict
         before = [c.latency.counts.copy() for c in client.engine.consumers.values()]
         f0, d0 = client.frames(), sum(t.count for t in client.tallies)
         client.gate.open = True
-        time.sleep(measure_s)
+        with GcMonitor() as gcm:
+            pool_peak = _watch_pool(client.engine.dispatcher.pool, measure_s)
         client.gate.open = False
         f1, d1 = client.frames(), sum(t.count for t in client.tallies)
         after = [c.latency.counts.copy() for c in client.engine.consumers.values()]
@@ -487,17 +301,20 @@ def engine_latency(sim: SimProcess, warm_s: float, measure_s: float, knobs: dict
     exact = np.concatenate([np.concatenate(t.samples) if t.samples else np.zeros(0, np.int64)
                             for t in client.tallies])
     return {"frames_per_s": (f1 - f0) / measure_s, "deliveries_per_s": (d1 - d0) / measure_s,
-            "histogram_us": hist.snapshot(), "exact_us": _pct(exact), **client.losses()}
+            "histogram_us": hist.snapshot(), "exact_us": _pct(exact),
+            "gc": asdict(gcm.stats()), "pool_peak_use": pool_peak, **client.losses()}
 
 
-def python_latency(sim: SimProcess, warm_s: float, measure_s: float) -> dict:
-    pipe = PyPipeline(sim.ws_url, sim.rest_url, LIVE_SYMBOLS)
+def python_latency(sim: SimProcess, warm_s: float, measure_s: float,
+                   style: Style = TUNED) -> dict:
+    pipe = PyPipeline(sim.ws_url, sim.rest_url, LIVE_SYMBOLS, CHANNELS, CONSUMERS, style)
     pipe.start()
     try:
         _settle(pipe, warm_s)
         f0, d0 = pipe.frames, sum(t.count for t in pipe.tallies)
         pipe.gate.open = True
-        time.sleep(measure_s)
+        with GcMonitor() as gcm:
+            time.sleep(measure_s)
         pipe.gate.open = False
         f1, d1 = pipe.frames, sum(t.count for t in pipe.tallies)
         backlog = max(q.qsize() for q in pipe.queues)
@@ -506,24 +323,24 @@ def python_latency(sim: SimProcess, warm_s: float, measure_s: float) -> dict:
     exact = np.fromiter((v for t in pipe.tallies for v in t.samples), np.int64)
     return {"frames_per_s": (f1 - f0) / measure_s, "deliveries_per_s": (d1 - d0) / measure_s,
             "exact_us": _pct(exact), "queue_backlog_at_end": backlog,
+            "gc": asdict(gcm.stats()),
             "gaps": sum(b.gaps for b in pipe.books.values()),
             "snapshots": sum(b.snapshots for b in pipe.books.values())}
 
 
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def measure_latency(runs: int, warm_s: float, measure_s: float, knobs: dict) -> dict:
+def measure_latency(runs: int, warm_s: float, measure_s: float, knobs: dict,
+                    rate: int = 5_000) -> dict:
     """Alternate engine and Python sessions against one generated-market simulator.
 
-    An unreported engine session comes first: kernels load from Numba's cache (or compile,
-    when a package file changed) while the simulator keeps sending, and the backlog that
-    builds up would land in the first measured window.
+    ``rate`` picks the market's pace from :data:`LIVE_RATES`. An unreported engine session
+    comes first: kernels load from Numba's cache (or compile, when a package file changed)
+    while the simulator keeps sending, and the backlog that builds up would land in the first
+    measured window.
     """
     eng, py = [], []
     load = [os.getloadavg()[0]]
-    with SimProcess({"kind": "generated", **LIVE_MARKET}) as sim:
+    market = {**LIVE_MARKET, "updates_per_s": LIVE_RATES[rate]}
+    with SimProcess({"kind": "generated", **market}) as sim:
         engine_latency(sim, warm_s, 1.0, knobs)
         for _ in range(runs):
             eng.append(engine_latency(sim, warm_s, measure_s, knobs))
@@ -533,11 +350,12 @@ def measure_latency(runs: int, warm_s: float, measure_s: float, knobs: dict) -> 
     rows = [_latency_row("engine (histogram)", eng, "histogram_us"),
             _latency_row("engine (exact)", eng, "exact_us"),
             _latency_row("python", py, "exact_us")]
-    ratio = rows[0]["p99_us"]["median"] / rows[2]["p99_us"]["median"]
-    exact_ratio = rows[1]["p99_us"]["median"] / rows[2]["p99_us"]["median"]
+    python_p99 = rows[2]["p99_us"]["median"] or float("nan")  # no samples: disconnected
+    ratio = rows[0]["p99_us"]["median"] / python_p99
+    exact_ratio = rows[1]["p99_us"]["median"] / python_p99
     return {"rows": rows, "p99_ratio_engine_hist_over_python": ratio,
-            "p99_ratio_exact": exact_ratio, "target_p99_ratio": 0.5,
-            "market": LIVE_MARKET, "symbols": LIVE_SYMBOLS, "channels": CHANNELS,
+            "p99_ratio_exact": exact_ratio, "target_p99_ratio": 0.5, "rate": rate,
+            "market": market, "symbols": LIVE_SYMBOLS, "channels": CHANNELS,
             "warm_s": warm_s, "measure_s": measure_s, "runs": runs,
             "switch_interval_s": sys.getswitchinterval(), "engine_knobs": knobs,
             "loadavg_1m_before_after": load, "cpus": os.cpu_count(),
@@ -547,32 +365,15 @@ def measure_latency(runs: int, warm_s: float, measure_s: float, knobs: dict) -> 
 
 def _latency_row(name: str, runs: list[dict], key: str) -> dict:
     row = {"pipeline": name,
-           "frames_per_s": _summary([r["frames_per_s"] for r in runs]),
-           "deliveries_per_s": _summary([r["deliveries_per_s"] for r in runs])}
+           "frames_per_s": summary([r["frames_per_s"] for r in runs]),
+           "deliveries_per_s": summary([r["deliveries_per_s"] for r in runs])}
     for p in ("p50", "p99", "p999", "max"):
-        row[f"{p}_us"] = _summary([r[key][p] for r in runs])
+        row[f"{p}_us"] = summary([r[key][p] for r in runs])
     row["samples"] = sum(r[key]["count"] for r in runs)
     return row
 
 
 # -- throughput runs ----------------------------------------------------------------------------
-
-def bare_read(sim: SimProcess, n: int, decode: bool) -> dict:
-    """``ws.recv()`` (or ``recv_data()``) in a loop until ``n`` frames: the read ceiling."""
-    streams = "/".join(stream_name(s, c) for s in REC_SYMBOLS for c in CHANNELS)
-    ws = websocket.create_connection(f"{sim.ws_url}/stream?streams={streams}", timeout=10,
-                                     skip_utf8_validation=True, enable_multithread=False)
-    recv = ws.recv if decode else ws.recv_data
-    try:
-        recv()
-        first = time.time_ns()
-        for _ in range(n - 1):
-            recv()
-        last = time.time_ns()
-    finally:
-        ws.close()
-    return {"frames": n, "seconds": (last - first) / 1e9, "rate": (n - 1) / (last - first) * 1e9}
-
 
 def _wait_done(frames, tallies, n: int) -> bool:
     """Until ``n`` frames were read and no handler ran for QUIET_S (False on timeout)."""
@@ -601,8 +402,8 @@ def engine_read(sim: SimProcess, n: int, knobs: dict) -> dict:
             "rate": (n - 1) / (last - first) * 1e9, **client.losses()}
 
 
-def python_read(sim: SimProcess, n: int, knobs: dict) -> dict:
-    pipe = PyPipeline(sim.ws_url, sim.rest_url, REC_SYMBOLS)
+def python_read(sim: SimProcess, n: int, style: Style) -> dict:
+    pipe = PyPipeline(sim.ws_url, sim.rest_url, REC_SYMBOLS, CHANNELS, CONSUMERS, style)
     pipe.start()
     try:
         done = _wait_done(lambda: pipe.frames, pipe.tallies, n)
@@ -616,12 +417,19 @@ def python_read(sim: SimProcess, n: int, knobs: dict) -> dict:
             "snapshots": sum(b.snapshots for b in pipe.books.values())}
 
 
+def _bare(reader: str):
+    streams = "/".join(stream_name(s, c) for s in REC_SYMBOLS for c in CHANNELS)
+    return lambda sim, n, knobs: read_frames(f"{sim.ws_url}/stream?streams={streams}", n, reader)
+
+
 CLIENTS = {
-    "bare ws.recv()": lambda sim, n, knobs: bare_read(sim, n, decode=True),
-    "bare ws.recv_data()": lambda sim, n, knobs: bare_read(sim, n, decode=False),
+    **{reader: _bare(reader) for reader in READERS},
     "engine": engine_read,
-    "python": python_read,
+    **{style.name: (lambda sim, n, knobs, style=style: python_read(sim, n, style))
+       for style in STYLES},
 }
+#: The read ceiling: the faster of these two bare loops, run by run.
+CEILING = ("bare ws.recv()", "bare ws.recv_data()")
 
 
 def measure_throughput(runs: int, path: Path, knobs: dict) -> dict:
@@ -635,11 +443,11 @@ def measure_throughput(runs: int, path: Path, knobs: dict) -> dict:
                 results[name].append(client(sim, n, knobs))
     load.append(os.getloadavg()[0])
     ceilings = [max(a["rate"], b["rate"]) for a, b in zip(
-        results["bare ws.recv()"], results["bare ws.recv_data()"], strict=True)]
+        results[CEILING[0]], results[CEILING[1]], strict=True)]
     ceiling = statistics.median(ceilings)
     rows = []
     for name, values in results.items():
-        rate = _summary([v["rate"] for v in values])
+        rate = summary([v["rate"] for v in values])
         rows.append({"client": name, "frames": n, "frames_per_s": rate,
                      "fraction_of_ceiling": rate["median"] / ceiling,
                      "complete": all(v.get("complete", True) for v in values),
@@ -650,18 +458,18 @@ def measure_throughput(runs: int, path: Path, knobs: dict) -> dict:
 
 # -- tables and main ----------------------------------------------------------------------------
 
-def _fmt(summary: dict, fmt: str = ",.0f", width: int = 22) -> str:
-    return (f"{format(summary['median'], fmt)} ({format(summary['min'], fmt)}-"
-            f"{format(summary['max'], fmt)})").rjust(width)
+def _fmt(figure: dict, fmt: str = ",.0f", width: int = 22) -> str:
+    return (f"{format(figure['median'], fmt)} ({format(figure['min'], fmt)}-"
+            f"{format(figure['max'], fmt)})").rjust(width)
 
 
 def _print_latency(lat: dict) -> None:
     m = lat["market"]
-    print(f"live latency, frame read -> consumer handler entry ({CONSUMERS} consumers); "
-          f"generated spot market {'+'.join(lat['symbols'])} x {'+'.join(lat['channels'])}, "
-          f"updates_per_s {m['updates_per_s']:g} at time_scale {m['time_scale']:g}; "
-          f"{lat['runs']} runs of {lat['measure_s']:g} s after {lat['warm_s']:g} s warm-up; "
-          f"us, median (min-max)")
+    print(f"live latency at ~{lat['rate']:,} msgs/s, frame read -> consumer handler entry "
+          f"({CONSUMERS} consumers); generated spot market {'+'.join(lat['symbols'])} x "
+          f"{'+'.join(lat['channels'])}, updates_per_s {m['updates_per_s']:g} at time_scale "
+          f"{m['time_scale']:g}; {lat['runs']} runs of {lat['measure_s']:g} s after "
+          f"{lat['warm_s']:g} s warm-up; us, median (min-max)")
     print(f"{'pipeline':<19} {'frames/s':>20} {'deliveries/s':>24} {'p50 us':>20} "
           f"{'p99 us':>22} {'p999 us':>24} {'max us':>26}")
     for row in lat["rows"]:
@@ -685,9 +493,9 @@ def _print_throughput(tp: dict) -> None:
     print(f"max-rate throughput: {tp['recording']} ({tp['frames']:,} frames) played at speed 0, "
           f"a fresh simulator per client; frames/s from the first frame read to the last "
           f"handler entry, median (min-max)")
-    print(f"{'client':<21} {'frames/s':>28} {'of ceiling':>10} {'ok':>3}")
+    print(f"{'client':<26} {'frames/s':>28} {'of ceiling':>10} {'ok':>3}")
     for row in tp["rows"]:
-        print(f"{row['client']:<21} {_fmt(row['frames_per_s'], width=28)} "
+        print(f"{row['client']:<26} {_fmt(row['frames_per_s'], width=28)} "
               f"{100 * row['fraction_of_ceiling']:>9.0f}% "
               f"{'yes' if row['complete'] else 'NO':>3}")
     eng = next(r for r in tp["rows"] if r["client"] == "engine")["runs"]
@@ -700,23 +508,68 @@ def _print_throughput(tp: dict) -> None:
           f"{tp['loadavg_1m_before_after'][1]:.1f}")
 
 
-def run(runs: int = 3, quick: bool = False, wait: str = "blocking", batch_size: int = 256
-        ) -> dict:
-    """The latency test, then the throughput test."""
-    warm_s, measure_s = (1.0, 3.0) if quick else (2.0, 10.0)
+def run(runs: int = 3, quick: bool = False, wait: str = "blocking", batch_size: int = 256,
+        rates: tuple[int, ...] = tuple(LIVE_RATES)) -> dict:
+    """The latency test at every rate, then the throughput test."""
+    warm_s, measure_s = (1.0, 2.0) if quick else (2.0, 10.0)
     knobs = {"wait": wait, "batch_size": batch_size}
-    latency = measure_latency(runs, warm_s, measure_s, knobs)
+    latency = [measure_latency(runs, warm_s, measure_s, knobs, rate) for rate in rates]
     with tempfile.TemporaryDirectory() as tmp:
         path = quick_recording(tmp, QUICK_FRAMES) if quick else RECORDING
         throughput = measure_throughput(runs, path, knobs)
     return {"latency": latency, "throughput": throughput}
 
 
+def _latency_measures(lat: dict) -> list[Measure]:
+    """p50/p99/p99.9 (exact stamps), GC and pool use of one rate, engine and Python."""
+    rate, out = lat["rate"], []
+    sides = (("engine", lat["engine_runs"]), ("python tuned", lat["python_runs"]))
+    disconnects = sum(lat["sim_disconnects"].values()) if lat["sim_disconnects"] else 0
+    out.append(Measure("live", f"simulator slow-client disconnects @{rate} msgs/s",
+                       "simulator", "disconnects", (float(disconnects),),
+                       params={"rate": rate, "reasons": lat["sim_disconnects"]}))
+    for side, runs in sides:
+        if not all(r["exact_us"]["count"] for r in runs):
+            log.warning("live @%d msgs/s: %s measured nothing (disconnected as a slow "
+                        "client?); its latency is left out", rate, side)
+            continue
+        params = {"rate": rate, "consumers": CONSUMERS,
+                  "achieved_frames_per_s": statistics.median(r["frames_per_s"] for r in runs)}
+        for key, pct in (("p50", "50"), ("p99", "99"), ("p999", "99.9")):
+            out.append(Measure("live", f"latency p{pct} @{rate} msgs/s", side, "us",
+                               tuple(r["exact_us"][key] for r in runs),
+                               params={**params, "percentile": pct}))
+        out.append(Measure("live", f"gc longest pause @{rate} msgs/s", side, "ms",
+                           tuple(r["gc"]["longest_ms"] for r in runs), params=params))
+        out.append(Measure("live", f"gc collections/s @{rate} msgs/s", side, "collections/s",
+                           tuple(r["gc"]["pauses"] / r["gc"]["seconds"] for r in runs),
+                           params=params))
+    out.append(Measure("live", f"pool peak use @{rate} msgs/s", "engine", "% of slots",
+                       tuple(100 * r["pool_peak_use"] for r in lat["engine_runs"]),
+                       params={"rate": rate, "consumers": CONSUMERS, "seed_target": "< 80"}))
+    return out
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: latency, GC, pool use per rate; throughput of every client."""
+    result = run(1 if quick else 3, quick, rates=QUICK_RATES if quick else tuple(LIVE_RATES))
+    out = [m for lat in result["latency"] for m in _latency_measures(lat)]
+    tp = result["throughput"]
+    for row in tp["rows"]:
+        side = "engine" if row["client"] == "engine" else row["client"]
+        out.append(Measure("live", "throughput, recorded feed", side, "frames/s",
+                           tuple(r["rate"] for r in row["runs"]), HIGHER,
+                           {"frames": tp["frames"], "complete": row["complete"]}))
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (3; quick: 1)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"1 run, 4 s latency windows, {QUICK_FRAMES} recorded frames")
+                        help=f"1 run, 3 s latency windows, {QUICK_FRAMES} recorded frames")
+    parser.add_argument("--rates", type=int, nargs="+", default=list(LIVE_RATES),
+                        choices=list(LIVE_RATES), help="latency test paces (msgs/s)")
     parser.add_argument("--wait", default="blocking", choices=("blocking", "yielding", "busy-spin"),
                         help="the engine consumers' wait strategy")
     parser.add_argument("--batch-size", type=int, default=256,
@@ -727,14 +580,15 @@ def main(argv=None) -> None:
     if args.serve_sim is not None:
         sys.exit(serve_sim(orjson.loads(args.serve_sim)))
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
-    result = run(runs, args.quick, args.wait, args.batch_size)
+    result = run(runs, args.quick, args.wait, args.batch_size, tuple(args.rates))
     if args.json:
         sys.stdout.write(orjson.dumps({"live": result}, option=orjson.OPT_INDENT_2).decode()
                          + "\n")
-    else:
-        _print_latency(result["latency"])
+        return
+    for lat in result["latency"]:
+        _print_latency(lat)
         print()
-        _print_throughput(result["throughput"])
+    _print_throughput(result["throughput"])
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ from pathlib import Path
 
 import orjson
 
+from bench.baselines.live import PyBbo, PyTrade
+from bench.handicap import engine_path
+from bench.measure import Measure, summary
 from meltica_nb.book_table import BookTable
 from meltica_nb.order_book import OrderBooks
 from meltica_nb.registry import Registry
@@ -141,28 +144,6 @@ def engine_parse(parser: BinanceParser, batches) -> None:
 # -- Python side: what users write --------------------------------------------------------------
 
 @dataclass(slots=True)
-class PyTrade:
-    symbol: str
-    trade_id: int
-    price: object
-    qty: object
-    trade_ms: int
-    buyer_maker: bool
-    recv_ns: int
-
-
-@dataclass(slots=True)
-class PyBbo:
-    symbol: str
-    update_id: int
-    bid: object
-    bid_qty: object
-    ask: object
-    ask_qty: object
-    recv_ns: int
-
-
-@dataclass(slots=True)
 class PyDepth:
     symbol: str
     first_id: int
@@ -223,10 +204,6 @@ def trade_price_sums(feed: Feed) -> tuple[int, int]:
 
 # -- parse measurements -------------------------------------------------------------------------
 
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def _ns_per(fn: Callable[[], object], n: int) -> float:
     gc.collect()
     start = time.perf_counter_ns()
@@ -241,7 +218,8 @@ def measure_parse(feed: Feed, kind: str, runs: int) -> dict:
     parser, _ = make_parser()
     engine_parse(parser, batches[:2])  # compile / warm
     fallback_before = parser.stats().fallback
-    sides = {"engine": lambda: engine_parse(parser, batches)}
+    slowed = engine_path(engine_parse)
+    sides = {"engine": lambda: slowed(parser, batches)}
     for name, parse in BASELINES.items():
         py_parse(parse, batches[:2])
         sides[name] = lambda parse=parse: py_parse(parse, batches)
@@ -256,7 +234,8 @@ def measure_parse(feed: Feed, kind: str, runs: int) -> dict:
            + stats.unknown_symbol}
     engine_median = statistics.median(times["engine"])
     for name, values in times.items():
-        row[f"{name}_ns"] = _summary(values)
+        row[f"{name}_ns"] = summary(values)
+        row[f"{name}_runs"] = values
         if name != "engine":
             row[f"{name}_x"] = statistics.median(values) / engine_median
     return row
@@ -310,7 +289,7 @@ def new_book_sync() -> BinanceBookSync:
 def engine_books(calls: list) -> tuple[int, int, BinanceBookSync]:
     """Run every call on a fresh sync; (ns in diff calls, ns in the snapshot call, sync)."""
     sync = new_book_sync()
-    apply = sync.apply
+    apply = engine_path(sync.apply)
     clock = time.perf_counter_ns
     t_diffs = t_snap = 0
     gc.collect()
@@ -465,9 +444,10 @@ def measure_books(feed: Feed, runs: int) -> list[dict]:
             calls = n_diffs + 1
             levels = len(state.bids) + len(state.asks)
         row = {"book": name, "diffs": n_diffs, "calls": calls, "final_levels": levels,
-               "ns_per_diff": _summary(per_diff),
-               "ns_per_diff_with_snapshot": _summary(with_snap),
-               "snapshot_us": _summary([s / 1e3 for _, s in values]), "ok": ok}
+               "ns_per_diff": summary(per_diff),
+               "ns_per_diff_with_snapshot": summary(with_snap),
+               "snapshot_us": summary([s / 1e3 for _, s in values]), "ok": ok,
+               "runs_ns_per_diff_with_snapshot": with_snap}
         if base is None:
             base = statistics.median(with_snap)
         row["x_vs_engine_1_diff"] = statistics.median(with_snap) / base
@@ -488,9 +468,29 @@ def run(runs: int = 5, limit: int | None = None) -> dict:
             "trade_price_sum_matches": engine_sum == py_sum}
 
 
-def _ns(summary: dict, width: int = 22) -> str:
-    return (f"{summary['median']:,.0f} ({summary['min']:,.0f}-{summary['max']:,.0f})"
+def _ns(figure: dict, width: int = 22) -> str:
+    return (f"{figure['median']:,.0f} ({figure['min']:,.0f}-{figure['max']:,.0f})"
             ).rjust(width)
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: ns/message per type and side, ns/diff per book; engine first."""
+    result = run(3 if quick else 5, QUICK_FRAMES if quick else None)
+    if not result["trade_price_sum_matches"]:
+        raise AssertionError("parse: engine and Decimal trade price sums differ")
+    out = []
+    for row in result["parse"]:
+        for side in ("engine", *BASELINES):
+            out.append(Measure("parse", f"parse {row['type']}", side, "ns/msg",
+                               tuple(row[f"{side}_runs"]),
+                               params={"messages": row["messages"], "batch": BATCH}))
+    for row in result["books"]:
+        if not row["ok"]:
+            raise AssertionError(f"parse: book {row['book']} disagrees with the others")
+        out.append(Measure("parse", "book update incl. snapshot", row["book"], "ns/diff",
+                           tuple(row["runs_ns_per_diff_with_snapshot"]),
+                           params={"diffs": row["diffs"], "calls": row["calls"]}))
+    return out
 
 
 def _print_tables(result: dict) -> None:

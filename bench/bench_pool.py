@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from bench.handicap import engine_path
+from bench.measure import HIGHER, Measure, summary
 from meltica_nb import Pool
 from meltica_nb.schema import CANONICAL_EVENT
 
@@ -88,28 +90,44 @@ def measure(batch: int, events: int, runs: int) -> dict:
     """Median and min-max slots/s and allocations for one batch size, both sides."""
     pool = Pool(CANONICAL_EVENT, max(8192, batch), name="bench")
     handles = np.empty(batch, dtype=np.int64)
-    engine = lambda r: engine_round(pool, handles, batch)  # noqa: E731
+    slowed = engine_path(engine_round)
+    engine = lambda r: slowed(pool, handles, batch)  # noqa: E731
     baseline = lambda r: baseline_round(batch, r * batch)  # noqa: E731
     engine(0)  # compile
     eng = [slots_per_second(engine, batch, events) for _ in range(runs)]
     base = [slots_per_second(baseline, batch, events // 4) for _ in range(runs)]
     return {
         "batch": batch,
-        "engine_slots_per_s": _summary(eng),
-        "baseline_objects_per_s": _summary(base),
+        "engine_slots_per_s": summary(eng),
+        "baseline_objects_per_s": summary(base),
+        "engine_runs": eng, "baseline_runs": base,
         "ratio_median": statistics.median(eng) / statistics.median(base),
         "engine_blocks_per_event": blocks_per_event(engine, batch),
         "baseline_blocks_per_event": blocks_per_event(baseline, batch),
     }
 
 
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def run(events: int = 200_000, runs: int = 5) -> list[dict]:
     """Every batch size, engine beside baseline."""
     return [measure(batch, events, runs) for batch in BATCHES]
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: slots/s and blocks per held event, engine and baseline, per batch."""
+    rows = run(20_000 if quick else 200_000, 3 if quick else 5)
+    out = []
+    for row in rows:
+        params = {"batch": row["batch"]}
+        name = f"pool batch {row['batch']}"
+        out += [Measure("pool", f"{name} events/s", "engine", "events/s",
+                        tuple(row["engine_runs"]), HIGHER, params),
+                Measure("pool", f"{name} events/s", "python dataclass per event", "events/s",
+                        tuple(row["baseline_runs"]), HIGHER, params),
+                Measure("pool", f"{name} blocks/event", "engine", "blocks/event",
+                        (row["engine_blocks_per_event"],), params=params),
+                Measure("pool", f"{name} blocks/event", "python dataclass per event",
+                        "blocks/event", (row["baseline_blocks_per_event"],), params=params)]
+    return out
 
 
 def _print_table(rows: list[dict]) -> None:

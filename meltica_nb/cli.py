@@ -24,17 +24,10 @@ def _emit(summary: dict, as_json: bool, text: str) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    """Run the benchmarks (engine beside baseline in the same process run)."""
-    from bench import bench_pool
+    """Run the benchmark suite or a soak (engine beside baselines in the same process run)."""
+    from bench.command import run_bench
 
-    runs = 3 if args.quick else 5
-    events = args.events or (50_000 if args.quick else 200_000)
-    rows = bench_pool.run(events, runs)
-    lines = [f"pool batch {r['batch']:>5}: engine {r['engine_slots_per_s']['median']:,.0f} "
-             f"slots/s, baseline {r['baseline_objects_per_s']['median']:,.0f} objects/s, "
-             f"ratio {r['ratio_median']:.1f}x" for r in rows]
-    _emit({"pool": rows}, args.json, "\n".join(lines))
-    return 0
+    return run_bench(args, args.argv)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -90,10 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meltica", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="run the benchmarks")
-    bench.add_argument("--quick", action="store_true", help="fewer runs, smaller inputs")
-    bench.add_argument("--events", type=int, default=None, help="events per measurement")
-    bench.add_argument("--json", action="store_true", help="print one JSON summary object")
+    bench = sub.add_parser("bench", help="run the benchmarks (report, gates, soak)")
+    from bench.command import add_arguments
+
+    add_arguments(bench)
     bench.set_defaults(func=_cmd_bench)
     demo = sub.add_parser("demo", help="the live engine with example consumers")
     demo.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
@@ -135,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     return args.func(args)

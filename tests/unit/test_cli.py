@@ -50,11 +50,15 @@ def test_demo_with_faults_resyncs_and_counts_malformed_frames(capsys, no_thread_
     assert "deliveries/s" in captured.err  # the live view
 
 
-def test_bench_json(capsys):
-    assert cli.main(["bench", "--quick", "--events", "4096", "--json"]) == 0
-    rows = orjson.loads(capsys.readouterr().out)["pool"]
-    assert [row["batch"] for row in rows] == [1, 64, 4096]
-    assert all(row["engine_slots_per_s"]["median"] > 0 for row in rows)
+def test_bench_json(capsys, tmp_path):
+    assert cli.main(["bench", "--quick", "--only", "pool", "--json", "--out",
+                     str(tmp_path)]) == 0
+    report = orjson.loads(capsys.readouterr().out)
+    assert [b["name"] for b in report["benchmarks"]] == ["pool"]
+    pool = report["benchmarks"][0]["measures"]
+    assert {m["params"]["batch"] for m in pool} == {1, 64, 4096}
+    assert all(m["median"] > 0 for m in pool)
+    assert (tmp_path / "report.json").exists() and (tmp_path / "report.md").exists()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
