@@ -10,6 +10,7 @@ Glossary (one term, one module):
 - fixed-point decimal (exact prices): :mod:`meltica_nb.fixedpoint`
 - errors (one tree rooted at MelticaError): :mod:`meltica_nb.errors`
 - replay, backtest (recordings through the live chain): :mod:`meltica_nb.replay`
+- backtest orders (paper venue, strategies in a replay): :mod:`meltica_nb.replay_trading`
 """
 
 from . import fixedpoint, schema
@@ -33,6 +34,7 @@ from .pool_manager import PoolManager, ShutdownReport
 from .recycler import Recycler
 from .replay import ReplayConsumer, replay
 from .replay_result import ReplayResult
+from .replay_trading import OrderEntry, ReplayStrategy
 
 __all__ = [
     "CancelToken",
@@ -42,6 +44,7 @@ __all__ = [
     "DecimalSyntaxError",
     "DoubleRelease",
     "MelticaError",
+    "OrderEntry",
     "Pool",
     "PoolClosed",
     "PoolError",
@@ -51,6 +54,7 @@ __all__ = [
     "Recycler",
     "ReplayConsumer",
     "ReplayResult",
+    "ReplayStrategy",
     "ShutdownReport",
     "StaleHandle",
     "TaskGroup",

@@ -50,8 +50,10 @@ from meltica_nb.errors import (
 )
 from meltica_nb.event_tape import EventTape
 from meltica_nb.kernels.ring_kernels import COALESCABLE_MASK
+from meltica_nb.paper_trader import PaperTrader
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
+from meltica_nb.replay_trading import OrderEntry, ReplayStrategy
 from meltica_nb.replay_venue import detect_venue, venue_named
 from meltica_nb.schema import BOOK_LEVEL, EventType
 
@@ -80,6 +82,9 @@ class ReplayConfig:
     max_errors_kept : error messages kept in the result (all are counted).
     engine : EngineConfig keys for the replay engine (pools, dispatcher, book_levels ...).
     lossless : deliver every event (no latest-wins coalescing within a batch); slower.
+    trading_venue : the venue whose replayed market fills the orders of ReplayStrategy
+        consumers (see :mod:`meltica_nb.replay_trading`).
+    order_latency_ms : how long, in recording time, an order or cancel takes to reach it.
     """
 
     batch_frames: int = 256
@@ -95,6 +100,8 @@ class ReplayConfig:
     max_errors_kept: int = 100
     engine: dict | None = None
     lossless: bool = False
+    trading_venue: str = "binance"
+    order_latency_ms: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("batch_frames", "chunk_lines", "preview_lines", "levels",
@@ -215,7 +222,11 @@ class _Replay:
         self.engine.tape = self.tape
         if config.lossless:
             self.engine.after_piece = self.drain
-        self.consumers = [self._add_consumer(_as_consumer(c)) for c in consumers]
+        if any(isinstance(c, ReplayStrategy) for c in consumers):
+            self.engine.add_trader(PaperTrader(self.engine, config.trading_venue,
+                                               config.order_latency_ms))
+        self.consumers = [self._add_strategy(c) if isinstance(c, ReplayStrategy)
+                          else self._add_consumer(_as_consumer(c)) for c in consumers]
         self.lines = self.frames = self.snapshots = 0
         self.errors_by_kind: dict[str, int] = {}
         self.errors: list[str] = []
@@ -238,6 +249,21 @@ class _Replay:
             ring_capacity=self.config.ring_capacity, batch_size=1024)
         return name, consumer, state
 
+    def _add_strategy(self, spec: ReplayStrategy) -> tuple[str, object, None]:
+        """A trading consumer: its handler made with its OrderEntry, its switch on."""
+        name = spec.name or getattr(spec.make, "__name__", "strategy")
+        while name in self.engine.consumers:
+            name += "_"
+        handler = spec.make(OrderEntry(self.engine.control, name))
+        consumer = self.engine.add_consumer(
+            name, handler, venues=spec.venues, instruments=spec.instruments,
+            events=spec.subscribed_events(), mode="batch", wait="yielding",
+            ring_capacity=self.config.ring_capacity, batch_size=1024)
+        ack = self.engine.control.set_trading_mode(name, True)
+        if not ack.success:
+            raise ConfigError(f"replay strategy {name!r}: {ack.error}")
+        return name, consumer, None
+
     # -- error policy ----------------------------------------------------------------------
 
     def error(self, exc: RecordingError) -> None:
@@ -258,14 +284,14 @@ class _Replay:
             self.clock.set(ns)
 
     def drain(self) -> None:
-        """Deliver everything the rings hold, on this thread."""
-        for _, consumer, _ in self.consumers:
+        """Deliver everything the rings hold, on this thread (the paper venue's too)."""
+        for consumer in self.engine.consumers.values():
             while consumer.poll():
                 pass
 
     def run(self) -> ReplayResult:
         self.engine.dispatcher.warm_up()
-        for _, consumer, _ in self.consumers:
+        for consumer in self.engine.consumers.values():
             consumer.warm_up()  # compiles njit handlers: not part of the replay's time
         self._started = time.perf_counter()
         try:
