@@ -25,6 +25,7 @@ Blocks hold at most ``block_events`` records, so reading is bounded by one block
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,24 +192,29 @@ class CanonicalReader:
 
         A block's ``events`` are a writable buffer reused by the next block: use (or copy)
         them before asking for the next one."""
-        names: dict = {"venues": [], "instruments": []}
         self._size = self.path.stat().st_size
-        with open_recording(self.path) as fh:
-            self._fh = fh
-            self._header(fh)
-            while True:
-                head = fh.read(_HEADER_BYTES)
-                if not head:
-                    return
-                kind, n, n_book, size = np.frombuffer(self._exact(fh, head, _HEADER_BYTES),
-                                                      np.int64).tolist()
-                payload = self._exact(fh, fh.read(size), size)
-                if kind == REGISTRY:
-                    names = orjson.loads(payload)
-                elif kind == EVENTS:
-                    yield self._events(payload, n, n_book, names)
-                else:
-                    raise self._error(f"unknown block kind {kind}")
+        try:
+            with open_recording(self.path) as fh:
+                self._fh = fh
+                self._header(fh)
+                yield from self._blocks(fh)
+        except (EOFError, OSError, zlib.error) as exc:  # a broken compressed stream
+            raise self._error(f"truncated or corrupt: {exc}") from None
+
+    def _blocks(self, fh) -> Iterator[CanonicalBlock]:
+        names: dict = {"venues": [], "instruments": []}
+        while True:
+            head = fh.read(_HEADER_BYTES)
+            if not head:
+                return
+            kind, n, n_book, size = np.frombuffer(self._exact(head, _HEADER_BYTES),
+                                                  np.int64).tolist()
+            if kind == EVENTS:
+                yield self._events(fh, n, n_book, size, names)
+            elif kind == REGISTRY:
+                names = orjson.loads(self._exact(fh.read(size), size))
+            else:
+                raise self._error(f"unknown block kind {kind}")
 
     def progress(self) -> tuple[int, int]:
         """(bytes read, file size); for a compressed file, decompressed bytes read."""
@@ -229,18 +235,28 @@ class CanonicalReader:
                               f"{CANONICAL_EVENT.itemsize}")
         self.k = k
 
-    def _events(self, payload: bytes, n: int, n_book: int, names: dict) -> CanonicalBlock:
+    def _events(self, fh, n: int, n_book: int, size: int, names: dict) -> CanonicalBlock:
+        """Read a block's records straight into the reused buffer, then its levels."""
         cut = n * CANONICAL_EVENT.itemsize
         if self._buffer.shape[0] < n:
             self._buffer = np.zeros(n, CANONICAL_EVENT)
         events = self._buffer[:n]
-        events[...] = np.frombuffer(payload, CANONICAL_EVENT, n, 0)
-        levels = np.frombuffer(payload, np.int64, offset=cut).reshape(n_book, 1 + 2 * self.k, 2)
+        self._read_into(fh, memoryview(events.view(np.uint8)), cut)
+        rest = self._exact(fh.read(size - cut), size - cut)
+        levels = np.frombuffer(rest, np.int64).reshape(n_book, 1 + 2 * self.k, 2)
         if int(np.count_nonzero(events["event_type"] == _BOOK)) != n_book:
             raise self._error("book levels do not match the book events of a block")
         return CanonicalBlock(events, levels, names)
 
-    def _exact(self, fh, data: bytes, size: int) -> bytes:
+    def _read_into(self, fh, view: memoryview, size: int) -> None:
+        got = 0
+        while got < size:
+            n = fh.readinto(view[got:size])
+            if not n:
+                raise self._error(f"truncated: {got} of {size} bytes")
+            got += n
+
+    def _exact(self, data: bytes, size: int) -> bytes:
         if len(data) != size:
             raise self._error(f"truncated: {len(data)} of {size} bytes")
         return data

@@ -227,6 +227,8 @@ def run_record(args) -> tuple[dict, str]:
     from .sim.server import ExchangeSimulator
 
     venue = venue_named(args.venue)
+    if not hasattr(venue, "live_feed"):
+        raise ConfigError(f"meltica record does not record {args.venue} yet (replay only)")
     rotation = Rotation(int(args.rotate_mb * (1 << 20)), args.rotate_s)
     market = "usdm" if args.venue == "binance-futures" else "spot"
     sim = ExchangeSimulator(market, config=MarketConfig.fast()).start() if args.sim else None

@@ -338,9 +338,7 @@ class _Replay:
         registry = self.engine.registry
         books: dict[tuple[str, int], FinalBook] = {}
         for venue in {id(v): v for v in self.venues}.values():
-            feed = self.feeds[venue.name]
-            for inst, book in venue.final_books(feed, self.config.levels).items():
-                books[venue.name, inst] = book
+            books.update(venue.final_books(self.feeds[venue.name], self.config.levels))
         if not self.venues:
             books = self._books_from_tape()
         return {f"{name}:{registry.instrument(inst).symbol}":

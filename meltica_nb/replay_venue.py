@@ -19,10 +19,11 @@ rest):
 * ``frame_errors``: which per-frame status codes returned by ``on_frames`` are bad input,
   and their names (for the error that names the recorded line).
 * ``final_books(feed, levels)``: each instrument's final book and counters
-  (:class:`~meltica_nb.replay_result.FinalBook`).
+  (:class:`~meltica_nb.replay_result.FinalBook`), keyed by (venue name, instrument id).
 * ``live_feed(engine, symbols, channels, ws_url, rest_url)``, ``stream_label(frame)``,
   ``snapshot_url(feed, symbol)``, ``exchange_info_url(feed)``: what the recorder needs to
-  build a live feed and label what it records.
+  build a live feed and label what it records (optional: an entry without them replays
+  but does not record).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from typing import Protocol
 from meltica_nb.errors import ConfigError
 from meltica_nb.recording_source import LineChunk
 from meltica_nb.venues.binance.replay import BinanceReplay
+from meltica_nb.venues.kraken.replay import KrakenReplay
+from meltica_nb.venues.okx.replay import OkxReplay
 
 __all__ = ["VENUES", "ReplayVenue", "detect_venue", "venue_named"]
 
@@ -56,7 +59,7 @@ class ReplayVenue(Protocol):
         ...
 
     def final_books(self, feed, levels: int) -> dict:
-        """``{instrument id: FinalBook}`` of every instrument the feed kept a book for."""
+        """``{(venue name, instrument id): FinalBook}`` of every book the feed kept."""
         ...
 
     def live_feed(self, engine, symbols, channels, ws_url: str = "", rest_url: str = ""):
@@ -77,7 +80,8 @@ class ReplayVenue(Protocol):
 
 
 #: Every venue replay supports, most specific first.
-VENUES: tuple[ReplayVenue, ...] = (BinanceReplay("usdm"), BinanceReplay("spot"))
+VENUES: tuple[ReplayVenue, ...] = (BinanceReplay("usdm"), BinanceReplay("spot"), OkxReplay(),
+                                    KrakenReplay())
 
 
 def venue_named(name: str) -> ReplayVenue:

@@ -86,6 +86,11 @@ def test_broken_canonical_files_are_format_errors(tmp_path):
     assert "truncated" in result.errors[0]
     with pytest.raises(RecordingFormatError):
         replay([cut], strict=True)
+    zipped = tmp_path / "g.canon.gz"
+    replay([SMALL[0]], canonical_out=zipped)
+    data = zipped.read_bytes()
+    zipped.write_bytes(data[: len(data) // 2])  # the gzip stream ends early
+    assert replay([zipped]).errors_by_kind == {"canonical file": 1}
     other = tmp_path / "v2.canon"
     other.write_bytes(MAGIC + np.array([9, 1, 128, 20], np.int64).tobytes())
     with pytest.raises(RecordingFormatError, match="format 9"):

@@ -306,3 +306,20 @@ def test_lossless_replays_deliver_every_released_event_and_change_nothing_else()
     assert lossless.digest == normal.digest and lossless.events == normal.events
     assert lossless.ordering["released"] + lossless.ordering["duplicates"] == sum(
         lossless.events.values())
+
+
+OTHER_VENUES = sorted((SPOT.parent / "okx").glob("*.jsonl.gz")) + sorted(
+    (SPOT.parent / "kraken").glob("*.jsonl.gz"))
+
+
+@pytest.mark.parametrize("path", OTHER_VENUES, ids=lambda p: p.name)
+def test_okx_and_kraken_recordings_replay_with_every_checksum_verified(path, recording, tmp_path):
+    src = recording(path)
+    result = replay([src], levels=5, canonical_out=tmp_path / "x.canon")
+    venue = path.parent.name
+    assert result.parse_errors == 0 and result.unreturned_slots == 0
+    assert result.instruments and all(k.startswith(venue) for k in result.instruments)
+    for key, book in result.instruments.items():
+        assert book.checksum_ok > 0 and book.checksum_fail == 0 and book.resyncs == 0, key
+        assert float(book.bids[0][0]) < float(book.asks[0][0]), key
+    assert replay([src]).digest == result.digest == replay([tmp_path / "x.canon"]).digest

@@ -150,13 +150,13 @@ class BinanceReplay:
     # -- results -------------------------------------------------------------------------
 
     @staticmethod
-    def final_books(feed: BinanceFeed, levels: int) -> dict[int, FinalBook]:
-        """Every synced-or-seen instrument's top ``levels`` and book counters."""
+    def final_books(feed: BinanceFeed, levels: int) -> dict[tuple[str, int], FinalBook]:
+        """Every seen instrument's top ``levels`` and book counters, by (venue, instrument)."""
         out = {}
         for inst, stats in feed.books.stats().items():
             bids, asks = feed.books.books.levels(inst)
-            out[inst] = FinalBook(bids[:levels], asks[:levels], stats.book_id, stats.applied,
-                                  stats.resyncs, 0, 0)
+            out[feed.name, inst] = FinalBook(bids[:levels], asks[:levels], stats.book_id,
+                                             stats.applied, stats.resyncs, 0, 0)
         return out
 
 
