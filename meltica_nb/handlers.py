@@ -12,6 +12,7 @@ index of the first, so the consumer can count and log with that event's trace id
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,13 +74,16 @@ class PythonHandler:
         return HandlerOutcome(errors, first, error) if errors else _OK
 
 
+@functools.lru_cache(maxsize=256)
 def compile_runner(handler):
-    """Compile a delivery loop with ``handler`` built in.
+    """Compile a delivery loop with ``handler`` built in (once per handler function).
 
     Passing the handler as an argument would make Numba type-check the function object on
     every call (about 5 us per batch); a loop compiled per handler calls it directly. The loop
     releases the GIL (``nogil``): it reads only the consumer's own copy of the batch and the
     handler's state, so njit consumers run in parallel with the dispatcher and each other.
+    The loop cannot be cached on disk (it closes over the handler), so it is kept per handler
+    here: fifty consumers of one handler compile it once, not fifty times.
     """
 
     @njit(nogil=True)
