@@ -77,12 +77,13 @@ class Consumer:
     batch_size : most events handed to the handler at once.
     dlq : where handler errors are recorded.
     bank : the dispatcher's RingBank; the market-data ring takes its row ``index`` there.
+    coalesce : latest-wins per stream in the market-data ring (False: keep every event).
     """
 
     def __init__(self, index: int, name: str, handler, clock: Clock, wait: WaitStrategy, *,
                  ring_capacity: int = 4096, critical_capacity: int = 1024,
                  batch_size: int = 256, dlq: DeadLetterQueue | None = None,
-                 bank: RingBank | None = None):
+                 bank: RingBank | None = None, coalesce: bool = True):
         self.index = index
         self.name = name
         self.handler = handler
@@ -100,7 +101,8 @@ class Consumer:
         self._critical_routed = self._delivered = self._filtered = self._errors = 0
         self._batches = self._spilled = 0
         # last: joining the bank is the one step that cannot be undone
-        self.market = MarketDataRing(ring_capacity, name=f"{name}:market", wait=wait, bank=bank)
+        self.market = MarketDataRing(ring_capacity, name=f"{name}:market", wait=wait, bank=bank,
+                                     coalesce=coalesce)
         if self.market.row != index:
             raise ConfigError(f"consumer {name!r}: ring bank row {self.market.row} is not its "
                               f"routing column {index}")

@@ -143,27 +143,23 @@ class Engine:
 
     # -- consumers ---------------------------------------------------------------------------
 
-    def consumer(self, name: str, *, venues=None, instruments=None, events=None,
-                 mode: str = "batch", wait: str = "blocking", state: np.ndarray | None = None,
-                 ring_capacity: int = 4096, critical_capacity: int = 1024,
-                 batch_size: int = 256):
-        """Register the decorated function as a consumer of the named events.
-
-        ``venues``/``instruments``/``events`` are names (None = all); ``mode`` is "batch",
-        "njit" or "python"; ``wait`` is "blocking", "yielding" or "busy-spin".
-        """
+    def consumer(self, name: str, **options):
+        """Register the decorated function as a consumer; ``options`` as :meth:`add_consumer`."""
         def register(fn):
-            self.add_consumer(name, fn, venues=venues, instruments=instruments, events=events,
-                              mode=mode, wait=wait, state=state, ring_capacity=ring_capacity,
-                              critical_capacity=critical_capacity, batch_size=batch_size)
+            self.add_consumer(name, fn, **options)
             return fn
         return register
 
     def add_consumer(self, name: str, fn, *, venues=None, instruments=None, events=None,
                      mode: str = "batch", wait: str = "blocking", state=None,
                      ring_capacity: int = 4096, critical_capacity: int = 1024,
-                     batch_size: int = 256) -> Consumer:
-        """Non-decorator form of :meth:`consumer`; returns the Consumer."""
+                     batch_size: int = 256, coalesce: bool = True) -> Consumer:
+        """Add ``fn`` as a consumer of the named events; returns the Consumer.
+
+        ``venues``/``instruments``/``events`` are names (None = all); ``mode`` is "batch",
+        "njit" or "python"; ``wait`` is "blocking", "yielding" or "busy-spin";
+        ``coalesce=False`` keeps every market-data event (no latest-wins per stream).
+        """
         if name in self.consumers:
             raise ConfigError(f"a consumer named {name!r} already exists")
         if self._group is not None:
@@ -180,7 +176,8 @@ class Engine:
         with self.dispatcher.lock:
             consumer = Consumer(index, name, handler, self.clock, _WAITS[wait](),
                                 ring_capacity=ring_capacity, critical_capacity=critical_capacity,
-                                batch_size=batch_size, dlq=self.dlq, bank=self.dispatcher.bank)
+                                batch_size=batch_size, dlq=self.dlq, bank=self.dispatcher.bank,
+                                coalesce=coalesce)
             self.consumers[name] = consumer
             self.dispatcher.consumers.append(consumer)
             self.control.consumers[name] = index

@@ -14,8 +14,8 @@ Batching is part of the result: frames go to the feed ``batch_frames`` at a time
 connection hands over a backlog), and a consumer's market-data ring coalesces BBO, book,
 ticker and kline events latest-wins per stream within what one publish put in it. Trades are
 never coalesced, and ring capacity is checked against the batch size so nothing is dropped.
-With ``lossless=True`` every published batch is cut where a coalescable stream repeats and
-the consumers are drained after each piece, so they see every event (slower: more publishes).
+With ``lossless=True`` the consumers' rings keep every event (no latest-wins) and, drained
+after each publish, drop none: every consumer sees every event the feeds produced.
 Everything the feeds publish is counted, digested and optionally kept or written to a
 canonical record file by the :class:`~meltica_nb.event_tape.EventTape`.
 
@@ -49,7 +49,6 @@ from meltica_nb.errors import (
     RecordingFormatError,
 )
 from meltica_nb.event_tape import EventTape
-from meltica_nb.kernels.ring_kernels import COALESCABLE_MASK
 from meltica_nb.paper_trader import PaperTrader
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
@@ -57,8 +56,7 @@ from meltica_nb.replay_trading import OrderEntry, ReplayStrategy
 from meltica_nb.replay_venue import detect_venue, venue_named
 from meltica_nb.schema import BOOK_LEVEL, EventType
 
-__all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay",
-           "unrepeated_runs"]
+__all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay"]
 
 _NO_STATUS = np.zeros(0, np.int8)
 
@@ -81,7 +79,7 @@ class ReplayConfig:
     ring_capacity : each consumer's ring size (at least twice ``batch_frames``).
     max_errors_kept : error messages kept in the result (all are counted).
     engine : EngineConfig keys for the replay engine (pools, dispatcher, book_levels ...).
-    lossless : deliver every event (no latest-wins coalescing within a batch); slower.
+    lossless : deliver every event (the consumers' rings do not coalesce).
     trading_venue : the venue whose replayed market fills the orders of ReplayStrategy
         consumers (see :mod:`meltica_nb.replay_trading`).
     order_latency_ms : how long, in recording time, an order or cancel takes to reach it.
@@ -164,44 +162,15 @@ class ReplayProgress:
 
 
 class ReplayEngine(Engine):
-    """An Engine whose every published batch also goes on the replay's :class:`EventTape`.
-
-    With ``after_piece`` set (a lossless replay), a batch is published in pieces in which no
-    coalescable stream repeats, and ``after_piece()`` (the replay's drain) runs after each.
-    """
+    """An Engine whose every published batch also goes on the replay's :class:`EventTape`."""
 
     tape: EventTape | None = None
-    after_piece = None
 
     def publish(self, records: np.ndarray) -> int:
         """Record the batch on the tape (flags it REPLAYED), then publish it as live."""
         if self.tape is not None:
             records = self.tape.record(records)
-        if self.after_piece is None:
-            return super().publish(records)
-        bounds = unrepeated_runs(records)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            super().publish(records[a:b])
-            self.after_piece()
-        return records.shape[0]
-
-
-def unrepeated_runs(events: np.ndarray) -> list[int]:
-    """Bounds of consecutive pieces of ``events`` in which no coalescable stream (venue,
-    instrument, event type) occurs twice: a market-data ring coalesces nothing in them."""
-    types = events["event_type"].astype(np.int64)
-    coalesced = ((COALESCABLE_MASK >> np.minimum(types, 63)) & 1).astype(bool)
-    keys = ((events["venue"].astype(np.int64) << 24) | (events["instrument"].astype(np.int64)
-                                                         << 8) | types)
-    bounds, seen = [0], set()
-    for i in np.flatnonzero(coalesced).tolist():
-        key = int(keys[i])
-        if key in seen:
-            bounds.append(i)
-            seen = set()
-        seen.add(key)
-    bounds.append(events.shape[0])
-    return bounds
+        return super().publish(records)
 
 
 class _Replay:
@@ -220,8 +189,6 @@ class _Replay:
                                      self.engine.book_table.k)
         self.tape = EventTape(self.engine.book_table, config.keep_events, writer)
         self.engine.tape = self.tape
-        if config.lossless:
-            self.engine.after_piece = self.drain
         if any(isinstance(c, ReplayStrategy) for c in consumers):
             self.engine.add_trader(PaperTrader(self.engine, config.trading_venue,
                                                config.order_latency_ms))
@@ -246,7 +213,8 @@ class _Replay:
         consumer = self.engine.add_consumer(
             name, spec.fn, venues=spec.venues, instruments=spec.instruments,
             events=spec.events, mode=mode, state=state, wait="yielding",
-            ring_capacity=self.config.ring_capacity, batch_size=1024)
+            ring_capacity=self.config.ring_capacity, batch_size=1024,
+            coalesce=not self.config.lossless)
         return name, consumer, state
 
     def _add_strategy(self, spec: ReplayStrategy) -> tuple[str, object, None]:
@@ -258,7 +226,8 @@ class _Replay:
         consumer = self.engine.add_consumer(
             name, handler, venues=spec.venues, instruments=spec.instruments,
             events=spec.subscribed_events(), mode="batch", wait="yielding",
-            ring_capacity=self.config.ring_capacity, batch_size=1024)
+            ring_capacity=self.config.ring_capacity, batch_size=1024,
+            coalesce=not self.config.lossless)
         ack = self.engine.control.set_trading_mode(name, True)
         if not ack.success:
             raise ConfigError(f"replay strategy {name!r}: {ack.error}")

@@ -180,14 +180,17 @@ class MarketDataRing(_Ring):
     written), twice the capacity so it never fills (see the kernel module). The arrays are a
     row of a :class:`~meltica_nb.ring_bank.RingBank` (the dispatcher's, so one kernel call
     fans a batch out to every consumer; a private one-row bank when none is given).
+    ``coalesce=False`` keeps every event (no latest-wins): for a consumer that drains after
+    each publish, e.g. in a lossless replay.
     """
 
     def __init__(self, capacity: int, *, name: str = "market-data",
                  wait: WaitStrategy | None = None, batch_size: int | None = None,
-                 bank: RingBank | None = None) -> None:
+                 bank: RingBank | None = None, coalesce: bool = True) -> None:
         super().__init__(capacity, name, wait, batch_size)
+        self.coalesce = bool(coalesce)
         self.bank = RingBank() if bank is None else bank
-        self.row = self.bank.add(self, self._capacity)
+        self.row = self.bank.add(self, self._capacity, self.coalesce)
         self._dlq = np.zeros(min(self._capacity, 64), CANONICAL_EVENT)
         self._n_dropped = 0
 
@@ -204,7 +207,7 @@ class MarketDataRing(_Ring):
         _check_events(events, self.name)
         dlq = self._dlq_buffer(events.shape[0])
         n = int(_md_publish(dlq, self.records, self.cursors, self.counters,
-                            self.stream_keys, self.stream_seqs, events))
+                            self.stream_keys, self.stream_seqs, events, self.coalesce))
         self._n_dropped = n
         self.wait_strategy.signal()
         return n

@@ -3,10 +3,11 @@
 Why stacked: the dispatcher fans each ready batch out to every subscribed consumer in ONE
 kernel call (:func:`meltica_nb.kernels.dispatch_kernels.fan_out`). A Numba call costs ~65 ns
 per array argument and a typed list of arrays ~1 us to unbox, so ten rings as ten sets of
-arrays would cost more than copying the records. Stacked, the whole bank is six arrays: row
+arrays would cost more than copying the records. Stacked, the whole bank is seven arrays: row
 ``r`` of ``records``, ``cursors``, ``counters``, ``stream_keys``, ``stream_seqs`` is ring
-``r``, whose capacity is ``capacities[r]`` (rows are as wide as the widest ring; a ring uses
-the first ``capacity`` records and ``table_size(capacity)`` stream-table entries of its row).
+``r``, whose capacity is ``capacities[r]`` and whose latest-wins switch is ``coalescing[r]``
+(rows are as wide as the widest ring; a ring uses the first ``capacity`` records and
+``table_size(capacity)`` stream-table entries of its row).
 
 Each :class:`~meltica_nb.ring.MarketDataRing` keeps views of its row, so its own kernels
 (publish, drain, stats) work exactly as on private arrays. Rings join before traffic starts
@@ -43,12 +44,13 @@ class RingBank:
         self._lock = threading.Lock()
         self._members: list[_Member] = []
         self.capacities = np.zeros(0, np.int64)
+        self.coalescing = np.zeros(0, np.uint8)
         self._allocate(0, 1)
 
     def __len__(self) -> int:
         return len(self._members)
 
-    def add(self, ring: _Member, capacity: int) -> int:
+    def add(self, ring: _Member, capacity: int, coalesce: bool = True) -> int:
         """Give ``ring`` the next row (``capacity`` records); return the row index."""
         with self._lock:
             row = len(self._members)
@@ -58,6 +60,7 @@ class RingBank:
             self._allocate(row + 1, width)
             self._copy_rows(old, row)
             self.capacities = capacities
+            self.coalescing = np.append(self.coalescing, np.uint8(coalesce))
             self._members.append(ring)
             for r, member in enumerate(self._members):
                 member.bind(self, r)
@@ -73,7 +76,7 @@ class RingBank:
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The bank arguments of the fan-out kernel, in its order."""
         return (self.records, self.cursors, self.counters, self.stream_keys,
-                self.stream_seqs, self.capacities)
+                self.stream_seqs, self.capacities, self.coalescing)
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
         return self.arrays()[:5]

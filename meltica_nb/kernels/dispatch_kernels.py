@@ -110,7 +110,7 @@ def stamp_batch(ordered, critical_out, invalid_out, records, slots, events, kind
 def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, slots,
             rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
             rule_instr_any, rule_instr_ok, records, cursors, counters, stream_keys,
-            stream_seqs, capacities):
+            stream_seqs, capacities, coalescing):
     """Deliver the ready market-data ``slots`` to every subscribed market-data ring.
 
     Gathers the records into ``batch``, routes them with the live table into ``mask``, then
@@ -133,7 +133,8 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
         table = max(8, 2 * cap)
         dropped, taken = md_publish_core(dlq[n_dropped:], records[c, :cap], cursors[c],
                                          counters[c], stream_keys[c, :table],
-                                         stream_seqs[c, :table], events, mask, c)
+                                         stream_seqs[c, :table], events, mask, c,
+                                         coalescing[c] != 0)
         counters[c, PUBLISHED] += taken
         per_column[c] = taken
         dlq_column[n_dropped:n_dropped + dropped] = c
@@ -202,7 +203,8 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                    buf_len, buf_seq_first, buf_seq, buf_arrival, buf_slot, order_counters,
                    fan_counts, per_column, dlq, dlq_column, mask, batch, rule_consumer,
                    type_start, type_rules, rule_venue_any, rule_venue_ok, rule_instr_any,
-                   rule_instr_ok, records, cursors, counters, ring_keys, ring_seqs, capacities):
+                   rule_instr_ok, records, cursors, counters, ring_keys, ring_seqs, capacities,
+                   coalescing):
     """The dispatcher's whole market-data path for one published batch, in one call.
 
     Acquire pool slots, stamp the events into them (:func:`stamp_batch`), order the market
@@ -252,7 +254,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
         fan_out(fan_counts, per_column, dlq, dlq_column, mask, batch, pool_records, ready,
                 rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
                 rule_instr_any, rule_instr_ok, records, cursors, counters, ring_keys,
-                ring_seqs, capacities)
+                ring_seqs, capacities, coalescing)
         done = out_ready[:order_counts[ok.COUNT_READY] + order_counts[ok.COUNT_DROPPED]]
         append_dropped(out_ready, order_counts, out_dropped)
     released, bad = give_back(done, free_stack, free_top, slot_state, generation, pool_words,

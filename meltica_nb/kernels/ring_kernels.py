@@ -166,8 +166,12 @@ def remember_stream(keys, seqs, j, key, seq, used):
 
 
 @njit(cache=True)
-def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, column):
+def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, column,
+                    coalesce):
     """Apply the market-data policy to the selected events; return (n_dropped, n_selected).
+
+    ``coalesce`` False turns latest-wins off (a backtest consumer that must see every event
+    and drains the ring after each publish, so nothing is dropped either).
 
     Selected: every event when ``column < 0``, else those with ``mask[i, column]`` (a
     dispatcher's routing mask). Coalesce into the stream's unconsumed record, else append,
@@ -186,7 +190,7 @@ def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, c
         n_selected += 1
         ev = events[i]
         j, key = -1, EMPTY_KEY
-        if is_coalescable(ev["event_type"]):
+        if coalesce and is_coalescable(ev["event_type"]):
             key = stream_key(ev["venue"], ev["instrument"], ev["event_type"])
             j, pos = coalesce_target(keys, seqs, records, key, tail)
             if pos >= 0:
@@ -212,7 +216,7 @@ def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, c
 
 
 @njit(cache=True)
-def md_publish(dlq, records, cursors, counters, keys, seqs, events):
+def md_publish(dlq, records, cursors, counters, keys, seqs, events, coalesce):
     """Publish a whole batch into a market-data ring; return how many records were dropped.
 
     ``dlq`` needs room for ``len(events)`` records; the dropped ones are ``dlq[:n]``, oldest
@@ -220,7 +224,7 @@ def md_publish(dlq, records, cursors, counters, keys, seqs, events):
     """
     no_mask = np.zeros((1, 1), np.bool_)
     n_dropped, n = md_publish_core(dlq, records, cursors, counters, keys, seqs, events,
-                                   no_mask, -1)
+                                   no_mask, -1, coalesce)
     counters[PUBLISHED] += n
     return n_dropped
 

@@ -45,3 +45,15 @@ def test_a_wider_ring_joining_keeps_every_earlier_rings_contents_and_counters():
 
 def test_table_size_is_twice_the_capacity_and_at_least_eight():
     assert [table_size(c) for c in (1, 2, 4, 8, 1024)] == [8, 8, 8, 16, 2048]
+
+
+def test_a_non_coalescing_ring_in_the_bank_keeps_every_update_of_a_stream():
+    bank = RingBank()
+    latest, every = MarketDataRing(8, bank=bank), MarketDataRing(8, bank=bank, coalesce=False)
+    quotes = trades([1, 2, 3])
+    quotes["event_type"] = EventType.BBO
+    latest.publish(quotes)
+    every.publish(quotes)
+    assert latest.drain()["seq_provider"].tolist() == [3]
+    assert every.drain()["seq_provider"].tolist() == [1, 2, 3]
+    assert bank.coalescing.tolist() == [1, 0]
