@@ -7,7 +7,7 @@ arrays would cost more than copying the records. Stacked, the whole bank is seve
 ``r`` of ``records``, ``cursors``, ``counters``, ``stream_keys``, ``stream_seqs`` is ring
 ``r``, whose capacity is ``capacities[r]`` and whose latest-wins switch is ``coalescing[r]``
 (rows are as wide as the widest ring; a ring uses the first ``capacity`` records and
-``table_size(capacity)`` stream-table entries of its row).
+``table_size(capacity)`` stream-table entries of its row; spare rows wait for later rings).
 
 Each :class:`~meltica_nb.ring.MarketDataRing` keeps views of its row, so its own kernels
 (publish, drain, stats) work exactly as on private arrays. Rings join before traffic starts
@@ -51,17 +51,23 @@ class RingBank:
         return len(self._members)
 
     def add(self, ring: _Member, capacity: int, coalesce: bool = True) -> int:
-        """Give ``ring`` the next row (``capacity`` records); return the row index."""
+        """Give ``ring`` the next row (``capacity`` records); return the row index.
+
+        Rows are reserved two for one when the arrays regrow, so adding n rings copies the
+        bank about log2(n) times, not n times.
+        """
         with self._lock:
             row = len(self._members)
-            capacities = np.append(self.capacities, np.int64(capacity))
-            width = int(capacities.max())
-            old = self._arrays()
-            self._allocate(row + 1, width)
-            self._copy_rows(old, row)
-            self.capacities = capacities
+            rows, width = self.records.shape
+            self.capacities = np.append(self.capacities, np.int64(capacity))
             self.coalescing = np.append(self.coalescing, np.uint8(coalesce))
             self._members.append(ring)
+            if row < rows and capacity <= width:
+                ring.bind(self, row)
+                return row
+            old = self._arrays()
+            self._allocate(max(row + 1, 2 * rows), max(int(capacity), width))
+            self._copy_rows(old, row)
             for r, member in enumerate(self._members):
                 member.bind(self, r)
             return row
