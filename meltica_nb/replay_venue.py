@@ -33,6 +33,8 @@ from typing import Protocol
 from meltica_nb.errors import ConfigError
 from meltica_nb.recording_source import LineChunk
 from meltica_nb.venues.binance.replay import BinanceReplay
+from meltica_nb.venues.kraken.replay import KrakenReplay
+from meltica_nb.venues.okx.replay import OkxReplay
 
 __all__ = ["VENUES", "ReplayVenue", "detect_venue", "venue_named"]
 
@@ -77,7 +79,8 @@ class ReplayVenue(Protocol):
 
 
 #: Every venue replay supports, most specific first.
-VENUES: tuple[ReplayVenue, ...] = (BinanceReplay("usdm"), BinanceReplay("spot"))
+VENUES: tuple[ReplayVenue, ...] = (BinanceReplay("usdm"), BinanceReplay("spot"), OkxReplay(),
+                                   KrakenReplay())
 
 
 def venue_named(name: str) -> ReplayVenue:
