@@ -178,9 +178,12 @@ class KrakenReplay:
     @staticmethod
     def live_feed(engine, symbols, channels, ws_url: str = "", rest_url: str = ""
                   ) -> KrakenFeed:
-        """A live v2 feed (not yet added to ``engine``), for ``meltica record``."""
-        return KrakenFeed(engine, KrakenConfig(symbols=tuple(symbols), channels=tuple(channels),
-                                               ws_url=ws_url, rest_url=rest_url))
+        """A live feed (not yet added to ``engine``), for ``meltica record``: v2 unless
+        ``ws_url`` names a v1 endpoint (Kraken's v2 endpoints end in ``/v2``)."""
+        version = 1 if ws_url and not ws_url.rstrip("/").endswith("/v2") else 2
+        return KrakenFeed(engine, KrakenConfig(version=version, symbols=tuple(symbols),
+                                               channels=tuple(channels), ws_url=ws_url,
+                                               rest_url=rest_url))
 
     # -- results -------------------------------------------------------------------------
 
