@@ -22,11 +22,18 @@ from collections.abc import Sequence
 import orjson
 
 from meltica_nb.errors import ConfigError
-from meltica_nb.recording_source import FRAME, LineChunk
+from meltica_nb.recording_source import LineChunk
 from meltica_nb.replay_result import FinalBook
 from meltica_nb.venues.kraken.config import BOOK_DEPTHS, KrakenConfig
 from meltica_nb.venues.kraken.feed import KrakenFeed
 from meltica_nb.venues.kraken.parsing import FrameStatus
+from meltica_nb.venues.ws_book_replay import (
+    NOWHERE_REST,
+    NOWHERE_WS,
+    WebsocketBookReplay,
+    frame_error_names,
+    recorded_frames,
+)
 
 __all__ = ["KrakenReplay"]
 
@@ -34,13 +41,7 @@ _V1_PUSH = re.compile(rb'^\[\d+,.*,"(book-\d+|trade|ticker|spread|ohlc-\d+)","[^
 _V2_PUSH = re.compile(rb'^\{"channel":"(book|trade|ticker|heartbeat|status)"')
 _V2_NUMBER = re.compile(rb'"(price|qty)":-?[0-9]+(?:\.([0-9]+))?')
 _DEFAULT_DECIMALS = 8
-#: Nothing listens here: a feed that tried the network in replay would fail at once, locally.
-_NOWHERE_WS, _NOWHERE_REST = "ws://127.0.0.1:9", "http://127.0.0.1:9"
 
-
-def _frames(preview: LineChunk):
-    return (raw for kind, raw in zip(preview.kind.tolist(), preview.raw, strict=True)
-            if kind == FRAME)
 
 
 def _decimals(text: str) -> int:
@@ -106,37 +107,29 @@ class _RecordedPairs:
                 for pair in sorted(self.pairs)}
 
 
-class KrakenReplay:
+class KrakenReplay(WebsocketBookReplay):
     """Replay entry of Kraken websocket recordings (v1 and v2)."""
 
     name = "kraken"
-    frame_errors = {FrameStatus.MALFORMED: "malformed message",
-                    FrameStatus.UNKNOWN: "unknown message",
-                    FrameStatus.UNKNOWN_SYMBOL: "unknown symbol",
-                    FrameStatus.BAD_VALUE: "bad value"}
+    frame_errors = frame_error_names(FrameStatus)
 
     @staticmethod
     def detects(preview: LineChunk) -> bool:
         """A v1 array push (``[id, {...}, "book-10", "XBT/USD"]``) or a v2 channel message."""
-        return any(_V1_PUSH.match(raw) or _V2_PUSH.match(raw) for raw in _frames(preview))
-
-    @staticmethod
-    def snapshot_symbol(url: str) -> str | None:
-        """None: Kraken books start from the websocket snapshot, never from REST."""
-        return None
+        return any(_V1_PUSH.match(raw) or _V2_PUSH.match(raw) for raw in recorded_frames(preview))
 
     def build(self, engine, previews: Sequence[LineChunk]) -> KrakenFeed:
         """A KrakenFeed over the recorded pairs, prepared offline, added to ``engine``."""
         recorded = _RecordedPairs()
         for preview in previews:
-            for raw in _frames(preview):
+            for raw in recorded_frames(preview):
                 recorded.read(raw)
         pairs = recorded.pair_decimals()
         if not pairs:
             raise ConfigError(f"no {self.name} pair found in the recordings' first lines")
         config = KrakenConfig(version=recorded.version, symbols=(), channels=("book",),
-                              book_depth=recorded.book_depth(), ws_url=_NOWHERE_WS,
-                              rest_url=_NOWHERE_REST)
+                              book_depth=recorded.book_depth(), ws_url=NOWHERE_WS,
+                              rest_url=NOWHERE_REST)
         feed = KrakenFeed(engine, config)
         feed.build(pairs)
         engine.add_feed(feed)

@@ -21,29 +21,30 @@ from urllib.parse import urlsplit
 import orjson
 
 from meltica_nb.errors import ConfigError
-from meltica_nb.recording_source import FRAME, REST, LineChunk
+from meltica_nb.recording_source import REST, LineChunk
 from meltica_nb.replay_result import FinalBook
 from meltica_nb.venues.okx.config import OkxConfig
 from meltica_nb.venues.okx.feed import OkxFeed
 from meltica_nb.venues.okx.parsing import FrameStatus
+from meltica_nb.venues.ws_book_replay import (
+    NOWHERE_REST,
+    NOWHERE_WS,
+    WebsocketBookReplay,
+    frame_error_names,
+    recorded_frames,
+)
 
 __all__ = ["OkxReplay"]
 
 _PUSH = b'{"arg":{"channel":"'
 _INSTRUMENTS_PATH = "/api/v5/public/instruments"
-#: Nothing listens here: a feed that tried the network in replay would fail at once, locally.
-_NOWHERE_WS, _NOWHERE_REST = "ws://127.0.0.1:9", "http://127.0.0.1:9"
 
-
-def _frames(preview: LineChunk):
-    return (raw for kind, raw in zip(preview.kind.tolist(), preview.raw, strict=True)
-            if kind == FRAME)
 
 
 def _inst_ids(preview: LineChunk) -> set[str]:
     """The instIds of the recorded pushes (``arg.instId``)."""
     found = set()
-    for raw in _frames(preview):
+    for raw in recorded_frames(preview):
         if not raw.startswith(_PUSH):
             continue
         try:
@@ -62,24 +63,16 @@ def _instruments_answer(preview: LineChunk) -> bytes | None:
     return None
 
 
-class OkxReplay:
+class OkxReplay(WebsocketBookReplay):
     """Replay entry of OKX v5 public recordings."""
 
     name = "okx"
-    frame_errors = {FrameStatus.MALFORMED: "malformed message",
-                    FrameStatus.UNKNOWN: "unknown message",
-                    FrameStatus.UNKNOWN_SYMBOL: "unknown symbol",
-                    FrameStatus.BAD_VALUE: "bad value"}
+    frame_errors = frame_error_names(FrameStatus)
 
     @staticmethod
     def detects(preview: LineChunk) -> bool:
         """Any frame shaped as an OKX push (``{"arg":{"channel":...``)."""
-        return any(raw.startswith(_PUSH) for raw in _frames(preview))
-
-    @staticmethod
-    def snapshot_symbol(url: str) -> str | None:
-        """None: OKX books start from the websocket snapshot, never from REST."""
-        return None
+        return any(raw.startswith(_PUSH) for raw in recorded_frames(preview))
 
     def build(self, engine, previews: Sequence[LineChunk]) -> OkxFeed:
         """An OkxFeed over the recorded instIds, prepared offline, added to ``engine``."""
@@ -91,8 +84,8 @@ class OkxReplay:
         if not inst_ids:
             raise ConfigError(f"no {self.name} instId found in the recordings' first lines")
         wanted = tuple(sorted(inst_ids))
-        config = OkxConfig(symbols=wanted, channels=("books",), ws_url=_NOWHERE_WS,
-                           rest_url=_NOWHERE_REST, max_streams_per_connection=len(wanted))
+        config = OkxConfig(symbols=wanted, channels=("books",), ws_url=NOWHERE_WS,
+                           rest_url=NOWHERE_REST, max_streams_per_connection=len(wanted))
         feed = OkxFeed(engine, config)
         feed.load_instruments(answer)
         engine.add_feed(feed)
