@@ -170,8 +170,9 @@ class Recorder:
         engine.publish = recorded_publish
 
     def attach_feed(self, feed, venue) -> None:
-        """JSON Lines: the feed's frames, snapshots and exchangeInfo, before it uses them."""
-        on_frames, on_snapshot, prepare_from = feed.on_frames, feed.on_snapshot, feed.prepare_from
+        """JSON Lines: the feed's frames, snapshots and exchangeInfo, before it uses them
+        (a feed without REST snapshots or offline set-up, OKX or Kraken, has frames only)."""
+        on_frames = feed.on_frames
         rec = self.recording
 
         def recorded_frames(frames, recv_ns):
@@ -179,6 +180,15 @@ class Recorder:
                 for frame, ns in zip(frames, recv_ns, strict=True):
                     rec.write(ns, venue.stream_label(frame), frame)
                 return on_frames(frames, recv_ns)
+
+        feed.on_frames = recorded_frames
+        if hasattr(feed, "on_snapshot") and hasattr(feed, "prepare_from"):
+            self._attach_rest(feed, venue)
+
+    def _attach_rest(self, feed, venue) -> None:
+        """The REST depth snapshots and the exchangeInfo of a Binance-style feed."""
+        on_snapshot, prepare_from = feed.on_snapshot, feed.prepare_from
+        rec = self.recording
 
         def recorded_snapshot(symbol, body, recv_ns):
             with self.lock:
@@ -191,8 +201,7 @@ class Recorder:
                           header=True)
             return prepare_from(info)
 
-        feed.on_frames, feed.on_snapshot = recorded_frames, recorded_snapshot
-        feed.prepare_from = recorded_prepare
+        feed.on_snapshot, feed.prepare_from = recorded_snapshot, recorded_prepare
 
     def close(self) -> None:
         with self.lock:
@@ -203,7 +212,8 @@ def add_arguments(parser) -> None:
     """The options of ``meltica record``."""
     parser.add_argument("--out", required=True, help="directory of the recording files")
     parser.add_argument("--venue", default="binance",
-                        help="binance or binance-futures (with --sim: the simulator's market)")
+                        help="binance, binance-futures, okx or kraken (with --sim: the "
+                             "simulator's market)")
     parser.add_argument("--symbols", default="BTC-USDT", help="comma-separated BASE-QUOTE")
     parser.add_argument("--channels", default="depth@100ms,bookTicker,trade",
                         help="comma-separated channels")
@@ -231,7 +241,9 @@ def run_record(args) -> tuple[dict, str]:
         raise ConfigError(f"meltica record does not record {args.venue} yet (replay only)")
     rotation = Rotation(int(args.rotate_mb * (1 << 20)), args.rotate_s)
     market = "usdm" if args.venue == "binance-futures" else "spot"
-    sim = ExchangeSimulator(market, config=MarketConfig.fast()).start() if args.sim else None
+    sim_venue = args.venue if args.venue in ("okx", "kraken") else "binance"
+    sim = ExchangeSimulator(market, config=MarketConfig.fast(),
+                            venue=sim_venue).start() if args.sim else None
     try:
         engine = Engine()
         if args.canonical:

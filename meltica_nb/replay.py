@@ -72,7 +72,8 @@ class ReplayConfig:
     preview_lines : first lines of each file read to detect its venue and its symbols.
     merge : interleave the files by receive time (several venues) instead of one after another.
     strict : raise the first bad-input error instead of counting it and going on.
-    venue : the venue of every file ("binance", "binance-futures"); None detects it.
+    venue : the venue of every file ("binance", "binance-futures", "okx", "kraken"); None
+        detects it.
     levels : book levels per side reported for each instrument.
     keep_events : keep every produced event for :meth:`ReplayResult.columns` / pandas / Arrow.
     canonical_out : write every produced event to this canonical record file.

@@ -19,11 +19,10 @@ rest):
 * ``frame_errors``: which per-frame status codes returned by ``on_frames`` are bad input,
   and their names (for the error that names the recorded line).
 * ``final_books(feed, levels)``: each instrument's final book and counters
-  (:class:`~meltica_nb.replay_result.FinalBook`), keyed by (venue name, instrument id).
+  (:class:`~meltica_nb.replay_result.FinalBook`).
 * ``live_feed(engine, symbols, channels, ws_url, rest_url)``, ``stream_label(frame)``,
   ``snapshot_url(feed, symbol)``, ``exchange_info_url(feed)``: what the recorder needs to
-  build a live feed and label what it records (optional: an entry without them replays
-  but does not record).
+  build a live feed and label what it records.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ class ReplayVenue(Protocol):
         ...
 
     def final_books(self, feed, levels: int) -> dict:
-        """``{(venue name, instrument id): FinalBook}`` of every book the feed kept."""
+        """``{instrument id: FinalBook}`` of every instrument the feed kept a book for."""
         ...
 
     def live_feed(self, engine, symbols, channels, ws_url: str = "", rest_url: str = ""):
@@ -81,7 +80,7 @@ class ReplayVenue(Protocol):
 
 #: Every venue replay supports, most specific first.
 VENUES: tuple[ReplayVenue, ...] = (BinanceReplay("usdm"), BinanceReplay("spot"), OkxReplay(),
-                                    KrakenReplay())
+                                   KrakenReplay())
 
 
 def venue_named(name: str) -> ReplayVenue:

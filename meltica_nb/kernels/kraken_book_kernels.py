@@ -28,10 +28,9 @@ from numba import njit
 from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.checksum_kernels import crc32_update
 
-#: Compiled without Numba's reference counting, like the byte scanners: nothing here allocates,
-#: and every call passes tuples of arrays, whose atomic incref/decref pairs would cost more
-#: than the book update itself.
-_kernel = njit(cache=True, _nrt=False)
+#: Compiled with Numba's reference counting: the shared book kernels called here
+#: (``bk.apply_levels``) allocate their merge plan, which a kernel without it cannot compile.
+_kernel = njit(cache=True)
 
 __all__ = [
     "CHECKSUM_LEVELS",

@@ -132,8 +132,11 @@ class KrakenFeed:
 
     # -- frames (connection thread, or a replay driver) ------------------------------------------
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
-        """Parse a batch, run its book messages through the books, publish it all at once."""
+    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
+        """Parse a batch, run its book messages through the books, publish it all at once.
+
+        Returns each frame's :class:`FrameStatus` so a replay can name the recorded line of a
+        refused frame."""
         with self.lock:
             result = self.parser.parse_batch(frames, recv_ns)
             self._frames += result.n_frames
@@ -148,6 +151,7 @@ class KrakenFeed:
             if events.shape[0]:
                 self._events += events.shape[0]
                 self.engine.publish(events)
+            return result.status
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
         """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""

@@ -139,8 +139,11 @@ class OkxFeed:
 
     # -- frames (connection thread, or a replay driver) ---------------------------------------
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
-        """Parse a batch, run its book rows through the books, publish it all at once."""
+    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
+        """Parse a batch, run its book rows through the books, publish it all at once.
+
+        Returns each frame's :class:`FrameStatus` so a replay can name the recorded line of a
+        refused frame."""
         with self.lock:
             result = self.parser.parse_batch(frames, recv_ns)
             self._frames += result.n_frames
@@ -153,6 +156,7 @@ class OkxFeed:
                 self.engine.publish(events)
         if dropped:
             self._resubscribe(dropped)
+        return result.status
 
     @staticmethod
     def _apply_books(result, books: OkxBooks, books5: OkxBooks) -> tuple[np.ndarray, list]:

@@ -1,122 +1,139 @@
-"""OKX in replay: recognize a recording, build its feeds offline, read its final books.
+"""OKX in replay: recognize a recording, build its feed offline, read its final books.
 
-The entry of :data:`meltica_nb.replay_venue.VENUES` for OKX v5 public data. One OKX feed keeps
-one instrument type, and one recording may hold several (cryptofeed's holds BTC-USDT spot,
-UNI-USD-SWAP and BTC-USD-220527 futures), so the replay builds one :class:`OkxFeed` per type
-found and :class:`OkxReplayFeeds` hands each frame to the feed of its ``instId``.
+The entry of :data:`meltica_nb.replay_venue.VENUES` for OKX v5 public recordings (``"okx"``).
+OKX pushes are ``{"arg":{"channel":...,"instId":...},"data":[...]}``; the instIds of the
+recording are read from those ``arg`` objects in the first lines of each file. Its books start
+from the websocket ``books`` snapshot (there is no REST depth snapshot to replay), and
+exponents are the feed's defaults (8, which holds every value OKX sends) unless a recorded
+``/api/v5/public/instruments`` answer is among the first lines.
 
-InstIds come from the stream labels of the first lines (``books:BTC-USDT``); exponents are 8
-(no instruments answer is recorded). Books arrive as websocket snapshots, so no REST line is
-replayed; every ``books`` message's CRC32 checksum is checked by the feed's books.
+One feed serves every recorded instId under the venue ``okx``, so an instrument is reported
+by its canonical name (``okx:BTC-USDT`` for ``BTC-USDT``, ``okx:UNI-USD`` for
+``UNI-USD-SWAP``); a recording holding two instIds of one canonical name (spot and swap of one
+pair) is refused with a ConfigError rather than mixed into one book.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
-import numpy as np
+import orjson
 
 from meltica_nb.errors import ConfigError
-from meltica_nb.recording_source import FRAME, LineChunk
+from meltica_nb.recording_source import REST, LineChunk
 from meltica_nb.replay_result import FinalBook
-from meltica_nb.venues.okx.config import CHANNELS, OkxConfig
+from meltica_nb.venues.okx.config import OkxConfig
 from meltica_nb.venues.okx.feed import OkxFeed
+from meltica_nb.venues.okx.parsing import FrameStatus
+from meltica_nb.venues.ws_book_replay import (
+    NOWHERE_REST,
+    NOWHERE_WS,
+    WebsocketBookReplay,
+    frame_error_names,
+    recorded_frames,
+)
 
-__all__ = ["OkxReplay", "OkxReplayFeeds"]
+__all__ = ["OkxReplay"]
 
-_LABEL = re.compile(r"^(" + "|".join(sorted(CHANNELS)) + r"):([A-Z0-9]+(?:-[A-Z0-9]+)+)$")
-_FUTURES = re.compile(r"-\d{6}$")
-_INST_ID = b'"instId":"'
-_NOWHERE_WS, _NOWHERE_REST = "ws://127.0.0.1:9", "http://127.0.0.1:9"
+_PUSH = b'{"arg":{"channel":"'
+_INSTRUMENTS_PATH = "/api/v5/public/instruments"
 
 
-def market_of(inst_id: str) -> str:
-    """``"spot"``, ``"swap"`` (``-SWAP``) or ``"futures"`` (a ``-YYMMDD`` expiry)."""
-    if inst_id.endswith("-SWAP"):
-        return "swap"
-    return "futures" if _FUTURES.search(inst_id) else "spot"
 
-
-def _inst_ids(preview: LineChunk) -> dict[str, set[str]]:
-    """Channels and instIds of the recorded frames, by market."""
-    found: dict[str, set[str]] = {}
-    for label, kind in zip(preview.label, preview.kind.tolist(), strict=True):
-        match = _LABEL.match(label) if kind == FRAME else None
-        if match:
-            found.setdefault(market_of(match.group(2)), set()).add(match.group(2))
+def _inst_ids(preview: LineChunk) -> set[str]:
+    """The instIds of the recorded pushes (``arg.instId``)."""
+    found = set()
+    for raw in recorded_frames(preview):
+        if not raw.startswith(_PUSH):
+            continue
+        try:
+            inst_id = orjson.loads(raw)["arg"].get("instId")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            continue  # bad frames are reported when they are replayed
+        if isinstance(inst_id, str):
+            found.add(inst_id)
     return found
 
 
-class OkxReplayFeeds:
-    """The OKX feeds of one replay, one per instrument type, fed frame by frame's instId."""
-
-    def __init__(self, feeds: dict[str, OkxFeed]):
-        self.feeds = feeds
-        self.name = "okx"
-        self._fallback = next(iter(feeds.values()))
-
-    def _feed_of(self, frame: bytes) -> OkxFeed:
-        at = frame.find(_INST_ID)
-        if at < 0:
-            return self._fallback
-        end = frame.find(b'"', at + len(_INST_ID))
-        inst_id = frame[at + len(_INST_ID):end].decode("ascii", "replace")
-        return self.feeds.get(market_of(inst_id), self._fallback)
-
-    def on_frames(self, frames: list[bytes], recv_ns) -> None:
-        """Each feed gets its frames, in order (OKX feeds report bad frames themselves)."""
-        groups: dict[int, tuple[OkxFeed, list, list]] = {}
-        for frame, ns in zip(frames, np.asarray(recv_ns).tolist(), strict=True):
-            feed = self._feed_of(frame)
-            group = groups.setdefault(id(feed), (feed, [], []))
-            group[1].append(frame)
-            group[2].append(ns)
-        for feed, batch, times in groups.values():
-            feed.on_frames(batch, times)
+def _instruments_answer(preview: LineChunk) -> bytes | None:
+    for label, kind, raw in zip(preview.label, preview.kind.tolist(), preview.raw, strict=True):
+        if kind == REST and urlsplit(label[5:]).path == _INSTRUMENTS_PATH:
+            return raw
+    return None
 
 
-class OkxReplay:
-    """Replay entry of OKX (every instrument type of a recording)."""
+class OkxReplay(WebsocketBookReplay):
+    """Replay entry of OKX v5 public recordings."""
 
     name = "okx"
-    frame_errors: dict = {}  # OkxFeed.on_frames reports nothing per frame: counted by the feed
-
-    def detects(self, preview: LineChunk) -> bool:
-        """OKX channel labels (``books:BTC-USDT``) on the recorded frames."""
-        return bool(_inst_ids(preview))
+    frame_errors = frame_error_names(FrameStatus)
 
     @staticmethod
-    def snapshot_symbol(url: str) -> None:
-        """OKX books start from websocket snapshots: no REST line is replayed."""
-        return None
+    def detects(preview: LineChunk) -> bool:
+        """Any frame shaped as an OKX push (``{"arg":{"channel":...``)."""
+        return any(raw.startswith(_PUSH) for raw in recorded_frames(preview))
 
-    def build(self, engine, previews: Sequence[LineChunk]) -> OkxReplayFeeds:
-        """One OkxFeed per instrument type recorded, prepared offline, added to ``engine``."""
-        by_market: dict[str, set[str]] = {}
+    def build(self, engine, previews: Sequence[LineChunk]) -> OkxFeed:
+        """An OkxFeed over the recorded instIds, prepared offline, added to ``engine``."""
+        inst_ids: set[str] = set()
+        answer = None
         for preview in previews:
-            for market, ids in _inst_ids(preview).items():
-                by_market.setdefault(market, set()).update(ids)
-        if not by_market:
-            raise ConfigError("no OKX instId found in the recordings' first lines")
-        feeds = {}
-        for market, ids in sorted(by_market.items()):
-            config = OkxConfig(market=market, symbols=tuple(sorted(ids)), ws_url=_NOWHERE_WS,
-                               rest_url=_NOWHERE_REST)
-            feed = OkxFeed(engine, config)
-            feed.load_instruments(None)
-            engine.add_feed(feed)
-            feeds[market] = feed
-        return OkxReplayFeeds(feeds)
+            inst_ids |= _inst_ids(preview)
+            answer = answer or _instruments_answer(preview)
+        if not inst_ids:
+            raise ConfigError(f"no {self.name} instId found in the recordings' first lines")
+        wanted = tuple(sorted(inst_ids))
+        config = OkxConfig(symbols=wanted, channels=("books",), ws_url=NOWHERE_WS,
+                           rest_url=NOWHERE_REST, max_streams_per_connection=len(wanted))
+        feed = OkxFeed(engine, config)
+        feed.load_instruments(answer)
+        engine.add_feed(feed)
+        return feed
+
+    # -- recording (meltica record) -----------------------------------------------------
 
     @staticmethod
-    def final_books(feeds: OkxReplayFeeds, levels: int) -> dict[tuple[str, int], FinalBook]:
-        """Every instrument's top ``levels`` with its checksum counters, keyed by venue."""
+    def stream_label(frame: bytes) -> str:
+        """``books:BTC-USDT`` for a push, ``event:<event>`` for an event message, else ``""``."""
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return ""
+        if not isinstance(msg, dict):
+            return ""
+        arg = msg.get("arg") if isinstance(msg.get("arg"), dict) else {}
+        where = f"{arg.get('channel', '')}:{arg.get('instId', '')}"
+        if "event" in msg:
+            return f"event:{msg['event']}:{where}" if arg else f"event:{msg['event']}"
+        return where if arg else ""
+
+    @staticmethod
+    def snapshot_url(feed: OkxFeed, symbol: str) -> str:
+        """OKX books are never fetched over REST; the URL such a snapshot would have."""
+        return f"{feed.config.rest_url}/api/v5/market/books?instId={symbol}"
+
+    @staticmethod
+    def exchange_info_url(feed: OkxFeed) -> str:
+        return f"{feed.config.rest_url}{_INSTRUMENTS_PATH}"
+
+    @staticmethod
+    def live_feed(engine, symbols, channels, ws_url: str = "", rest_url: str = "") -> OkxFeed:
+        """A live spot feed (not yet added to ``engine``), for ``meltica record``."""
+        urls = {k: v for k, v in (("ws_url", ws_url), ("rest_url", rest_url)) if v}
+        return OkxFeed(engine, OkxConfig(symbols=tuple(symbols), channels=tuple(channels),
+                                         **urls))
+
+    # -- results -------------------------------------------------------------------------
+
+    @staticmethod
+    def final_books(feed: OkxFeed, levels: int) -> dict[tuple[str, int], FinalBook]:
+        """Every seen ``books`` book's top ``levels`` and counters, by (venue, instrument)
+        (update_id: the last seqId, 0 when the recording carries none)."""
         out = {}
-        for feed in feeds.feeds.values():
-            for inst, stats in feed.books.stats().items():
-                bids, asks = feed.books.levels(inst)
-                out[feed.name, inst] = FinalBook(bids[:levels], asks[:levels], stats.seq_id,
-                                                 stats.applied, stats.resyncs,
-                                                 stats.checksum_ok, stats.checksum_fail)
+        for inst, stats in feed.books.stats().items():
+            bids, asks = feed.books.levels(inst)
+            out[feed.name, inst] = FinalBook(bids[:levels], asks[:levels], max(stats.seq_id, 0),
+                                  stats.applied, stats.resyncs, stats.checksum_ok,
+                                  stats.checksum_fail)
         return out
