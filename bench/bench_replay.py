@@ -292,9 +292,13 @@ FIGURES = {
 }
 
 
+#: Runs per figure in quick mode (the tests lower it).
+QUICK_RUNS = 2
+
+
 def measures(quick: bool) -> list[Measure]:
     """The suite's entry: raw frames/s beside the naive replay, canonical events/s."""
-    result = run(2 if quick else 5)
+    result = run(QUICK_RUNS if quick else 5)
     params = {"frames": result["frames"], "consumers": CONSUMERS, "batch": BATCH}
     return [Measure("replay", figure, side, unit, tuple(result["runs"][key]), HIGHER, params)
             for (figure, unit), sides in FIGURES.items() for side, key in sides.items()]
