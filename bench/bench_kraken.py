@@ -43,6 +43,8 @@ from pathlib import Path
 import orjson
 from sortedcontainers import SortedDict
 
+from bench.handicap import engine_path
+from bench.measure import Measure
 from meltica_nb.book_table import BookTable
 from meltica_nb.registry import Registry
 from meltica_nb.venues.kraken.books import KrakenBooks
@@ -168,9 +170,9 @@ def run(runs: int = 5) -> dict:
     parsed = [_copies(engines["engine books only"].parser.parse_batch(
         frames[s:s + BATCH], recv[s:s + BATCH])) for s in range(0, n, BATCH)]
     passes = {
-        "engine batched": lambda e: e.run(frames, recv, BATCH),
-        "engine 1 msg/call": lambda e: e.run(frames, recv, 1),
-        "engine books only": lambda e: [e.books.apply(*p) for p in parsed],
+        "engine batched": engine_path(lambda e: e.run(frames, recv, BATCH)),
+        "engine 1 msg/call": engine_path(lambda e: e.run(frames, recv, 1)),
+        "engine books only": engine_path(lambda e: [e.books.apply(*p) for p in parsed]),
     }
     for name, engine in engines.items():  # compile, fill the buffers: measure steady state
         passes[name](engine)
@@ -188,10 +190,25 @@ def run(runs: int = 5) -> dict:
     python = statistics.median(rows["python"])
     return {"recording": RECORDING.name, "book_messages": n, "checksums": n_checksums,
             "runs": runs, "rows": [
-                {"side": name, "ns_per_message": _summary(v),
+                {"side": name, "ns_per_message": _summary(v), "runs": v,
                  "x_python_over_this": python / statistics.median(v),
                  "checksums_ok": ok[name], "ok": ok[name] == n_checksums}
                 for name, v in rows.items()]}
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: ns per book message (parse, books, checksum) per side."""
+    result = run(3 if quick else 5)
+    out = []
+    for row in result["rows"]:
+        if not row["ok"]:
+            raise AssertionError(f"kraken: {row['side']} validated {row['checksums_ok']} of "
+                                 f"{result['checksums']} checksums")
+        side = "python sorted dicts (cryptofeed way)" if row["side"] == "python" else row["side"]
+        out.append(Measure("kraken", "book update + checksum", side, "ns/msg",
+                           tuple(row["runs"]), params={"messages": result["book_messages"],
+                                                       "batch": BATCH}))
+    return out
 
 
 def _print(result: dict) -> None:

@@ -40,6 +40,8 @@ import time
 import numpy as np
 import orjson
 
+from bench.handicap import engine_path
+from bench.measure import HIGHER, Measure
 from meltica_nb.clock import ManualClock
 from meltica_nb.engine import Engine
 from meltica_nb.schema import CANONICAL_EVENT, EventType
@@ -206,7 +208,7 @@ def time_orchestrator(options: dict, n: int) -> float:
             clock.set(int(batch["ingest_ns"][-1]))
             orch.on_batch(batch)
 
-    return _timed(run)
+    return _timed(engine_path(run))
 
 
 def time_python(options: dict, n: int) -> float:
@@ -240,7 +242,7 @@ def time_publish(options: dict | None, n: int) -> float:
             engine.publish(feed[start:start + BATCH])
             consumer.poll()
 
-    return _timed(run)
+    return _timed(engine_path(run))
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -248,7 +250,8 @@ def time_publish(options: dict | None, n: int) -> float:
 
 def _summary(seconds: list[float], n: int) -> dict:
     rates = [n / s for s in seconds]
-    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "runs": rates}
 
 
 def run(events: int = 200_000, runs: int = 5) -> list[dict]:
@@ -273,6 +276,29 @@ def run(events: int = 200_000, runs: int = 5) -> list[dict]:
                                              / row["publish"]["median"])
         rows.append(row)
     return rows
+
+
+#: The suite's figures and sides (engine sides start with "engine", see bench.measure): the
+#: merge stage beside its dict baseline, and the publish path with and without the merge.
+FIGURES = {"merge stage": {"orchestrator": "engine orchestrator",
+                           "python-dict": "python dict of windows"},
+           "publish path": {"publish+merge": "engine publish+merge",
+                            "publish": "engine publish (no merge)"}}
+
+
+#: Events per run in quick mode (the tests lower it).
+QUICK_EVENTS = 20_000
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: events/s through the merge stage and the publish path, per scenario."""
+    out = []
+    for row in run(QUICK_EVENTS if quick else 200_000, 3 if quick else 5):
+        params = {"events": row["events"], "batch": BATCH}
+        out += [Measure("merge", f"{figure} {row['scenario']} events/s", side, "events/s",
+                        tuple(row[key]["runs"]), HIGHER, params)
+                for figure, sides in FIGURES.items() for key, side in sides.items()]
+    return out
 
 
 def _rate(s: dict) -> str:

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import orjson
 
+from bench.handicap import engine_path
+from bench.measure import Measure
 from meltica_nb.book_table import BookTable
 from meltica_nb.registry import Registry
 from meltica_nb.venues.okx.books import OkxBooks
@@ -146,8 +148,8 @@ def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dic
     warm = Engine()
     warm.run(frames[:BATCH], BATCH)  # compile before timing
     sides = {
-        "engine batched": lambda f: Engine().run(f, BATCH),
-        "engine 1 msg/call": lambda f: Engine().run(f, 1),
+        "engine batched": engine_path(lambda f: Engine().run(f, BATCH)),
+        "engine 1 msg/call": engine_path(lambda f: Engine().run(f, 1)),
         "pure Python (cryptofeed way)": run_baseline,
     }
     out = {}
@@ -157,7 +159,7 @@ def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dic
             us, failed = _timed(fn, frames)
             times.append(us)
         out[name] = {"median_us": statistics.median(times), "min_us": min(times),
-                     "max_us": max(times), "checksum_failures": failed}
+                     "max_us": max(times), "runs_us": times, "checksum_failures": failed}
     if cryptofeed_python:
         out["cryptofeed 2.x (checksums on)"] = measure_cryptofeed(cryptofeed_python, runs, repeat)
     base = out["pure Python (cryptofeed way)"]["median_us"]
@@ -167,6 +169,23 @@ def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dic
         if cf:
             row["x_vs_cryptofeed"] = cf / row["median_us"]
     return {"messages": len(frames), "runs": runs, "results": out}
+
+
+#: Passes over the recording in quick mode (the tests lower it).
+QUICK_REPEAT = 4
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: us per book message (parse, update, checksum) per side."""
+    report = measure(3 if quick else 5, QUICK_REPEAT if quick else 20)
+    out = []
+    for side, row in report["results"].items():
+        if row["checksum_failures"]:
+            raise AssertionError(f"okx: {side} failed {row['checksum_failures']} checksums")
+        out.append(Measure("okx", "book update + checksum", side, "us/msg",
+                           tuple(row["runs_us"]), params={"messages": report["messages"],
+                                                          "batch": BATCH}))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,8 @@ from urllib.parse import urlencode, urlsplit
 import numpy as np
 import orjson
 
+from bench.handicap import engine_path
+from bench.measure import Measure
 from meltica_nb.engine import Engine
 from meltica_nb.schema import EventType
 from meltica_nb.sim import BinanceLimits, ExchangeSimulator, MarketConfig
@@ -63,14 +65,14 @@ def _engine_run(sim, orders: int, run: int, qty: str, price: str) -> tuple[float
         while not trader.stream.connected:
             time.sleep(0.01)
         engine.control.set_trading_mode("bench", True)
+        submit = engine_path(engine.control.submit_order)
         for i in range(orders):
             cid = f"r{run}o{i}"
             t0 = time.perf_counter_ns()
-            ack = engine.control.submit_order("bench", cid, "BTC-USDT", "BUY", "LIMIT", qty,
-                                              price)
+            ack = submit("bench", cid, "BTC-USDT", "BUY", "LIMIT", qty, price)
             submit_us.append((time.perf_counter_ns() - t0) / 1e3)
             if not ack.success:
-                raise SystemExit(f"order refused: {ack.error}")
+                raise RuntimeError(f"order refused: {ack.error}")
             while cid.encode() not in watcher.seen:
                 time.sleep(0)
             report_us.append((watcher.seen[cid.encode()] - t0) / 1e3)
@@ -96,14 +98,15 @@ def _bare_run(sim, orders: int, run: int, qty: str, price: str) -> float:
             body = response.read()
             took.append((time.perf_counter_ns() - t0) / 1e3)
             if response.status != 200:
-                raise SystemExit(f"bare order refused: {body[:200]!r}")
+                raise RuntimeError(f"bare order refused: {body[:200]!r}")
     finally:
         conn.close()
     return statistics.median(took)
 
 
 def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": values}
 
 
 def run(orders: int, runs: int) -> dict:
@@ -125,6 +128,23 @@ def run(orders: int, runs: int) -> dict:
             "engine_ack_report_us": _summary(engine_report),
             "bare_signed_post_us": _summary(bare),
             "submit_over_bare": statistics.median(engine_submit) / statistics.median(bare)}
+
+
+#: Orders per run in quick mode (the tests lower it).
+QUICK_ORDERS = 40
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: per-order submit latency beside the bare signed POST, and the time
+    until the ACK report reached the consumer (per-run medians)."""
+    result = run(QUICK_ORDERS if quick else 200, 3 if quick else 5)
+    params = {"orders_per_run": result["orders_per_run"]}
+    return [Measure("orders", "submit until the venue answered", "engine", "us",
+                    tuple(result["engine_submit_us"]["runs"]), params=params),
+            Measure("orders", "submit until the venue answered", "bare signed POST", "us",
+                    tuple(result["bare_signed_post_us"]["runs"]), params=params),
+            Measure("orders", "submit until the ACK report reached the consumer", "engine",
+                    "us", tuple(result["engine_ack_report_us"]["runs"]), params=params)]
 
 
 def main(argv: list[str] | None = None) -> int:

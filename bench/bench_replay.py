@@ -44,6 +44,8 @@ import numpy as np
 import orjson
 from numba import njit
 
+from bench.handicap import engine_path
+from bench.measure import HIGHER, Measure
 from meltica_nb.clock import ManualClock
 from meltica_nb.recording_source import REST, RecordingSource
 from meltica_nb.replay import ReplayConsumer, ReplayEngine, replay
@@ -98,6 +100,7 @@ def run_frames(path: Path, chunks) -> tuple[float, int, int]:
     for c in polled:
         c.warm_up()
     frames = 0
+    on_frames = engine_path(feed.on_frames)
     start = time.perf_counter()
     for chunk in chunks:
         kinds = chunk.kind
@@ -108,7 +111,7 @@ def run_frames(path: Path, chunks) -> tuple[float, int, int]:
                 clock.set(max(clock.now_ns(), int(chunk.recv_ns[a])))
                 feed.on_snapshot(symbol, chunk.raw[a], int(chunk.recv_ns[a]))
                 continue
-            frames += feed_batches(feed, clock, chunk, a, b, polled)
+            frames += feed_batches(on_frames, clock, chunk, a, b, polled)
     engine.dispatcher.flush_all()
     drain(polled)
     elapsed = time.perf_counter() - start
@@ -122,12 +125,12 @@ def drain(polled) -> None:
             pass
 
 
-def feed_batches(feed, clock, chunk, a: int, b: int, polled) -> int:
+def feed_batches(on_frames, clock, chunk, a: int, b: int, polled) -> int:
     for s in range(a, b, BATCH):
         e = min(b, s + BATCH)
         recv = chunk.recv_ns[s:e]
         clock.set(max(clock.now_ns(), int(recv[-1])))
-        feed.on_frames(chunk.raw[s:e], recv)
+        on_frames(chunk.raw[s:e], recv)
         drain(polled)
     return b - a
 
@@ -226,11 +229,8 @@ def stats(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+def run(runs: int = 5) -> dict:
+    """Every measure ``runs`` times; per-run rates under "runs", their summaries, ratios."""
     data = gzip.decompress(RECORDING.read_bytes())
     lines = [line for line in data.split(b"\n") if line.strip()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
             "naive_python_frames_per_s", "canonical_events_per_s",
             "canonical_10_consumers_events_per_s")}
         checks = {}
-        for _ in range(args.runs):
+        for _ in range(runs):
             t, n, delivered_jsonl = run_jsonl(plain)
             rates["replay_jsonl_frames_per_s"].append(n / t)
             t, n, delivered_lossless = run_jsonl(plain, lossless=True)
@@ -272,6 +272,44 @@ def main(argv: list[str] | None = None) -> dict:
     out["checks"] = checks
     out["frames"] = len(lines) - 1
     out["cryptofeed"] = "not installed: not measured"
+    out["runs"] = rates
+    return out
+
+
+#: The suite's figures: {(figure, unit): {side: key in ``run()["runs"]``}}; engine sides
+#: start with "engine". The file and canonical sides are timed by ``replay()`` itself, from
+#: its first line to its last delivery, so the handicap (which slows ``feed.on_frames`` on
+#: the frames side) does not reach them.
+FIGURES = {
+    ("raw frames/s, 10 njit consumers", "frames/s"): {
+        "engine frames in memory": "replay_frames_frames_per_s",
+        "engine jsonl file": "replay_jsonl_frames_per_s",
+        "engine jsonl file lossless": "replay_jsonl_lossless_frames_per_s",
+        "naive python (json, dict book, dataclass events)": "naive_python_frames_per_s"},
+    ("canonical replay events/s", "events/s"): {
+        "engine no consumer": "canonical_events_per_s",
+        "engine 10 njit consumers": "canonical_10_consumers_events_per_s"},
+}
+
+
+#: Runs per figure in quick mode (the tests lower it).
+QUICK_RUNS = 2
+
+
+def measures(quick: bool) -> list[Measure]:
+    """The suite's entry: raw frames/s beside the naive replay, canonical events/s."""
+    result = run(QUICK_RUNS if quick else 5)
+    params = {"frames": result["frames"], "consumers": CONSUMERS, "batch": BATCH}
+    return [Measure("replay", figure, side, unit, tuple(result["runs"][key]), HIGHER, params)
+            for (figure, unit), sides in FIGURES.items() for side, key in sides.items()]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    out = run(args.runs)
     if args.json:
         print(orjson.dumps(out).decode())
     else:

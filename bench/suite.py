@@ -36,9 +36,20 @@ class Benchmark:
 #: Every benchmark, cheapest first. Add a venue or a stage with one line here.
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("pool", "bench.bench_pool", "pool slot operations vs one object per event"),
+    Benchmark("okx", "bench.bench_okx",
+              "OKX book update + checksum per message vs the cryptofeed way in Python"),
+    Benchmark("orders", "bench.bench_orders",
+              "order submit latency on the simulator vs a bare signed POST"),
+    Benchmark("kraken", "bench.bench_kraken",
+              "Kraken book update + checksum per message vs the cryptofeed way in Python"),
     Benchmark("parse", "bench.bench_parse",
               "parse per message type and book upkeep on real Binance frames"),
     Benchmark("alloc", "bench.bench_alloc", "Python allocations per event"),
+    Benchmark("replay", "bench.bench_replay",
+              "recorded frames/s through parse, book and 10 njit consumers vs a naive replay; "
+              "canonical replay events/s"),
+    Benchmark("merge", "bench.bench_merge",
+              "windowed merge throughput vs a dict of windows; publish with and without"),
     Benchmark("fanout", "bench.bench_fanout",
               "dispatcher + fan-out to 1, 10 and 50 consumers per mode"),
     Benchmark("startup", "bench.bench_startup", "start-up with a cold and a warm Numba cache"),

@@ -59,7 +59,7 @@ def _gates_child(handicap: Handicap, only: list[str]) -> subprocess.CompletedPro
 @pytest.fixture(scope="module")
 def handicapped_runs():
     """Child runs of the gates: engine 10x slower; engine bloated by 4096 objects per call."""
-    slow = _gates_child(Handicap(slowdown=10.0), ["pool", "parse", "fanout"])
+    slow = _gates_child(Handicap(slowdown=10.0), ["pool", "parse", "fanout", "kraken"])
     bloated = _gates_child(Handicap(allocs=4096), ["alloc"])
     return {"slow": slow, "bloated": bloated}
 
