@@ -30,6 +30,7 @@ from meltica_nb.venues.binance.connection import BinanceConnection
 from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus, concat_events
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.symbols import BinanceSymbols
+from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
 
 __all__ = ["BinanceFeed", "FeedStats"]
 
@@ -39,9 +40,6 @@ _VENUE_NAMES = {"spot": "binance", "usdm": "binance-futures", "coinm": "binance-
 _DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
                 FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
 _SECOND = 1_000_000_000
-#: Connection error kinds that are bad input from the venue: dead letters, counted malformed
-#: (the connection has already redacted any credential from the excerpt).
-_BAD_INPUT = ("oversized", "binary", "protocol")
 _WARM_SNAPSHOT = b'{"lastUpdateId":10,"bids":[["1.00","1.0"]],"asks":[["2.00","1.0"]]}'
 _WARM_FRAMES = (
     b'{"stream":"x@depth","data":{"e":"depthUpdate","E":1,"s":"SYMBOL","U":11,"u":11,'
@@ -190,15 +188,10 @@ class BinanceFeed:
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
         """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
-        bad = result.count(FrameStatus.MALFORMED) + result.count(FrameStatus.UNKNOWN)
-        if not bad:
-            return
-        for f in np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER))).tolist():
-            status = FrameStatus(int(result.status[f]))
-            self._malformed += status == FrameStatus.MALFORMED
-            self._unknown += status == FrameStatus.UNKNOWN
-            self.engine.dlq.offer_text(_DEAD_LETTER[status], f"{self.name}: {status.name} frame",
-                                       raw=frames[f][:200])
+        malformed, unknown = offer_bad_frames(self.engine.dlq, self.name, result, frames,
+                                              _DEAD_LETTER)
+        self._malformed += malformed
+        self._unknown += unknown
 
     def _on_reconnect(self) -> None:
         """A new stream has a gap behind it: every book restarts the procedure."""
@@ -206,10 +199,8 @@ class BinanceFeed:
             self.books.resync_all()
 
     def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        reason = DeadLetterReason.MALFORMED if kind in _BAD_INPUT else None
-        if reason is not None:
-            self.engine.dlq.offer_text(reason, f"{self.name}: {kind}: {detail}", raw=raw_prefix)
-            self._malformed += 1
+        self._malformed += offer_connection_error(self.engine.dlq, self.name, kind, detail,
+                                                  raw_prefix)
         log.warning("%s connection: %s: %s", self.name, kind, detail)
 
     # -- snapshot thread -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from meltica_nb.book_table import BookTable
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.venues.binance.parsing import concat_events
+from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
 from meltica_nb.venues.kraken.books import KrakenBooks
 from meltica_nb.venues.kraken.config import KrakenConfig
 from meltica_nb.venues.kraken.connection import KrakenConnection
@@ -36,7 +37,6 @@ _DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
                 FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
                 FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
                 FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
-_BAD_INPUT = ("oversized", "binary", "protocol")
 _WARM_FRAMES = (
     b'[1,{"as":[["2.0","1.0","1.0"]],"bs":[["1.0","1.0","1.0"]]},"book-10","PAIR1"]',
     b'[1,{"b":[["1.0","2.0","1.0","r"]],"c":"0"},"book-10","PAIR1"]',
@@ -154,17 +154,11 @@ class KrakenFeed:
             return result.status
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
-        """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
-        if not sum(result.count(status) for status in _DEAD_LETTER):
-            return
-        bad = np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER)))
-        for f in bad.tolist():
-            status = FrameStatus(int(result.status[f]))
-            reason = _DEAD_LETTER[status]
-            self._malformed += reason == DeadLetterReason.MALFORMED
-            self._unknown += reason == DeadLetterReason.UNKNOWN_MESSAGE
-            self.engine.dlq.offer_text(reason, f"{self.name}: {status.name} frame",
-                                       raw=frames[f][:200])
+        """Malformed, bad and unknown frames: counted and kept (with an excerpt) in the DLQ."""
+        malformed, unknown = offer_bad_frames(self.engine.dlq, self.name, result, frames,
+                                              _DEAD_LETTER)
+        self._malformed += malformed
+        self._unknown += unknown
 
     def _resubscribe(self, instruments: list[int]) -> None:
         """Books whose checksum failed: ask Kraken for a fresh snapshot of each."""
@@ -181,10 +175,8 @@ class KrakenFeed:
             self.books.reset()
 
     def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        if kind in _BAD_INPUT:
-            self.engine.dlq.offer_text(DeadLetterReason.MALFORMED,
-                                       f"{self.name}: {kind}: {detail}", raw=raw_prefix)
-            self._malformed += 1
+        self._malformed += offer_connection_error(self.engine.dlq, self.name, kind, detail,
+                                                  raw_prefix)
         log.warning("%s connection: %s: %s", self.name, kind, detail)
 
     # -- observability ---------------------------------------------------------------------------

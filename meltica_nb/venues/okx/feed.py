@@ -25,6 +25,7 @@ import numpy as np
 from meltica_nb.backoff import Backoff
 from meltica_nb.book_table import BookTable
 from meltica_nb.dead_letter_queue import DeadLetterReason
+from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
 from meltica_nb.venues.okx.books import OkxBooks
 from meltica_nb.venues.okx.config import OkxConfig, venue_name
 from meltica_nb.venues.okx.connection import OkxConnection
@@ -41,7 +42,6 @@ _DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
                 FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
                 FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
                 FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
-_BAD_INPUT = ("oversized", "binary", "protocol")
 _BOOKS5_DEPTH = 5
 _WARM_FRAMES = (
     b'{"arg":{"channel":"books","instId":"INST"},"action":"snapshot","data":[{"asks":'
@@ -194,14 +194,11 @@ class OkxFeed:
                 self.connection.resubscribe([f"books:{name}"], delay)
 
     def _dead_letters(self, result, frames: list[bytes]) -> None:
-        bad = np.flatnonzero(np.isin(result.status, list(_DEAD_LETTER))).tolist()
-        for f in bad:
-            status = FrameStatus(int(result.status[f]))
-            reason = _DEAD_LETTER[status]
-            self._malformed += reason == DeadLetterReason.MALFORMED
-            self._unknown += reason == DeadLetterReason.UNKNOWN_MESSAGE
-            self.engine.dlq.offer_text(reason, f"{self.name}: {status.name} frame",
-                                       raw=frames[f][:200])
+        """Malformed, bad and unknown frames: counted and kept (with an excerpt) in the DLQ."""
+        malformed, unknown = offer_bad_frames(self.engine.dlq, self.name, result, frames,
+                                              _DEAD_LETTER)
+        self._malformed += malformed
+        self._unknown += unknown
 
     def _on_reconnect(self) -> None:
         """A new connection starts with fresh snapshots."""
@@ -210,10 +207,8 @@ class OkxFeed:
             self.books5.reset()
 
     def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        if kind in _BAD_INPUT:
-            self.engine.dlq.offer_text(DeadLetterReason.MALFORMED,
-                                       f"{self.name}: {kind}: {detail}", raw=raw_prefix)
-            self._malformed += 1
+        self._malformed += offer_connection_error(self.engine.dlq, self.name, kind, detail,
+                                                  raw_prefix)
         log.warning("%s connection: %s: %s", self.name, kind, detail)
 
     # -- observability -------------------------------------------------------------------------
