@@ -130,6 +130,7 @@ class Dispatcher:
         self._params[dk.P_DEBUG] = self.pool.debug
         self._args_key: tuple = ()
         self._args: tuple = ()
+        self._release_bad = np.zeros((2, 0), np.int64)
         self._ready = np.zeros(max(n, 256), CANONICAL_EVENT)
         self._mask = np.zeros((max(n, 256), self.router.n_consumers_max), np.uint8)
         self._dlq = np.zeros(0, CANONICAL_EVENT)
@@ -271,12 +272,15 @@ class Dispatcher:
                 a is not b for a, b in zip(key, self._args_key, strict=True)):
             pool, fl = self.pool, self.pool.free_list
             self._params[dk.P_ROUTING_VERSION] = table.version
+            ready_room = self.order.kernel_state()[0].shape[0]
+            if self._release_bad.shape[1] < ready_room:
+                self._release_bad = np.zeros((2, ready_room), np.int64)
             self._args = (
                 self._params, self._slots, pool.records, fl.stack, fl.top, fl.state,
                 fl.generation, pool.words, KIND_OF_TYPE, CRITICAL_KIND_MASK, self._last_ingest,
                 self._critical, self._invalid, self._ordered, *self.order.kernel_state(),
                 self._fan_counts, self._per_column, self._dlq, self._dlq_column, self._mask,
-                self._ready, *table.arrays(), *self.bank.arrays())
+                self._ready, *table.arrays(), *self.bank.arrays(), self._release_bad)
             self._args_key = key
         return self._args
 

@@ -14,7 +14,7 @@ from .histogram_kernels import record_value
 from .ring_kernels import drain_into
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def take_batch(out, cursors, counters, records, min_version, critical_kind, latency_counts,
                now_ns):
     """Drain up to ``len(out)`` records into ``out``; return (drained, kept).

@@ -58,7 +58,7 @@ R_DETAIL = 5
 N_RESULT = 6
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stamp_batch(ordered, critical_out, invalid_out, records, slots, events, kind_of_type,
                 critical_kind, routing_version, schema_version, trace_base, now_ns, last_ingest):
     """Copy ``events`` into pool ``slots``, stamp the header, and sort them three ways.
@@ -106,7 +106,7 @@ def stamp_batch(ordered, critical_out, invalid_out, records, slots, events, kind
     return n_ordered, n_critical, n_invalid
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, slots,
             rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
             rule_instr_any, rule_instr_ok, records, cursors, counters, stream_keys,
@@ -145,7 +145,7 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
     out_counts[3] = n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def unrouted_count(mask, n, n_columns):
     """Events among the first ``n`` rows of ``mask`` that no consumer column wants."""
     unrouted = 0
@@ -160,14 +160,14 @@ def unrouted_count(mask, n, n_columns):
     return unrouted
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def gather(out, records, slots):
     """Copy the records at ``slots`` into ``out`` in order (the ready batch)."""
     for i in range(slots.shape[0]):
         out[i] = records[slots[i]]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def select(out, events, mask, column):
     """Copy the events routed to ``column`` into ``out``; return how many (critical path)."""
     n = 0
@@ -178,7 +178,7 @@ def select(out, events, mask, column):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def keep_accepted(batch, n, min_version, critical_kind):
     """Compact ``batch[:n]`` in place, dropping market data older than ``min_version``.
 
@@ -195,7 +195,7 @@ def keep_accepted(batch, n, min_version, critical_kind):
     return kept
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def dispatch_batch(result, events, params, slots, pool_records, free_stack, free_top,
                    slot_state, generation, pool_words, kind_of_type, critical_kind, last_ingest,
                    critical_out, invalid_out, ordered, out_ready, out_dropped, order_counts,
@@ -204,7 +204,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                    fan_counts, per_column, dlq, dlq_column, mask, batch, rule_consumer,
                    type_start, type_rules, rule_venue_any, rule_venue_ok, rule_instr_any,
                    rule_instr_ok, records, cursors, counters, ring_keys, ring_seqs, capacities,
-                   coalescing):
+                   coalescing, release_bad):
     """The dispatcher's whole market-data path for one published batch, in one call.
 
     Acquire pool slots, stamp the events into them (:func:`stamp_batch`), order the market
@@ -215,7 +215,8 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
     DLQ; held events stay acquired in the ordering stage. One call instead of ten: each call
     and each argument costs, and a 256-event batch copied into 10 rings takes ~20 us.
     The per-call scalars are in ``params`` (``P_*``), so the caller can keep every other
-    argument in one prebuilt tuple.
+    argument in one prebuilt tuple; ``release_bad`` is :func:`give_back`'s scratch, with room
+    for every slot ``out_ready`` can hold.
     """
     result[:] = 0
     n = events.shape[0]
@@ -257,13 +258,13 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                 ring_seqs, capacities, coalescing)
         done = out_ready[:order_counts[ok.COUNT_READY] + order_counts[ok.COUNT_DROPPED]]
         append_dropped(out_ready, order_counts, out_dropped)
-    released, bad = give_back(done, free_stack, free_top, slot_state, generation, pool_words,
+    released, bad = give_back(release_bad, done, free_stack, free_top, slot_state, generation, pool_words,
                               debug)
     result[R_RELEASED] = released
     result[R_BAD_RELEASES] = bad
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def take_slots(out, free_stack, free_top, slot_state):
     """Pop ``len(out)`` slots off the free stack (the caller checked there are enough).
 
@@ -279,7 +280,7 @@ def take_slots(out, free_stack, free_top, slot_state):
     free_top[0] = top
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def append_dropped(out_ready, order_counts, out_dropped):
     """Put the ordering stage's dropped slots right after its ready ones (one release)."""
     n_ready = order_counts[ok.COUNT_READY]
@@ -287,13 +288,13 @@ def append_dropped(out_ready, order_counts, out_dropped):
         out_ready[n_ready + k] = out_dropped[k]
 
 
-@njit(cache=True)
-def give_back(slots, free_stack, free_top, slot_state, generation, pool_words, poison):
-    """Release ``slots`` with the Recycler's kernel; return (released, bad handles)."""
-    n_bad_max = slots.shape[0]
-    bad_index = np.empty(n_bad_max, np.int64)
-    bad_code = np.empty(n_bad_max, np.int64)
-    no_generations = np.empty(0, np.int64)
-    n_bad = release_slots(bad_index, bad_code, slots, no_generations, free_stack, free_top,
+@njit(cache=True, _nrt=False)
+def give_back(bad, slots, free_stack, free_top, slot_state, generation, pool_words, poison):
+    """Release ``slots`` with the Recycler's kernel; return (released, bad handles).
+
+    ``bad`` is caller scratch of shape (2, >= len(slots)) for the bad handles' index and
+    problem code (the kernel allocates nothing).
+    """
+    n_bad = release_slots(bad[0], bad[1], slots, slots[:0], free_stack, free_top,
                           slot_state, generation, pool_words, poison)
     return slots.shape[0] - n_bad, n_bad

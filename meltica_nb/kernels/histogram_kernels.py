@@ -50,7 +50,7 @@ MAX_MAJOR = 62
 N_BUCKETS = (MAX_MAJOR - SUB_BITS + 2) * SUB_BUCKETS
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def floor_log2(v):
     """Return floor(log2(v)) for v >= 1 by binary search on shifts (exact, unlike float log2)."""
     r = 0
@@ -61,7 +61,7 @@ def floor_log2(v):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def bucket_index(value):
     """Return the bucket of ``value`` ns; negative values (clock skew) count as 0."""
     if value < SUB_BUCKETS:
@@ -70,7 +70,7 @@ def bucket_index(value):
     return (m - SUB_BITS + 1) * SUB_BUCKETS + ((value >> (m - SUB_BITS)) & (SUB_BUCKETS - 1))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def bucket_lower(index):
     """Return the smallest value that lands in bucket ``index``."""
     if index < SUB_BUCKETS:
@@ -80,7 +80,7 @@ def bucket_lower(index):
     return np.int64(SUB_BUCKETS + sub) << (m - SUB_BITS)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def bucket_upper(index):
     """Return the largest value that lands in bucket ``index`` (what percentiles report)."""
     if index < SUB_BUCKETS:
@@ -89,13 +89,13 @@ def bucket_upper(index):
     return bucket_lower(index) + ((np.int64(1) << (m - SUB_BITS)) - 1)  # no overflow at the top
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def record_value(counts, value_ns):
     """Count one latency of ``value_ns`` ns."""
     counts[bucket_index(value_ns)] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def record_latencies(counts, start_ns, now_ns):
     """Count ``now_ns - start_ns[i]`` for every element of a batch (one call per batch).
 
@@ -106,7 +106,7 @@ def record_latencies(counts, start_ns, now_ns):
         counts[bucket_index(now_ns - start_ns[i])] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def total_count(counts):
     """Return how many values were recorded."""
     total = np.int64(0)
@@ -115,7 +115,7 @@ def total_count(counts):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def percentile(counts, q):
     """Return the upper bound of the bucket holding the ``q``-quantile (q clamped to [0, 1]).
 
@@ -135,7 +135,7 @@ def percentile(counts, q):
     return bucket_upper(counts.shape[0] - 1)  # unreachable unless counts changed mid-call
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def max_value(counts):
     """Return the upper bound of the highest non-empty bucket (0 when empty)."""
     for i in range(counts.shape[0] - 1, -1, -1):
@@ -144,7 +144,7 @@ def max_value(counts):
     return np.int64(0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def merge(dst, src):
     """Add ``src``'s counts into ``dst`` (same bucket layout): combine per-thread histograms."""
     for i in range(dst.shape[0]):

@@ -30,7 +30,7 @@ STALE = 4
 POISON_WORD = np.uint64(0xDBDBDBDBDBDBDBDB)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def find_poison_violation(words, free_stack, top, n):
     """Return the first of the next ``n`` free slots whose poison was overwritten, or -1."""
     count = top[0]
@@ -43,7 +43,7 @@ def find_poison_violation(words, free_stack, top, n):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acquire_slots(out, free_stack, top, state, words):
     """Pop ``len(out)`` slots into ``out``, zero-filled and marked IN_USE; all or nothing."""
     n = out.shape[0]
@@ -60,7 +60,7 @@ def acquire_slots(out, free_stack, top, state, words):
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def release_slots(bad_index, bad_code, slots, generations, free_stack, top, state,
                   generation, words, poison):
     """Push every valid slot of ``slots`` back; report the invalid ones instead of stopping.
@@ -93,7 +93,7 @@ def release_slots(bad_index, bad_code, slots, generations, free_stack, top, stat
     return n_bad
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def poison_slots(words, slots):
     """Fill the given slots with the poison pattern (debug mode start-up)."""
     for i in range(slots.shape[0]):

@@ -73,27 +73,27 @@ MAX_MASK_TYPE = 63
 HASH_MUL = 0x5BD1E995
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def is_coalescable(event_type):
     """True for event types whose newer event makes an unconsumed older one worthless."""
     et = np.int64(event_type)
     return et <= MAX_MASK_TYPE and (COALESCABLE_MASK >> et) & 1 == 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stream_key(venue, instrument, event_type):
     """Pack (venue, instrument, event_type) into one non-negative int64: one compare per probe."""
     return (np.int64(venue) << 24) | (np.int64(instrument) << 8) | np.int64(event_type)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def record_key(records, i):
     """The stream key of ``records[i]``."""
     rec = records[i]
     return stream_key(rec["venue"], rec["instrument"], rec["event_type"])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def home_slot(key, mask):
     """Stream-table slot where the probe for ``key`` starts (no int64 overflow anywhere)."""
     h = key ^ (key >> 17)
@@ -101,7 +101,7 @@ def home_slot(key, mask):
     return (h >> 16) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def find_slot(keys, key):
     """Linear-probe to ``key``'s slot, or to the empty slot where it would go."""
     mask = keys.shape[0] - 1
@@ -111,13 +111,13 @@ def find_slot(keys, key):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ring_size(cursors):
     """Unconsumed records, read in one call so HEAD and TAIL belong to the same instant."""
     return cursors[HEAD] - cursors[TAIL]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def snapshot_into(out, cursors, counters):
     """Copy counters and size in one call, so a snapshot satisfies the conservation law."""
     for c in range(N_COUNTERS):
@@ -125,7 +125,7 @@ def snapshot_into(out, cursors, counters):
     out[SNAP_SIZE] = cursors[HEAD] - cursors[TAIL]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def coalesce_target(keys, seqs, records, key, tail):
     """Return (table slot of ``key``, ring position of its unconsumed record or -1).
 
@@ -141,7 +141,7 @@ def coalesce_target(keys, seqs, records, key, tail):
     return j, pos
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rebuild_streams(keys, seqs, records, tail, head):
     """Refill the stream table from the live records ``[tail, head)``; return slots used."""
     keys[:] = EMPTY_KEY
@@ -155,7 +155,7 @@ def rebuild_streams(keys, seqs, records, tail, head):
     return used
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def remember_stream(keys, seqs, j, key, seq, used):
     """Store ``seq`` as the last sequence of ``key`` in slot ``j``; return slots used."""
     if keys[j] == EMPTY_KEY:
@@ -165,7 +165,7 @@ def remember_stream(keys, seqs, j, key, seq, used):
     return used
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, column,
                     coalesce):
     """Apply the market-data policy to the selected events; return (n_dropped, n_selected).
@@ -229,7 +229,7 @@ def md_publish(dlq, records, cursors, counters, keys, seqs, events, coalesce):
     return n_dropped
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def critical_publish(records, cursors, counters, events, start):
     """Append ``events[start:]`` in order as far as free space allows; return how many.
 
@@ -251,7 +251,7 @@ def critical_publish(records, cursors, counters, events, start):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def drain_into(out, cursors, counters, records, max_n):
     """Copy up to ``max_n`` oldest records into ``out`` in order and free their slots.
 

@@ -31,15 +31,18 @@ N_TYPE_SLOTS = 16
 BAD_ARGS = -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _fits(out_mask, n, rule_consumer):
     """True when ``out_mask`` has a row per event and a column per consumer of the rules."""
     if out_mask.shape[0] < n:
         return False
-    return rule_consumer.shape[0] == 0 or rule_consumer.max() < out_mask.shape[1]
+    for r in range(rule_consumer.shape[0]):
+        if rule_consumer[r] >= out_mask.shape[1]:
+            return False
+    return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def route_batch(out_mask, events, rule_consumer, type_start, type_rules,
                 rule_venue_any, rule_venue_ok, rule_instr_any, rule_instr_ok):
     """Fill ``out_mask[i, c]`` (uint8) with 1 where consumer ``c`` subscribes ``events[i]``.
@@ -60,8 +63,10 @@ def route_batch(out_mask, events, rule_consumer, type_start, type_rules,
     n_venue = rule_venue_ok.shape[1]
     n_instr = rule_instr_ok.shape[1]
     total = 0
+    n_columns = out_mask.shape[1]
     for i in range(n):
-        out_mask[i, :] = 0
+        for c in range(n_columns):
+            out_mask[i, c] = 0
         etype = np.int64(events[i]["event_type"])
         venue = np.int64(events[i]["venue"])
         instr = np.int64(events[i]["instrument"])
