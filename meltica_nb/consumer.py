@@ -117,9 +117,7 @@ class Consumer:
         empty.flags.writeable = False  # handlers get read-only views: compile that signature
         mask = np.zeros((0, self.index + 1), np.uint8)
         self.accept_critical(empty, mask)
-        for ring in (self.market, self.critical):
-            _take_batch(self._batch[:0], ring.cursors, ring.counters, ring.records,
-                        self.min_version, CRITICAL_KIND_MASK, self.latency.counts, 0)
+        self._take(self._batch[:0], 0)
         self.latency.record_batch(empty["ingest_ns"], 0)
         warm = getattr(self.handler, "warm_up", None)
         if warm is not None:
@@ -182,10 +180,7 @@ class Consumer:
 
     def poll(self) -> int:
         """Deliver what is ready now, critical first; return the number of events handled."""
-        n = self._deliver_ring(self.critical)
-        n += self._deliver_spill()
-        n += self._deliver_ring(self.market)
-        return n
+        return self._deliver_rings() + self._deliver_spill()
 
     def has_pending(self) -> bool:
         """True while any ring or the spill queue holds undelivered events."""
@@ -196,16 +191,21 @@ class Consumer:
         spilled = sum(len(b) for b in list(self._spill))
         return self.critical.size() + self.market.size() + spilled
 
-    def _deliver_ring(self, ring) -> int:
-        """Take the ring's next batch (drain, version filter, latency: one call), handle it."""
-        n, kept = _take_batch(self._batch, ring.cursors, ring.counters, ring.records,
-                              self.min_version, CRITICAL_KIND_MASK, self.latency.counts,
-                              self.clock.now_ns())
+    def _deliver_rings(self) -> int:
+        """Take the next batch of both rings (one kernel call), handle it; return how many."""
+        n, kept = self._take(self._batch, self.clock.now_ns())
         if n:
-            ring.wait_strategy.signal()  # room again: a waiting lossless producer goes on
+            self.wait.signal()  # room again: a waiting lossless producer goes on
             self._filtered += int(n - kept)
             self._call(self._batch[:kept])
         return n
+
+    def _take(self, out: np.ndarray, now_ns: int) -> tuple[int, int]:
+        """Drain, version filter and latency of both rings, critical first, in one call."""
+        crit, md = self.critical, self.market
+        return _take_batch(out, crit.cursors, crit.counters, crit.records, md.cursors,
+                           md.counters, md.records, self.min_version, CRITICAL_KIND_MASK,
+                           self.latency.counts, now_ns)
 
     def _deliver_spill(self) -> int:
         """Deliver spilled critical events once the critical ring has caught up."""
