@@ -944,7 +944,7 @@ def _emit(out_events, out_depth, out_levels, ne, nd, nl, buf, st, spans, message
     return status, _WHAT_EVENT, 0
 
 
-@_kernel
+@njit(cache=True, _nrt=False, nogil=True)
 def scan_batch(out_events, out_depth, out_levels, out_status, out_event, out_row,
                buf, frame_off, frame_len, recv_ns, venue, mode, instrument,
                slots, sym_bytes, sym_len, sym_inst, price_exp, qty_exp, st, spans, stack):

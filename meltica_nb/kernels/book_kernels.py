@@ -764,7 +764,7 @@ def _row_ok(row, n_books, n_levels):
             and off + nb + na <= n_levels)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sync_batch(out_events, out_requested, blank, sync, ring, book, counts, tb_lv, tb_meta, rows,
                levels, now_ns, rule, k):
     """Run a batch of DEPTH_UPDATE ``rows`` (levels in ``levels``) through the sync procedure.
