@@ -13,16 +13,16 @@ scrubs their text out of any message built from venue replies before it is logge
 
 from __future__ import annotations
 
-import hmac
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meltica_nb.errors import ConfigError
 from meltica_nb.venues.connection_config import ConnectionConfig
+from meltica_nb.venues.secret import Secret, redact
 
 __all__ = [
     "API_KEY_ENV",
@@ -38,8 +38,6 @@ __all__ = [
 
 API_KEY_ENV = "MELTICA_BINANCE_API_KEY"
 API_SECRET_ENV = "MELTICA_BINANCE_API_SECRET"
-
-_REDACTED = "***"
 
 _KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                     "1d", "3d", "1w", "1M")
@@ -100,47 +98,6 @@ MARKETS: Mapping[str, MarketDefaults] = {
 
 _ALL_CHANNELS = frozenset().union(*(m.channels for m in MARKETS.values()))
 _SYMBOL = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
-
-
-class Secret:
-    """A credential whose text never reaches a repr, a str, a log line or an f-string.
-
-    Call :meth:`reveal` at the one place the venue needs the text (a request header or a
-    signature); everywhere else the object prints as ``'***'``.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError("a secret must be a non-empty string")
-        self._value = value.strip()
-
-    def reveal(self) -> str:
-        """Return the secret text; use it only to build the request that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({_REDACTED!r})"
-
-    def __str__(self) -> str:
-        return _REDACTED
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
-
-
-def redact(text: str, secrets: Iterable[Secret | None]) -> str:
-    """Return ``text`` with every secret's value replaced by ``'***'``."""
-    for secret in secrets:
-        if secret is not None and secret.reveal() in text:
-            text = text.replace(secret.reveal(), _REDACTED)
-    return text
 
 
 def venue_symbol(symbol: str) -> str:

@@ -23,11 +23,9 @@ from meltica_nb.venues.binance.config import (
     stream_name,
     venue_symbol,
 )
-from meltica_nb.venues.binance.connection import (
-    RAW_PREFIX_BYTES,
-    BinanceConnection,
-    ControlPacer,
-)
+from meltica_nb.venues.binance.connection import BinanceConnection
+from meltica_nb.venues.ws_connection import RAW_PREFIX_BYTES
+from meltica_nb.venues.ws_session import ControlPacer
 
 from .loopback import WsServer, encode_frame, free_port, stream_frame
 
