@@ -4,8 +4,9 @@ Every venue parser (:mod:`meltica_nb.venues.binance.parsing`, :mod:`~meltica_nb.
 parsing`, :mod:`~meltica_nb.venues.kraken.parsing`) gives each frame one :class:`FrameStatus`
 and never raises on bad input. Its batch result carries the per-frame ``status`` and the
 ``counts`` per status (:class:`FrameCounts` reads them), and its ``stats()`` record starts with
-the counters every parser keeps (:class:`ParserCounts`). The values of ``OK``, ``FALLBACK`` and
-``MALFORMED`` are the ones the byte-scanner kernels write.
+the counters every parser keeps (:class:`ParserCounts`, by status from :func:`status_counts`).
+The values of ``OK``, ``FALLBACK`` and ``MALFORMED`` are the ones the byte-scanner kernels
+write.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["FrameCounts", "FrameStatus", "ParserCounts"]
+__all__ = ["FrameCounts", "FrameStatus", "ParserCounts", "status_counts"]
 
 
 class FrameStatus(IntEnum):
@@ -81,3 +82,12 @@ class ParserCounts:
     unknown_symbol: int
     bad_value: int
     malformed: int
+
+
+def status_counts(totals: np.ndarray) -> dict[str, int]:
+    """The :class:`ParserCounts` fields that count frames by status, from a parser's totals
+    per :class:`FrameStatus` (an int64 array indexed by status)."""
+    t = totals.tolist()
+    return {"frames": sum(t), "control": t[FrameStatus.CONTROL],
+            "unknown": t[FrameStatus.UNKNOWN], "unknown_symbol": t[FrameStatus.UNKNOWN_SYMBOL],
+            "bad_value": t[FrameStatus.BAD_VALUE], "malformed": t[FrameStatus.MALFORMED]}

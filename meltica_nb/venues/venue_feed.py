@@ -17,13 +17,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
+from types import MappingProxyType
 
 import numpy as np
 
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
+from meltica_nb.venues.frame_status import FrameStatus
 from meltica_nb.venues.records import concat_events
 
 __all__ = ["VenueFeed", "VenueFeedStats"]
@@ -63,8 +64,12 @@ class VenueFeed(ABC):
     name : the registry venue this feed publishes as.
     """
 
-    #: Parser statuses that are dead letters, and as what (each venue sets it).
-    DEAD_LETTER: Mapping[IntEnum, DeadLetterReason]
+    #: Parser statuses that are dead letters, and as what.
+    DEAD_LETTER: Mapping[FrameStatus, DeadLetterReason] = MappingProxyType({
+        FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
+        FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
+        FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
+        FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE})
     #: Where the feed logs (each venue sets its own).
     LOG: logging.Logger
 

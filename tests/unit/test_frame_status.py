@@ -6,7 +6,7 @@ import pytest
 from meltica_nb.kernels import binance_scan_kernels, kraken_scan_kernels, okx_scan_kernels
 from meltica_nb.schema import BOOK_LEVEL
 from meltica_nb.venues.binance import parsing as binance_parsing
-from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.kraken import parsing as kraken_parsing
 from meltica_nb.venues.okx import parsing as okx_parsing
 from meltica_nb.venues.scratch import grow
@@ -46,3 +46,9 @@ def test_scratch_arrays_grow_only_and_at_least_double():
     assert capacity == 128 and levels.dtype == BOOK_LEVEL and spans.shape == (128, 3)
     assert grow(64, 1000, np.int8)[0] == 1000
     assert not levels.tobytes().strip(b"\0")
+
+
+def test_status_counts_are_the_parser_counters_by_status():
+    totals = np.array([5, 0, 1, 2, 3, 4, 6], np.int64)  # per FrameStatus, OK first
+    assert status_counts(totals) == {"frames": 21, "control": 2, "unknown": 3,
+                                     "unknown_symbol": 4, "bad_value": 6, "malformed": 1}

@@ -48,7 +48,7 @@ from meltica_nb.schema import (
     Side,
 )
 from meltica_nb.venues.binance.symbols import BinanceSymbols, SymbolTable
-from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.records import concat_events, market_event
 
 __all__ = [
@@ -597,15 +597,11 @@ class BinanceParser:
 
     def stats(self) -> ParserStats:
         """Counters since the parser was built."""
-        by_status = self._status_totals.tolist()
         by_type = self._type_totals.tolist()
         return ParserStats(
-            frames=sum(by_status), trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
+            trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
             tickers=by_type[EventType.TICKER], klines=by_type[EventType.KLINE],
-            control=by_status[FrameStatus.CONTROL], unknown=by_status[FrameStatus.UNKNOWN],
-            unknown_symbol=by_status[FrameStatus.UNKNOWN_SYMBOL],
-            bad_value=by_status[FrameStatus.BAD_VALUE],
-            malformed=by_status[FrameStatus.MALFORMED], **self._totals)
+            **status_counts(self._status_totals), **self._totals)
 
     def __repr__(self) -> str:
         return (f"BinanceParser(market={self.market!r}, venue_id={self.venue_id}, "

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from meltica_nb.book_table import BookTable
-from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.venues.kraken.books import KrakenBooks
 from meltica_nb.venues.kraken.config import KrakenConfig
 from meltica_nb.venues.kraken.connection import KrakenConnection
-from meltica_nb.venues.kraken.parsing import FrameStatus, KrakenParser
+from meltica_nb.venues.kraken.parsing import KrakenParser
 from meltica_nb.venues.kraken.rest import fetch_asset_pairs
 from meltica_nb.venues.kraken.symbols import KrakenSymbols, v1_name, v2_name
 from meltica_nb.venues.venue_feed import VenueFeed, VenueFeedStats
@@ -70,10 +69,6 @@ class KrakenFeed(VenueFeed):
     config : endpoints, protocol version, symbols, channels and book depth.
     """
 
-    DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
-                   FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
-                   FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
-                   FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
     LOG = log
 
     def __init__(self, engine, config: KrakenConfig):

@@ -47,7 +47,7 @@ from meltica_nb.schema import (
     Kind,
     Side,
 )
-from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.kraken.symbols import KrakenSymbols
 from meltica_nb.venues.records import concat_events
 from meltica_nb.venues.scratch import grow
@@ -319,12 +319,8 @@ class KrakenParser:
 
     def stats(self) -> ParserStats:
         t, c = self._totals, self._counts
-        return ParserStats(
-            frames=int(t.sum()), scanned=c["scanned"], fallback=c["fallback"],
-            book_rows=c["rows"], levels=c["levels"], events=c["events"],
-            control=int(t[FrameStatus.CONTROL]), unknown=int(t[FrameStatus.UNKNOWN]),
-            unknown_symbol=int(t[FrameStatus.UNKNOWN_SYMBOL]),
-            bad_value=int(t[FrameStatus.BAD_VALUE]), malformed=int(t[FrameStatus.MALFORMED]))
+        return ParserStats(scanned=c["scanned"], fallback=c["fallback"], book_rows=c["rows"],
+                           levels=c["levels"], events=c["events"], **status_counts(t))
 
 
 # -- reference helpers ---------------------------------------------------------------------------

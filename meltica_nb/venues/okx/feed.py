@@ -23,11 +23,10 @@ import numpy as np
 
 from meltica_nb.backoff import Backoff
 from meltica_nb.book_table import BookTable
-from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.venues.okx.books import OkxBooks
 from meltica_nb.venues.okx.config import OkxConfig, venue_name
 from meltica_nb.venues.okx.connection import OkxConnection
-from meltica_nb.venues.okx.parsing import BOOKS, BOOKS5, FrameStatus, OkxParser
+from meltica_nb.venues.okx.parsing import BOOKS, BOOKS5, OkxParser
 from meltica_nb.venues.okx.rest import fetch_instruments
 from meltica_nb.venues.okx.symbols import OkxSymbols
 from meltica_nb.venues.records import concat_events
@@ -75,10 +74,6 @@ class OkxFeedStats(VenueFeedStats):
 class OkxFeed(VenueFeed):
     """Connection + instruments + parser + books for one OKX instrument type, into an engine."""
 
-    DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
-                   FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
-                   FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
-                   FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
     LOG = log
 
     def __init__(self, engine, config: OkxConfig):

@@ -42,7 +42,7 @@ from meltica_nb.schema import (
     Flag,
     Side,
 )
-from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.okx.symbols import OkxSymbols
 from meltica_nb.venues.records import concat_events, market_event
 from meltica_nb.venues.scratch import grow
@@ -409,15 +409,11 @@ class OkxParser:
     # -- counters --------------------------------------------------------------------------
 
     def stats(self) -> ParserStats:
-        by_status = self._status_totals.tolist()
         by_type = self._type_totals.tolist()
         return ParserStats(
-            frames=sum(by_status), trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
-            tickers=by_type[EventType.TICKER], control=by_status[FrameStatus.CONTROL],
-            unknown=by_status[FrameStatus.UNKNOWN],
-            unknown_symbol=by_status[FrameStatus.UNKNOWN_SYMBOL],
-            bad_value=by_status[FrameStatus.BAD_VALUE],
-            malformed=by_status[FrameStatus.MALFORMED], **self._totals)
+            trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
+            tickers=by_type[EventType.TICKER], **status_counts(self._status_totals),
+            **self._totals)
 
     def __repr__(self) -> str:
         return f"OkxParser(venue_id={self.venue_id}, instruments={len(self.symbols)})"
