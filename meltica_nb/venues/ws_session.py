@@ -1,14 +1,15 @@
 """Venue-neutral pieces of a websocket-client session: paced control, chunked reads, close text.
 
-Shared by the venue connections (:mod:`meltica_nb.venues.binance.connection`,
-:mod:`meltica_nb.venues.okx.connection`): a sliding-window pacer for control messages, a
-websocket-client ``WebSocket`` that reads its socket in 64 KiB chunks and can stop a batch
-where the socket would block, and the text of a close frame.
+Used by the venue-neutral connection (:mod:`meltica_nb.venues.ws_connection`): a sliding-window
+pacer for control messages, a websocket-client ``WebSocket`` that reads its socket in 64 KiB
+chunks and can stop a batch where the socket would block, the :class:`Session` state of one
+open websocket, and the text of a close frame.
 """
 
 from __future__ import annotations
 
 import selectors
+import socket
 import ssl
 import struct
 from collections import deque
@@ -19,10 +20,11 @@ from websocket import ABNF
 
 from meltica_nb.errors import ConfigError
 
-__all__ = ["ChunkedWebSocket", "ControlPacer", "close_text"]
+__all__ = ["ChunkedWebSocket", "ControlPacer", "Session", "close_text"]
 
 _PACING_MARGIN_S = 0.1  # added to the pacing window: server receive times jitter
 _READ_CHUNK = 1 << 16
+_CLOSE_WAIT_S = 1.0  # how long a graceful close waits for the server's close frame
 
 
 class ControlPacer:
@@ -110,6 +112,40 @@ class ChunkedWebSocket(websocket.WebSocket):
         if not chunk:
             raise websocket.WebSocketConnectionClosedException("the server closed the socket")
         return chunk
+
+
+class Session:
+    """The state of one open websocket; a reconnect starts a new one."""
+
+    __slots__ = ("healthy", "last_rx", "opened", "outbox", "pacer", "pending", "ping_sent",
+                 "ready", "waiter", "ws")
+
+    def __init__(self, ws: ChunkedWebSocket, now: float, pacer: ControlPacer,
+                 wake: socket.socket) -> None:
+        self.ws = ws
+        self.opened = now
+        self.last_rx = now
+        self.ping_sent: float | None = None  # when our unanswered ping went out
+        self.pending: dict[int, tuple[str, int, float]] = {}  # id -> method, streams, sent
+        self.outbox: deque[tuple[str, tuple[str, ...]]] = deque()
+        self.pacer = pacer
+        self.healthy = False  # an ack or a data frame arrived: resets the backoff
+        self.waiter = selectors.DefaultSelector()
+        self.waiter.register(ws.sock, selectors.EVENT_READ, None)
+        self.waiter.register(wake, selectors.EVENT_READ, wake)
+        self.ready = selectors.DefaultSelector()
+        self.ready.register(ws.sock, selectors.EVENT_READ)
+        ws.ready = self.ready
+
+    def close(self, graceful: bool) -> None:
+        self.ws.no_wait = False
+        self.ws.ready = None
+        self.waiter.close()
+        self.ready.close()
+        if graceful:
+            self.ws.close(timeout=_CLOSE_WAIT_S)  # sends close, waits for the reply, shuts down
+        else:
+            self.ws.shutdown()
 
 
 def close_text(frame: ABNF) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from decimal import Decimal
 
 import numpy as np
+from waiting import wait_until
 
 from meltica_nb.engine import Engine
 from meltica_nb.schema import CANONICAL_EVENT, EventType
@@ -53,15 +53,6 @@ class Recorder:
             ev = ev[ev["client_order_id"] == client_order_id.encode()]
         return list(zip(ev["status"].tolist(), ev["filled_qty"].tolist(),
                         ev["order_qty"].tolist(), strict=True))
-
-
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 def binance_config(sim, **overrides) -> BinanceConfig:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from waiting import wait_until
 
 from meltica_nb.control_http import ControlHttp, control_token
 
-from .helpers import Recorder, binance_config, resting_buy, trading_engine, wait_until
+from .helpers import Recorder, binance_config, resting_buy, trading_engine
 
 TOKEN = "test-token-123"
 ROOT = Path(__file__).resolve().parents[2]

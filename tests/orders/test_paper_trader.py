@@ -9,6 +9,7 @@ critical exec_report events, in order.
 from decimal import Decimal
 
 import pytest
+from waiting import wait_until
 
 from meltica_nb.engine import Engine
 from meltica_nb.fixedpoint import from_mantissa
@@ -17,7 +18,7 @@ from meltica_nb.schema import EventType, OrderStatus
 from meltica_nb.venues.binance.config import BinanceConfig
 from meltica_nb.venues.binance.feed import BinanceFeed
 
-from .helpers import Recorder, wait_until
+from .helpers import Recorder
 
 BOOK = int(EventType.BOOK_SNAPSHOT)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from waiting import wait_until
+
 from meltica_nb.errors import MelticaError
 from meltica_nb.venues.binance.config import BinanceConfig
 from meltica_nb.venues.binance.orders import BinanceOrders
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.trader import TradingConfig
 
-from .helpers import EXEC, Recorder, resting_buy, trading_session, wait_until
+from .helpers import EXEC, Recorder, resting_buy, trading_session
 
 
 def test_secrets_never_appear_in_logs_acks_errors_or_records(sim, caplog):

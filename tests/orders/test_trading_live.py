@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from waiting import wait_until
 
 from meltica_nb.fixedpoint import to_mantissa
 from meltica_nb.order_validation import SymbolFilters
@@ -27,7 +28,6 @@ from .helpers import (
     resting_buy,
     trading_session,
     venue_requests,
-    wait_until,
 )
 
 ACKED, PARTIAL, FILLED = int(OrderStatus.ACK), int(OrderStatus.PARTIAL), int(OrderStatus.FILLED)

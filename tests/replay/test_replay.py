@@ -10,12 +10,11 @@ snapshot answers relative to the stream is the one thing a live run cannot repla
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import orjson
 import pytest
 from numba import njit
+from waiting import wait_until
 
 from meltica_nb.canonical_file import CanonicalReader
 from meltica_nb.engine import Engine
@@ -212,12 +211,9 @@ def live_run(path, speed: float):
         engine.publish = counted
         engine.start()
         try:
-            deadline = time.monotonic() + 30
-            while not sim.stats()["feed"]["done"] and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: sim.stats()["feed"]["done"], 30, 0.02)
             expected = planned.frames
-            while feed.stats().frames < expected and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: feed.stats().frames >= expected, 30, 0.02)
         finally:
             assert engine.stop(5.0).clean
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import time
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
@@ -108,16 +107,6 @@ class ClientBook:
         asks = sorted(self.asks, key=Decimal)[:depth]
         return {"bids": [[p, self.bids[p]] for p in bids],
                 "asks": [[p, self.asks[p]] for p in asks]}
-
-
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 class SignedClient:

@@ -5,11 +5,12 @@ import time
 
 import orjson
 import pytest
+from waiting import wait_until
 
 from meltica_nb.errors import ConfigError
 from meltica_nb.sim import GeneratedMarket, MarketConfig, RecordingFeed
 
-from .helpers import get, recv_json, wait_for, ws_client
+from .helpers import get, recv_json, ws_client
 
 T0 = 1_700_000_000_000_000_000
 MS = 1_000_000
@@ -45,7 +46,7 @@ def test_playback_as_fast_as_possible_sends_the_exact_messages(make_sim, tmp_pat
     with ws_client(sim, "/stream?streams=" + "/".join(KEEP)) as ws:
         received = [ws.recv() for _ in stream_lines]
     assert received == [line["raw"] for line in stream_lines]
-    wait_for(lambda: sim.stats()["feed"]["done"])
+    wait_until(lambda: sim.stats()["feed"]["done"], what="the recorded feed to end")
     assert sim.book("BTC-USDT") == final_book
     snapshot = orjson.loads(next(line["raw"] for line in lines if line["stream"] == DEPTH_URL))
     status, _, depth = get(sim.rest_url + "/api/v3/depth?symbol=BTCUSDT&limit=5")

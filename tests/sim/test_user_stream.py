@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import websocket
+from waiting import wait_until
 
 from meltica_nb.clock import ManualClock
 from meltica_nb.sim import ExchangeSimulator
@@ -17,7 +18,6 @@ from .helpers import (
     next_report,
     recv_json,
     user_events,
-    wait_for,
 )
 
 BTC = "BTCUSDT"
@@ -168,7 +168,7 @@ def test_listen_key_expires_after_an_hour_without_keepalive(make_sim):
         event = recv_json(ws)
         assert event == {"stream": key, "data": {"e": "listenKeyExpired",
                                                  "E": event["data"]["E"], "listenKey": key}}
-        wait_for(lambda: not sim.listen_keys.active(key))
+        wait_until(lambda: not sim.listen_keys.active(key), what="the listen key to expire")
         assert client.raw("PUT", f"/api/v3/userDataStream?listenKey={key}")[1]["code"] == -1125
     finally:
         close(ws)

@@ -7,9 +7,9 @@ would build them, so every test goes through the real Engine (ordering, routing,
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
+from waiting import wait_until as wait_until  # re-exported: the tests import it here
 
 from meltica_nb.schema import CANONICAL_EVENT, EventType
 
@@ -88,15 +88,6 @@ class Collector:
     def __len__(self) -> int:
         with self.lock:
             return sum(len(b) for b in self.batches)
-
-
-def wait_until(predicate, timeout=5.0, what="condition"):
-    """Poll ``predicate`` until true; fail the test with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def conservation(stats) -> bool:

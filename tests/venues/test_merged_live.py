@@ -21,10 +21,10 @@ allowed to break that are late ones, and no more of them than the orchestrator c
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 import pytest
+from waiting import wait_until
 
 from meltica_nb.engine import Engine
 from meltica_nb.schema import EventType, Flag
@@ -176,9 +176,7 @@ def test_consolidated_bbo_is_the_best_of_both_venues_books(two_venues):
     ids = [engine.registry.venue_id(v) for v in venues]
     ack = engine.control.merged_subscribe("tape", "BTC-USDT", "bbo", venues, window_ms=100)
     assert ack.success, ack
-    deadline = time.monotonic() + 8.0
-    while tape.count() < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: tape.count() >= 8, 8.0, 0.05)  # the assertion below says what came
     with tape.lock:
         merged, quotes = list(tape.merged), list(tape.quotes)
     assert len(merged) >= 8, engine.stats()["orchestrator"]

@@ -13,16 +13,16 @@ scrubs their text out of any message built from venue replies before it is logge
 
 from __future__ import annotations
 
-import hmac
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meltica_nb.backoff import BackoffPolicy
 from meltica_nb.errors import ConfigError
+from meltica_nb.venues.connection_config import ConnectionConfig
+from meltica_nb.venues.secret import Secret, redact
 
 __all__ = [
     "API_KEY_ENV",
@@ -38,8 +38,6 @@ __all__ = [
 
 API_KEY_ENV = "MELTICA_BINANCE_API_KEY"
 API_SECRET_ENV = "MELTICA_BINANCE_API_SECRET"
-
-_REDACTED = "***"
 
 _KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                     "1d", "3d", "1w", "1M")
@@ -102,47 +100,6 @@ _ALL_CHANNELS = frozenset().union(*(m.channels for m in MARKETS.values()))
 _SYMBOL = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 
 
-class Secret:
-    """A credential whose text never reaches a repr, a str, a log line or an f-string.
-
-    Call :meth:`reveal` at the one place the venue needs the text (a request header or a
-    signature); everywhere else the object prints as ``'***'``.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError("a secret must be a non-empty string")
-        self._value = value.strip()
-
-    def reveal(self) -> str:
-        """Return the secret text; use it only to build the request that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({_REDACTED!r})"
-
-    def __str__(self) -> str:
-        return _REDACTED
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
-
-
-def redact(text: str, secrets: Iterable[Secret | None]) -> str:
-    """Return ``text`` with every secret's value replaced by ``'***'``."""
-    for secret in secrets:
-        if secret is not None and secret.reveal() in text:
-            text = text.replace(secret.reveal(), _REDACTED)
-    return text
-
-
 def venue_symbol(symbol: str) -> str:
     """Return Binance's symbol for a canonical one: ``"BTC-USDT"`` -> ``"BTCUSDT"``."""
     if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
@@ -175,23 +132,17 @@ def _read_secret(name: str, environ: Mapping[str, str]) -> Secret | None:
     return Secret(text) if text.strip() else None
 
 
-_POSITIVE_FIELDS = (
-    "control_rate_per_s", "connect_timeout_s", "read_timeout_s", "ping_interval_s",
-    "pong_timeout_s", "ack_timeout_s", "proactive_reconnect_s", "refresh_interval_s",
-    "rest_timeout_s", "rest_max_wait_s", "max_streams_per_request", "max_frame_bytes",
-    "batch_size",
-)
-_NON_NEGATIVE_FIELDS = ("max_connect_attempts", "rest_max_retries")
+_POSITIVE_FIELDS = ("refresh_interval_s", "rest_max_wait_s")
 
 
 @dataclass(frozen=True)
-class BinanceConfig:
+class BinanceConfig(ConnectionConfig):
     """Endpoints, pacing, timeouts, retry policy and credentials of one Binance market.
 
-    Parameters
-    ----------
+    Parameters (besides the connection fields of
+    :class:`~meltica_nb.venues.connection_config.ConnectionConfig`)
+    ----------------------------------------------------------------
     market : ``"spot"`` or ``"usdm"`` (USD-M futures); picks every market default below.
-    symbols : canonical instruments (``"BTC-USDT"``) subscribed at start.
     channels : channels subscribed for every symbol: ``depth``, ``depth@100ms``, ``bookTicker``,
         ``trade``, ``aggTrade``, ``ticker``, ``kline_<interval>``; futures add ``depth@0ms`` and
         ``depth@500ms``.
@@ -201,26 +152,10 @@ class BinanceConfig:
     max_streams_per_request : streams per SUBSCRIBE/UNSUBSCRIBE message (Binance: 100).
     max_streams_per_connection : streams one connection may carry, 0 = market limit
         (1024 spot, 200 usdm).
-    control_rate_per_s : control messages (SUBSCRIBE, UNSUBSCRIBE, our PINGs) per second;
-        Binance disconnects above 5.
-    connect_timeout_s : TCP + TLS + websocket handshake timeout.
-    read_timeout_s : the longest one wait for data blocks before the connection checks its
-        timers and cancellation; its expiry never closes the socket.
-    ping_interval_s : send our own ping after this long without receiving anything.
-    pong_timeout_s : declare the connection dead when nothing (no data, no pong) arrived this
-        long after our ping, and reconnect.
-    ack_timeout_s : report a SUBSCRIBE/UNSUBSCRIBE without a reply after this long.
-    backoff_base_s : first reconnect/retry delay (capped exponential backoff, 20 % jitter).
-    backoff_cap_s : the largest reconnect/retry delay.
-    backoff_seed : seed of the jitter RNG (tests); None draws one from the OS.
-    max_connect_attempts : consecutive failed connects before ``run`` raises ConnectError;
-        0 = retry forever.
+    control_rate_per_s : control messages per second; Binance disconnects above 5.
     proactive_reconnect_s : reconnect after this connection age (Binance cuts at 24 h).
-    max_frame_bytes : larger frames are dropped and reported (``on_error("oversized", ...)``).
-    batch_size : frames handed to ``on_frames`` at most per call.
     snapshot_limit : depth snapshot levels, 0 = market default (5000 spot, 1000 usdm).
     refresh_interval_s : how often the book layer refreshes a book from a snapshot.
-    rest_timeout_s : socket timeout of one REST request.
     rest_max_retries : retries of one REST request after 429/418/5xx/transport errors.
     rest_max_wait_s : the longest single wait (Retry-After, ban) the REST client accepts; a
         longer one raises RateLimited at once instead of sleeping.
@@ -231,29 +166,9 @@ class BinanceConfig:
     """
 
     market: str = "spot"
-    symbols: tuple[str, ...] = ()
     channels: tuple[str, ...] = ("depth@100ms",)
-    ws_url: str = ""
-    rest_url: str = ""
-    max_streams_per_request: int = 100
-    max_streams_per_connection: int = 0
-    control_rate_per_s: float = 5.0
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 0.5
-    ping_interval_s: float = 30.0
-    pong_timeout_s: float = 10.0
-    ack_timeout_s: float = 10.0
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    backoff_seed: int | None = None
-    max_connect_attempts: int = 0
-    proactive_reconnect_s: float = 23.5 * 3600.0
-    max_frame_bytes: int = 1 << 20
-    batch_size: int = 256
     snapshot_limit: int = 0
     refresh_interval_s: float = 60.0
-    rest_timeout_s: float = 10.0
-    rest_max_retries: int = 5
     rest_max_wait_s: float = 60.0
     rest_weight_limit_1m: int = 0
     rest_weight_fraction: float = 0.8
@@ -261,12 +176,7 @@ class BinanceConfig:
     api_secret: Secret | None = None
 
     def __post_init__(self) -> None:
-        if self.market not in MARKETS:
-            raise ConfigError(f"market must be one of {sorted(MARKETS)}, was {self.market!r}")
-        self._fill_market_defaults()
-        self._check_urls()
-        self._check_numbers()
-        self._check_streams()
+        super().__post_init__()
         for name in ("api_key", "api_secret"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -274,48 +184,31 @@ class BinanceConfig:
             elif value is not None and not isinstance(value, Secret):
                 raise ConfigError(f"{name} must be a str or Secret")
 
-    def _fill_market_defaults(self) -> None:
-        # the frozen dataclass is filled once, here, before anyone can see it
+    def _venue_defaults(self) -> Mapping[str, object]:
+        if self.market not in MARKETS:
+            raise ConfigError(f"market must be one of {sorted(MARKETS)}, was {self.market!r}")
         m = MARKETS[self.market]
-        defaults = {
+        return {
             "ws_url": m.ws_url,
             "rest_url": m.rest_url,
             "snapshot_limit": m.snapshot_limit,
             "max_streams_per_connection": m.max_streams_per_connection,
             "rest_weight_limit_1m": m.weight_limit_1m,
         }
-        for name, value in defaults.items():
-            if not getattr(self, name):
-                object.__setattr__(self, name, value)
-        object.__setattr__(self, "ws_url", self.ws_url.rstrip("/"))
-        object.__setattr__(self, "rest_url", self.rest_url.rstrip("/"))
-        object.__setattr__(self, "symbols", tuple(self.symbols))
-        object.__setattr__(self, "channels", tuple(self.channels))
 
     def _check_numbers(self) -> None:
+        super()._check_numbers()
         for name in _POSITIVE_FIELDS:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, was {getattr(self, name)!r}")
-        for name in _NON_NEGATIVE_FIELDS:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, was {getattr(self, name)!r}")
         if not 0.0 < self.rest_weight_fraction <= 1.0:
             raise ConfigError(
                 f"rest_weight_fraction must be in (0, 1], was {self.rest_weight_fraction!r}"
             )
         if not 0 < self.snapshot_limit <= MARKETS[self.market].max_snapshot_limit:
             raise ConfigError(f"snapshot_limit {self.snapshot_limit} is out of range")
-        _ = self.backoff_policy  # validates base and cap
 
-    def _check_urls(self) -> None:
-        if not self.ws_url.startswith(("ws://", "wss://")):
-            raise ConfigError(f"ws_url must start with ws:// or wss://, was {self.ws_url!r}")
-        if not self.rest_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"rest_url must start with http:// or https://, was {self.rest_url!r}"
-            )
-
-    def _check_streams(self) -> None:
+    def _check_subscriptions(self) -> None:
         valid = MARKETS[self.market].channels
         for channel in self.channels:
             if channel not in valid:
@@ -325,16 +218,6 @@ class BinanceConfig:
                 )
         for symbol in self.symbols:
             venue_symbol(symbol)
-        if len(self.streams()) > self.max_streams_per_connection:
-            raise ConfigError(
-                f"{len(self.streams())} streams exceed max_streams_per_connection "
-                f"{self.max_streams_per_connection}"
-            )
-
-    @property
-    def backoff_policy(self) -> BackoffPolicy:
-        """The capped exponential backoff shared by reconnects and REST retries."""
-        return BackoffPolicy(base_s=self.backoff_base_s, cap_s=self.backoff_cap_s)
 
     @property
     def defaults(self) -> MarketDefaults:

@@ -27,18 +27,16 @@ from meltica_nb.order_book import OrderBooks
 from meltica_nb.venues.binance.books import BinanceBookSync
 from meltica_nb.venues.binance.config import BinanceConfig, venue_symbol
 from meltica_nb.venues.binance.connection import BinanceConnection
-from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus, concat_events
+from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.symbols import BinanceSymbols
-from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
+from meltica_nb.venues.venue_feed import VenueFeed, VenueFeedStats
 
 __all__ = ["BinanceFeed", "FeedStats"]
 
 log = logging.getLogger("meltica_nb.venues.binance")
 
 _VENUE_NAMES = {"spot": "binance", "usdm": "binance-futures", "coinm": "binance-coinm"}
-_DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
-                FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
 _SECOND = 1_000_000_000
 _WARM_SNAPSHOT = b'{"lastUpdateId":10,"bids":[["1.00","1.0"]],"asks":[["2.00","1.0"]]}'
 _WARM_FRAMES = (
@@ -52,24 +50,24 @@ _WARM_FRAMES = (
 
 
 @dataclass(frozen=True)
-class FeedStats:
-    """One feed's counters, its connection's and its books'."""
+class FeedStats(VenueFeedStats):
+    """One feed's counters, its connection's and its books' (see :class:`VenueFeedStats`).
 
-    name: str
-    frames: int
-    events: int
-    malformed: int
-    unknown: int
+    Parameters (besides those of :class:`VenueFeedStats`)
+    ----------------------------------------------------
+    snapshots : REST snapshots loaded into a book.
+    snapshot_errors : snapshots that failed or were refused.
+    resyncs, gaps, applied : summed over the books.
+    """
+
     snapshots: int
     snapshot_errors: int
     resyncs: int
     gaps: int
     applied: int
-    connection: object
-    books: dict
 
 
-class BinanceFeed:
+class BinanceFeed(VenueFeed):
     """Connection + REST snapshots + parser + books for one Binance market, into an engine.
 
     Parameters
@@ -79,21 +77,19 @@ class BinanceFeed:
     book_depth : levels kept per side of each local book.
     """
 
+    DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
+                   FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
+    LOG = log
+
     def __init__(self, engine, config: BinanceConfig, *, book_depth: int = 5000):
-        self.engine = engine
-        self.config = config
-        self.name = _VENUE_NAMES[config.market]
-        self.venue = engine.registry.venue_id(self.name)
-        self.clock = engine.clock
+        super().__init__(engine, config, _VENUE_NAMES[config.market])
         self.book_depth = book_depth
         self.rest = BinanceRest(config, self.clock)
-        self.lock = threading.Lock()  # parser and books: connection and snapshot threads
         self.wanted = threading.Event()
         self.symbols: BinanceSymbols | None = None
         self.parser: BinanceParser | None = None
         self.books: BinanceBookSync | None = None
         self.connection: BinanceConnection | None = None
-        self._frames = self._events = self._malformed = self._unknown = 0
         self._snapshots = self._snapshot_errors = 0
 
     # -- set-up (engine.start, caller's thread) ----------------------------------------------
@@ -118,9 +114,7 @@ class BinanceFeed:
         self.books = BinanceBookSync(OrderBooks(n_books, self.book_depth),
                                      self.engine.book_table, self.config.market,
                                      k=self.engine.book_table.k)
-        self.connection = BinanceConnection(self.config, self.on_frames, self.clock,
-                                            on_reconnect=self._on_reconnect,
-                                            on_error=self._on_error)
+        self._connect(BinanceConnection)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -142,37 +136,20 @@ class BinanceFeed:
 
     def tasks(self) -> list[tuple[str, object]]:
         """(name, thread body) pairs the engine starts in its TaskGroup."""
-        return [(f"{self.name}:ws", self._run_connection),
-                (f"{self.name}:snapshots", self._snapshot_loop)]
+        return [*super().tasks(), (f"{self.name}:snapshots", self._snapshot_loop)]
 
     # -- connection thread ---------------------------------------------------------------------
 
     def _run_connection(self, cancel: CancelToken) -> None:
         try:
-            self.connection.run(cancel)
+            super()._run_connection(cancel)
         finally:
             self.rest.close()  # ends a REST wait (Retry-After, backoff) of the snapshot thread
             self.wanted.set()  # and wakes it from its idle wait, to see the cancellation
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
-        """Parse a batch, run its depth messages through the books, publish it all at once.
-
-        One publish per batch: each one pays the dispatcher's fixed cost and wakes every
-        consumer, so the parsed events and the book events travel together. The connection
-        calls this live; a replay calls it with recorded frames. Returns each frame's
-        :class:`FrameStatus` (a view, valid until the next call) so a replay can name the
-        recorded line of a refused frame.
-        """
-        with self.lock:
-            result = self.parser.parse_batch(frames, recv_ns)
-            self._frames += result.n_frames
-            self._dead_letters(result, frames)
-            events = result.events
-            if result.depth.shape[0]:
-                book_events = self._apply_books(result.depth, result.levels)
-                events = concat_events((events, book_events)) if events.shape[0] else book_events
-            self._publish(events)
-            return result.status
+    def _book_events(self, result) -> np.ndarray | None:
+        """Depth rows through the book procedure (a REST snapshot is fetched when one asks)."""
+        return self._apply_books(result.depth, result.levels) if result.depth.shape[0] else None
 
     def _apply_books(self, depth, levels) -> np.ndarray:
         """Run depth rows through the books; return their events (a view: use it at once)."""
@@ -181,27 +158,10 @@ class BinanceFeed:
             self.wanted.set()
         return events
 
-    def _publish(self, events: np.ndarray) -> None:
-        if events.shape[0]:
-            self._events += events.shape[0]
-            self.engine.publish(events)
-
-    def _dead_letters(self, result, frames: list[bytes]) -> None:
-        """Malformed and unknown frames: counted and kept (with an excerpt) in the DLQ."""
-        malformed, unknown = offer_bad_frames(self.engine.dlq, self.name, result, frames,
-                                              _DEAD_LETTER)
-        self._malformed += malformed
-        self._unknown += unknown
-
     def _on_reconnect(self) -> None:
         """A new stream has a gap behind it: every book restarts the procedure."""
         with self.lock:
             self.books.resync_all()
-
-    def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        self._malformed += offer_connection_error(self.engine.dlq, self.name, kind, detail,
-                                                  raw_prefix)
-        log.warning("%s connection: %s: %s", self.name, kind, detail)
 
     # -- snapshot thread -----------------------------------------------------------------------
 
@@ -261,13 +221,8 @@ class BinanceFeed:
 
     def stats(self) -> FeedStats:
         """Counters of the feed, its connection and each instrument's book."""
-        books = self.books.stats() if self.books is not None else {}
-        total = {k: sum(getattr(b, k) for b in books.values())
-                 for k in ("resyncs", "gaps", "applied")}
-        connection = self.connection.stats() if self.connection is not None else None
-        return FeedStats(self.name, self._frames, self._events, self._malformed, self._unknown,
-                         self._snapshots, self._snapshot_errors, total["resyncs"], total["gaps"],
-                         total["applied"], connection, books)
+        return FeedStats(snapshots=self._snapshots, snapshot_errors=self._snapshot_errors,
+                         **self._stats_fields(("resyncs", "gaps", "applied")))
 
 
 def _exchange_entries(info: bytes, wanted: set[str]) -> list:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,6 +48,7 @@ from meltica_nb.schema import (
     Side,
 )
 from meltica_nb.venues.binance.symbols import BinanceSymbols, SymbolTable
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.records import concat_events, market_event
 
 __all__ = [
@@ -64,32 +64,11 @@ __all__ = [
 MARKETS = ("spot", "usdm")
 
 
-class FrameStatus(IntEnum):
-    """What became of one frame."""
-
-    #: Parsed; its event or depth row is in the result.
-    OK = scan.OK
-    #: The scanner handed the frame to the orjson path. Only :meth:`BinanceParser.scan`
-    #: (the scanner alone) leaves it in a result.
-    FALLBACK = scan.FALLBACK
-    #: Not JSON (truncated, broken structure, invalid UTF-8).
-    MALFORMED = scan.MALFORMED
-    #: A subscription ack or error reply (``{"result": ..., "id": ...}``): no event.
-    CONTROL = 3
-    #: Valid JSON, but not a message this parser knows (other event types, other shapes).
-    UNKNOWN = 4
-    #: A known message for a symbol that is not registered.
-    UNKNOWN_SYMBOL = 5
-    #: A known message with a missing field, a wrong type, or a value that does not fit
-    #: (a decimal with more places than the exponent, an int64 overflow).
-    BAD_VALUE = 6
-
-
 _N_STATUS = len(FrameStatus)
 
 
 @dataclass(frozen=True, slots=True)
-class ParseResult:
+class ParseResult(FrameCounts):
     """Records of one batch, in frame order.
 
     From ``parse_batch`` / ``parse_arena`` / ``scan`` the arrays are views into the parser's
@@ -108,33 +87,17 @@ class ParseResult:
     counts: np.ndarray       # int64 per FrameStatus
     n_fallback: int          # frames the scanner handed to orjson
 
-    @property
-    def n_frames(self) -> int:
-        return int(self.status.shape[0])
-
-    def count(self, status: FrameStatus) -> int:
-        """Frames of the batch with ``status``."""
-        return int(self.counts[status])
-
 
 @dataclass(frozen=True, slots=True)
-class ParserStats:
-    """Counters of a parser since it was built."""
+class ParserStats(ParserCounts):
+    """Counters of a parser since it was built (those of :class:`ParserCounts`, then these)."""
 
-    frames: int
-    fallback: int          # frames the scanner handed to orjson
     trades: int
     bbo: int
     tickers: int
     klines: int
     depth_updates: int
     snapshots: int
-    levels: int
-    control: int
-    unknown: int
-    unknown_symbol: int
-    bad_value: int
-    malformed: int
 
 
 class _Parsed(NamedTuple):
@@ -634,15 +597,11 @@ class BinanceParser:
 
     def stats(self) -> ParserStats:
         """Counters since the parser was built."""
-        by_status = self._status_totals.tolist()
         by_type = self._type_totals.tolist()
         return ParserStats(
-            frames=sum(by_status), trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
+            trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
             tickers=by_type[EventType.TICKER], klines=by_type[EventType.KLINE],
-            control=by_status[FrameStatus.CONTROL], unknown=by_status[FrameStatus.UNKNOWN],
-            unknown_symbol=by_status[FrameStatus.UNKNOWN_SYMBOL],
-            bad_value=by_status[FrameStatus.BAD_VALUE],
-            malformed=by_status[FrameStatus.MALFORMED], **self._totals)
+            **status_counts(self._status_totals), **self._totals)
 
     def __repr__(self) -> str:
         return (f"BinanceParser(market={self.market!r}, venue_id={self.venue_id}, "

@@ -1,8 +1,8 @@
 """One Kraken websocket (v1 or v2): the shared batching reader, Kraken's control messages.
 
-:class:`KrakenConnection` is the Binance connection's reader (batches, chunked reads, paced
-control messages, liveness, reconnect with capped exponential backoff and resubscription, bad
-frames reported) speaking Kraken's control protocol instead:
+:class:`KrakenConnection` is a :class:`~meltica_nb.venues.ws_connection.WsConnection` (batches,
+chunked reads, paced control messages, liveness, reconnect with capped exponential backoff and
+resubscription, bad frames reported) speaking Kraken's control protocol:
 
 * subscriptions are streams ``<channel>@<pair>`` (see :mod:`meltica_nb.venues.kraken.config`);
   one request per channel carries its pairs: v1
@@ -26,8 +26,10 @@ import orjson
 from websocket import ABNF
 
 from meltica_nb.clock import Clock
-from meltica_nb.venues.binance.connection import BinanceConnection, OnError, OnFrames
-from meltica_nb.venues.kraken.config import KrakenConfig, split_stream
+from meltica_nb.errors import ConfigError
+from meltica_nb.venues.kraken.config import CHANNELS, KrakenConfig, split_stream
+from meltica_nb.venues.ws_connection import OnError, OnFrames, WsConnection
+from meltica_nb.venues.ws_session import Session
 
 __all__ = ["KrakenConnection"]
 
@@ -37,19 +39,21 @@ _V1_QUIET = frozenset({"heartbeat", "pong", "systemStatus"})
 _METHODS = {"SUBSCRIBE": "subscribe", "UNSUBSCRIBE": "unsubscribe"}
 
 
-class KrakenConnection(BinanceConnection):
+class KrakenConnection(WsConnection):
     """One Kraken websocket, run by :meth:`run` on a TaskGroup thread (see the module doc).
 
-    Parameters are those of :class:`~meltica_nb.venues.binance.connection.BinanceConnection`;
+    Parameters are those of :class:`~meltica_nb.venues.ws_connection.WsConnection`;
     ``config.ws_url`` is dialled as is and ``config.streams()`` subscribed at start.
     """
+
+    LABEL = "kraken"
+    DATA_PREFIX = b"["  # v1 market data; v2 data frames are told from heartbeats in _on_text
 
     def __init__(self, config: KrakenConfig, on_frames: OnFrames, clock: Clock | None = None,
                  *, on_reconnect: Callable[[], None] | None = None,
                  on_error: OnError | None = None) -> None:
         super().__init__(config, on_frames, clock, on_reconnect=on_reconnect,
                          on_error=on_error)
-        self._url = config.ws_url
         self._version = config.version
         self._depth = config.book_depth
 
@@ -59,9 +63,14 @@ class KrakenConnection(BinanceConnection):
         self.unsubscribe(names)
         self.subscribe(names)
 
+    def _check_name(self, name: object) -> None:
+        channel, pair = split_stream(name) if isinstance(name, str) else ("", "")
+        if channel not in CHANNELS or not pair.isprintable() or " " in pair or not pair:
+            raise ConfigError(f"not a Kraken stream name (<channel>@<pair>): {name!r}")
+
     # -- requests -------------------------------------------------------------------------------
 
-    def _send_request(self, s, method: str, names: tuple[str, ...], msg_id: int) -> None:
+    def _send_request(self, s: Session, method: str, names: tuple[str, ...], msg_id: int) -> None:
         """One message per channel, every message under ``msg_id``."""
         by_channel: dict[str, list[str]] = {}
         for name in names:
@@ -79,7 +88,7 @@ class KrakenConnection(BinanceConnection):
         return {"method": verb, "params": {"channel": channel, "symbol": pairs, **options},
                 "req_id": msg_id}
 
-    def _send_ping(self, s) -> None:
+    def _send_ping(self, s: Session) -> None:
         msg_id = self._next_id
         self._next_id += 1
         ping = ({"event": "ping", "reqid": msg_id} if self._version == 1
@@ -88,9 +97,9 @@ class KrakenConnection(BinanceConnection):
 
     # -- replies --------------------------------------------------------------------------------
 
-    def _on_text(self, s, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
+    def _on_text(self, s: Session, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
         """Market data to the batch; acks settle requests; heartbeats and pongs end here."""
-        if data[:1] == b"[" or (data.startswith(_V2_DATA) and not data.startswith(_V2_QUIET)):
+        if data.startswith(_V2_DATA) and not data.startswith(_V2_QUIET):
             frames.append(data)
             recv_ns.append(self._clock.now_ns())
             return
@@ -105,7 +114,7 @@ class KrakenConnection(BinanceConnection):
             frames.append(data)  # not ours to judge: the parser counts and dead-letters it
             recv_ns.append(self._clock.now_ns())
 
-    def _on_control(self, s, msg: dict, data: bytes) -> bool:
+    def _on_control(self, s: Session, msg: dict, data: bytes) -> bool:
         """Handle a control message; False when it is none."""
         event, method = msg.get("event"), msg.get("method")
         if event in _V1_QUIET or method == "pong":
@@ -124,17 +133,11 @@ class KrakenConnection(BinanceConnection):
             return True
         return False
 
-    def _on_ack(self, s, req_id, error, data: bytes) -> None:
-        request = s.pending.get(req_id) if isinstance(req_id, int) else None
-        if request is None:
+    def _on_ack(self, s: Session, req_id: object, error: object, data: bytes) -> None:
+        if not isinstance(req_id, int) or req_id not in s.pending:
             self._report("unexpected_reply", f"ack req_id={req_id!r} matches no request", data)
             return
-        self._acks += 1
-        s.healthy = True
-        method, count, sent = request
-        if count > 1:
-            s.pending[req_id] = (method, count - 1, sent)
-        else:
-            del s.pending[req_id]
+        self._count_ack(s)
+        method, _, _ = self._settle_one(s, req_id)
         if error is not None:
             self._report("subscribe_error", f"{method} req_id={req_id} refused: {error}", data)

@@ -12,31 +12,23 @@ dead-letter queue with an excerpt and are counted; the stream goes on.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from meltica_nb.book_table import BookTable
-from meltica_nb.concurrency import CancelToken
-from meltica_nb.dead_letter_queue import DeadLetterReason
-from meltica_nb.venues.binance.parsing import concat_events
-from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
 from meltica_nb.venues.kraken.books import KrakenBooks
 from meltica_nb.venues.kraken.config import KrakenConfig
 from meltica_nb.venues.kraken.connection import KrakenConnection
-from meltica_nb.venues.kraken.parsing import FrameStatus, KrakenParser
+from meltica_nb.venues.kraken.parsing import KrakenParser
 from meltica_nb.venues.kraken.rest import fetch_asset_pairs
 from meltica_nb.venues.kraken.symbols import KrakenSymbols, v1_name, v2_name
+from meltica_nb.venues.venue_feed import VenueFeed, VenueFeedStats
 
 __all__ = ["KrakenFeed", "KrakenFeedStats"]
 
 log = logging.getLogger("meltica_nb.venues.kraken")
 
-_DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
-                FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
-                FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
-                FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
 _WARM_FRAMES = (
     b'[1,{"as":[["2.0","1.0","1.0"]],"bs":[["1.0","1.0","1.0"]]},"book-10","PAIR1"]',
     b'[1,{"b":[["1.0","2.0","1.0","r"]],"c":"0"},"book-10","PAIR1"]',
@@ -47,26 +39,28 @@ _WARM_FRAMES = (
 
 
 @dataclass(frozen=True)
-class KrakenFeedStats:
-    """One feed's counters, its parser's, its connection's and each book's."""
+class KrakenFeedStats(VenueFeedStats):
+    """One feed's counters, its parser's, its connection's and each book's.
 
-    name: str
-    frames: int
-    events: int
-    malformed: int
-    unknown: int
-    resubscribes: int     # book resubscriptions requested after a checksum mismatch
-    resyncs: int          # books dropped after a checksum mismatch
-    snapshots: int        # book snapshots loaded
+    Parameters (besides those of :class:`VenueFeedStats`)
+    ----------------------------------------------------
+    resubscribes : book resubscriptions requested after a checksum mismatch.
+    resyncs : books dropped after a checksum mismatch.
+    snapshots : book snapshots loaded.
+    applied, checksum_ok, checksum_fail : summed over the books.
+    parser : the parser's stats.
+    """
+
+    resubscribes: int
+    resyncs: int
+    snapshots: int
     applied: int
     checksum_ok: int
     checksum_fail: int
     parser: object
-    connection: object
-    books: dict
 
 
-class KrakenFeed:
+class KrakenFeed(VenueFeed):
     """AssetPairs + connection + parser + books for one Kraken session, into an engine.
 
     Parameters
@@ -75,18 +69,15 @@ class KrakenFeed:
     config : endpoints, protocol version, symbols, channels and book depth.
     """
 
+    LOG = log
+
     def __init__(self, engine, config: KrakenConfig):
-        self.engine = engine
-        self.config = config
-        self.name = "kraken"
-        self.venue = engine.registry.venue_id(self.name)
-        self.clock = engine.clock
-        self.lock = threading.Lock()
+        super().__init__(engine, config, "kraken")
         self.symbols = KrakenSymbols(engine.registry)
         self.parser: KrakenParser | None = None
         self.books: KrakenBooks | None = None
         self.connection: KrakenConnection | None = None
-        self._frames = self._events = self._malformed = self._unknown = self._resubscribes = 0
+        self._resubscribes = 0
 
     # -- set-up (engine.start, caller's thread) --------------------------------------------------
 
@@ -95,9 +86,7 @@ class KrakenFeed:
         body = fetch_asset_pairs(self.config)
         self.symbols.add_asset_pairs(body, self.config.symbols)
         self.build()
-        self.connection = KrakenConnection(self.config, self.on_frames, self.clock,
-                                           on_reconnect=self._on_reconnect,
-                                           on_error=self._on_error)
+        self._connect(KrakenConnection)
 
     def build(self, pairs: dict[str, tuple[int, int]] | None = None) -> None:
         """Build parser and books over the registered pairs, plus ``pairs`` (symbol ->
@@ -123,42 +112,16 @@ class KrakenFeed:
         result = parser.parse_batch(frames, [1] * len(frames))
         books.apply(result.depth, result.levels, result.checksums)
 
-    def tasks(self) -> list[tuple[str, object]]:
-        """(name, thread body) pairs the engine starts in its TaskGroup."""
-        return [(f"{self.name}:ws", self._run_connection)]
-
-    def _run_connection(self, cancel: CancelToken) -> None:
-        self.connection.run(cancel)
-
     # -- frames (connection thread, or a replay driver) ------------------------------------------
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
-        """Parse a batch, run its book messages through the books, publish it all at once.
-
-        Returns each frame's :class:`FrameStatus` so a replay can name the recorded line of a
-        refused frame."""
-        with self.lock:
-            result = self.parser.parse_batch(frames, recv_ns)
-            self._frames += result.n_frames
-            self._dead_letters(result, frames)
-            events = result.events
-            if result.depth.shape[0]:
-                book_events, failed = self.books.apply(result.depth, result.levels,
-                                                       result.checksums)
-                if failed:
-                    self._resubscribe(failed)
-                events = concat_events((events, book_events)) if events.shape[0] else book_events
-            if events.shape[0]:
-                self._events += events.shape[0]
-                self.engine.publish(events)
-            return result.status
-
-    def _dead_letters(self, result, frames: list[bytes]) -> None:
-        """Malformed, bad and unknown frames: counted and kept (with an excerpt) in the DLQ."""
-        malformed, unknown = offer_bad_frames(self.engine.dlq, self.name, result, frames,
-                                              _DEAD_LETTER)
-        self._malformed += malformed
-        self._unknown += unknown
+    def _book_events(self, result) -> np.ndarray | None:
+        """Book messages through the books; a book whose checksum failed is resubscribed."""
+        if not result.depth.shape[0]:
+            return None
+        events, failed = self.books.apply(result.depth, result.levels, result.checksums)
+        if failed:
+            self._resubscribe(failed)
+        return events
 
     def _resubscribe(self, instruments: list[int]) -> None:
         """Books whose checksum failed: ask Kraken for a fresh snapshot of each."""
@@ -174,21 +137,12 @@ class KrakenFeed:
         with self.lock:
             self.books.reset()
 
-    def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        self._malformed += offer_connection_error(self.engine.dlq, self.name, kind, detail,
-                                                  raw_prefix)
-        log.warning("%s connection: %s: %s", self.name, kind, detail)
-
     # -- observability ---------------------------------------------------------------------------
 
     def stats(self) -> KrakenFeedStats:
         """Counters of the feed, its parser, its connection and each instrument's book."""
-        books = self.books.stats() if self.books is not None else {}
-        total = {k: sum(getattr(b, k) for b in books.values())
-                 for k in ("resyncs", "snapshots", "applied", "checksum_ok", "checksum_fail")}
         return KrakenFeedStats(
-            self.name, self._frames, self._events, self._malformed, self._unknown,
-            self._resubscribes, total["resyncs"], total["snapshots"], total["applied"],
-            total["checksum_ok"], total["checksum_fail"],
-            self.parser.stats() if self.parser is not None else None,
-            self.connection.stats() if self.connection is not None else None, books)
+            resubscribes=self._resubscribes,
+            parser=self.parser.stats() if self.parser is not None else None,
+            **self._stats_fields(("resyncs", "snapshots", "applied", "checksum_ok",
+                                  "checksum_fail")))

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,22 +47,12 @@ from meltica_nb.schema import (
     Kind,
     Side,
 )
-from meltica_nb.venues.binance.parsing import concat_events
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.kraken.symbols import KrakenSymbols
+from meltica_nb.venues.records import concat_events
+from meltica_nb.venues.scratch import grow
 
 __all__ = ["FrameStatus", "KrakenParseResult", "KrakenParser", "ParserStats"]
-
-
-class FrameStatus(IntEnum):
-    """What became of one frame."""
-
-    OK = scan.OK                #: parsed; its records are in the result
-    FALLBACK = scan.FALLBACK    #: only from :meth:`KrakenParser.scan`: left to orjson
-    MALFORMED = 2               #: not JSON
-    CONTROL = 3                 #: an event, ack or heartbeat: no record
-    UNKNOWN = 4                 #: valid JSON, not a message this parser knows
-    UNKNOWN_SYMBOL = 5          #: a known message for a pair that is not registered
-    BAD_VALUE = 6               #: a missing field, wrong type, or a value that does not fit
 
 
 _N_STATUS = len(FrameStatus)
@@ -75,7 +64,7 @@ _V2_CONTROL_CHANNELS = frozenset({"heartbeat", "status"})
 
 
 @dataclass(frozen=True, slots=True)
-class KrakenParseResult:
+class KrakenParseResult(FrameCounts):
     """Records of one batch. From ``parse_batch``/``scan`` the arrays are views into the
     parser's buffers, valid until its next call. ``depth`` rows are in frame order."""
 
@@ -86,29 +75,14 @@ class KrakenParseResult:
     status: np.ndarray      # int8 FrameStatus per frame
     counts: np.ndarray      # int64 per FrameStatus
 
-    @property
-    def n_frames(self) -> int:
-        return int(self.status.shape[0])
-
-    def count(self, status: FrameStatus) -> int:
-        return int(self.counts[status])
-
 
 @dataclass(frozen=True, slots=True)
-class ParserStats:
-    """Counters of a parser since it was built."""
+class ParserStats(ParserCounts):
+    """Counters of a parser since it was built (those of :class:`ParserCounts`, then these)."""
 
-    frames: int
     scanned: int        # book frames the byte scanner parsed
-    fallback: int       # frames parsed by orjson
     book_rows: int
-    levels: int
     events: int
-    control: int
-    unknown: int
-    unknown_symbol: int
-    bad_value: int
-    malformed: int
 
 
 class _Parsed(NamedTuple):
@@ -142,17 +116,13 @@ class KrakenParser:
         self._grow(256, 4096)
 
     def _grow(self, n: int, n_levels: int) -> None:
-        if n > self._cap:
-            self._cap = max(n, 2 * self._cap)
-            self._depth = np.zeros(self._cap, DEPTH_UPDATE)
-            self._checksums = np.zeros(self._cap, np.int64)
-            self._status = np.zeros(self._cap, np.int8)
-            self._row = np.zeros(self._cap, np.int64)
-            self._offsets = np.zeros(self._cap, np.int64)
-        if n_levels > self._lv_cap:
-            self._lv_cap = max(n_levels, 2 * self._lv_cap)
-            self._levels = np.zeros(self._lv_cap, BOOK_LEVEL)
-            self._spans = np.zeros((self._lv_cap, scan.SPAN_FIELDS), np.int64)
+        frames = grow(self._cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64, np.int64)
+        if frames is not None:
+            self._cap, arrays = frames
+            self._depth, self._checksums, self._status, self._row, self._offsets = arrays
+        levels = grow(self._lv_cap, n_levels, BOOK_LEVEL, (np.int64, scan.SPAN_FIELDS))
+        if levels is not None:
+            self._lv_cap, (self._levels, self._spans) = levels
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -349,10 +319,8 @@ class KrakenParser:
 
     def stats(self) -> ParserStats:
         t, c = self._totals, self._counts
-        return ParserStats(int(t.sum()), c["scanned"], c["fallback"], c["rows"], c["levels"],
-                           c["events"], int(t[FrameStatus.CONTROL]), int(t[FrameStatus.UNKNOWN]),
-                           int(t[FrameStatus.UNKNOWN_SYMBOL]), int(t[FrameStatus.BAD_VALUE]),
-                           int(t[FrameStatus.MALFORMED]))
+        return ParserStats(scanned=c["scanned"], fallback=c["fallback"], book_rows=c["rows"],
+                           levels=c["levels"], events=c["events"], **status_counts(t))
 
 
 # -- reference helpers ---------------------------------------------------------------------------

@@ -9,10 +9,11 @@ the key the connection resubscribes after a reconnect.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from meltica_nb.backoff import BackoffPolicy
 from meltica_nb.errors import ConfigError
+from meltica_nb.venues.connection_config import ConnectionConfig
 from meltica_nb.venues.okx.symbols import INST_TYPES, canonical_of
 
 __all__ = ["CHANNELS", "OkxConfig", "subscription", "venue_name"]
@@ -40,11 +41,12 @@ def subscription(name: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class OkxConfig:
+class OkxConfig(ConnectionConfig):
     """Endpoints, pacing, timeouts and retry policy of one OKX public connection.
 
-    Parameters
-    ----------
+    Parameters (besides the connection fields of
+    :class:`~meltica_nb.venues.connection_config.ConnectionConfig`)
+    ----------------------------------------------------------------
     market : ``"spot"``, ``"swap"`` or ``"futures"`` (one instrument type per feed).
     symbols : instruments subscribed at start: canonical ``"BTC-USDT"`` (spot; swap adds
         ``-SWAP``) or OKX instIds (``"BTC-USD-220527"``).
@@ -55,69 +57,30 @@ class OkxConfig:
     max_streams_per_connection : subscriptions one connection carries.
     control_rate_per_s : ops (subscribe, unsubscribe, our pings) per second (OKX: 3 requests
         per second per connection).
-    connect_timeout_s, read_timeout_s : as for Binance (a read timeout never closes).
     ping_interval_s : send the text ``ping`` after this long without data (OKX closes a
         connection silent for 30 s).
-    pong_timeout_s : declare the connection dead when nothing arrived this long after a ping.
-    ack_timeout_s : report an op whose ``event`` acks did not all arrive within this time.
-    backoff_base_s, backoff_cap_s, backoff_seed : reconnect and REST retry backoff.
-    max_connect_attempts : consecutive failed connects before giving up (0: never).
-    proactive_reconnect_s : replace a connection older than this.
-    max_frame_bytes : larger frames are dropped and reported.
-    batch_size : frames per ``on_frames`` call at most.
-    rest_timeout_s, rest_max_retries : the instruments request.
     book_depth : levels kept per side of each ``books`` book (OKX sends 400).
     """
 
     market: str = "spot"
-    symbols: tuple[str, ...] = ()
     channels: tuple[str, ...] = ("books", "trades", "bbo-tbt")
     ws_url: str = "wss://ws.okx.com:8443"
     rest_url: str = "https://www.okx.com"
     max_streams_per_request: int = 50
     max_streams_per_connection: int = 480
     control_rate_per_s: float = 3.0
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 0.5
     ping_interval_s: float = 25.0
-    pong_timeout_s: float = 10.0
-    ack_timeout_s: float = 10.0
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    backoff_seed: int | None = None
-    max_connect_attempts: int = 0
-    proactive_reconnect_s: float = 23.5 * 3600.0
-    max_frame_bytes: int = 1 << 20
-    batch_size: int = 256
-    rest_timeout_s: float = 10.0
-    rest_max_retries: int = 5
     book_depth: int = 1024
 
-    def __post_init__(self) -> None:
+    def _venue_defaults(self) -> Mapping[str, object]:
         if self.market not in INST_TYPES:
             raise ConfigError(f"OKX market must be one of {sorted(INST_TYPES)}, was "
                               f"{self.market!r}")
-        object.__setattr__(self, "ws_url", self.ws_url.rstrip("/"))
-        object.__setattr__(self, "rest_url", self.rest_url.rstrip("/"))
-        object.__setattr__(self, "symbols", tuple(self.symbols))
-        object.__setattr__(self, "channels", tuple(self.channels))
-        if not self.ws_url.startswith(("ws://", "wss://")) or not self.rest_url.startswith(
-                ("http://", "https://")):
-            raise ConfigError(f"bad OKX urls: {self.ws_url!r}, {self.rest_url!r}")
-        for name in ("max_streams_per_request", "control_rate_per_s", "read_timeout_s",
-                     "ping_interval_s", "pong_timeout_s", "max_frame_bytes", "batch_size"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0, was {getattr(self, name)!r}")
-        _ = self.backoff_policy
+        return {}
+
+    def _check_subscriptions(self) -> None:
         for name in self.streams():
             subscription(name)
-        if len(self.streams()) > self.max_streams_per_connection:
-            raise ConfigError(f"{len(self.streams())} subscriptions exceed "
-                              f"max_streams_per_connection {self.max_streams_per_connection}")
-
-    @property
-    def backoff_policy(self) -> BackoffPolicy:
-        return BackoffPolicy(base_s=self.backoff_base_s, cap_s=self.backoff_cap_s)
 
     @property
     def inst_type(self) -> str:
@@ -132,7 +95,3 @@ class OkxConfig:
     def streams(self) -> tuple[str, ...]:
         """Every configured subscription, symbol-major: ``("books:BTC-USDT", ...)``."""
         return tuple(f"{c}:{i}" for i in self.inst_ids() for c in self.channels)
-
-    def secrets(self) -> tuple:
-        """Public channels carry no credentials: nothing to redact."""
-        return ()

@@ -17,31 +17,25 @@ default exponents) instead of :meth:`OkxFeed.prepare`, then ``on_frames`` batch 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from meltica_nb.backoff import Backoff
 from meltica_nb.book_table import BookTable
-from meltica_nb.dead_letter_queue import DeadLetterReason
-from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
 from meltica_nb.venues.okx.books import OkxBooks
 from meltica_nb.venues.okx.config import OkxConfig, venue_name
 from meltica_nb.venues.okx.connection import OkxConnection
-from meltica_nb.venues.okx.parsing import BOOKS, BOOKS5, FrameStatus, OkxParser
+from meltica_nb.venues.okx.parsing import BOOKS, BOOKS5, OkxParser
 from meltica_nb.venues.okx.rest import fetch_instruments
 from meltica_nb.venues.okx.symbols import OkxSymbols
 from meltica_nb.venues.records import concat_events
+from meltica_nb.venues.venue_feed import VenueFeed, VenueFeedStats
 
 __all__ = ["OkxFeed", "OkxFeedStats"]
 
 log = logging.getLogger("meltica_nb.venues.okx")
 
-_DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
-                FrameStatus.BAD_VALUE: DeadLetterReason.MALFORMED,
-                FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE,
-                FrameStatus.UNKNOWN_SYMBOL: DeadLetterReason.UNKNOWN_MESSAGE}
 _BOOKS5_DEPTH = 5
 _WARM_FRAMES = (
     b'{"arg":{"channel":"books","instId":"INST"},"action":"snapshot","data":[{"asks":'
@@ -53,36 +47,37 @@ _WARM_FRAMES = (
 
 
 @dataclass(frozen=True)
-class OkxFeedStats:
-    """One feed's counters, its parser's, its connection's and its books'."""
+class OkxFeedStats(VenueFeedStats):
+    """One feed's counters, its parser's, its connection's and its books'.
 
-    name: str
-    frames: int
-    events: int
-    malformed: int          # not JSON, or a value that cannot be used (BAD_VALUE)
-    unknown: int            # unknown channels, shapes or instruments
-    resubscribes: int       # books channels resubscribed (checksum mismatch or gap)
-    snapshots: int          # books snapshots loaded
+    ``malformed`` counts frames that are not JSON or carry a value that cannot be used
+    (BAD_VALUE); ``unknown`` unknown channels, shapes or instruments.
+
+    Parameters (besides those of :class:`VenueFeedStats`)
+    ----------------------------------------------------
+    resubscribes : books channels resubscribed (checksum mismatch or gap).
+    snapshots : books snapshots loaded.
+    applied, checksum_ok, checksum_fail, gaps, resyncs : summed over the books.
+    parser : the parser's stats.
+    """
+
+    resubscribes: int
+    snapshots: int
     applied: int
     checksum_ok: int
     checksum_fail: int
     gaps: int
     resyncs: int
     parser: object
-    connection: object
-    books: dict
 
 
-class OkxFeed:
+class OkxFeed(VenueFeed):
     """Connection + instruments + parser + books for one OKX instrument type, into an engine."""
 
+    LOG = log
+
     def __init__(self, engine, config: OkxConfig):
-        self.engine = engine
-        self.config = config
-        self.name = venue_name(config.market)
-        self.venue = engine.registry.venue_id(self.name)
-        self.clock = engine.clock
-        self.lock = threading.Lock()
+        super().__init__(engine, config, venue_name(config.market))
         self.symbols: OkxSymbols | None = None
         self.parser: OkxParser | None = None
         self.books: OkxBooks | None = None
@@ -91,16 +86,14 @@ class OkxFeed:
         self._inst_ids: dict[int, str] = {}
         self._backoffs: dict[int, Backoff] = {}
         self._progress_at_resubscribe: dict[int, int] = {}
-        self._frames = self._events = self._malformed = self._unknown = self._resubscribes = 0
+        self._resubscribes = 0
 
     # -- set-up (engine.start, caller's thread) ----------------------------------------------
 
     def prepare(self) -> None:
         """Fetch the instruments over REST, build parser, books and connection."""
         self.load_instruments(fetch_instruments(self.config))
-        self.connection = OkxConnection(self.config, self.on_frames, self.clock,
-                                        on_reconnect=self._on_reconnect,
-                                        on_error=self._on_error)
+        self._connect(OkxConnection)
 
     def load_instruments(self, body: bytes | None) -> None:
         """Register the configured instIds (exponents from an instruments answer, else 8),
@@ -133,30 +126,14 @@ class OkxFeed:
         frames = [f.replace(b"INST", inst_id) for f in _WARM_FRAMES]
         self._apply_books(parser.parse_batch(frames, [1, 2]), books, books5)
 
-    def tasks(self) -> list[tuple[str, object]]:
-        """(name, thread body) pairs the engine starts in its TaskGroup."""
-        return [(f"{self.name}:ws", self.connection.run)]
-
     # -- frames (connection thread, or a replay driver) ---------------------------------------
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
-        """Parse a batch, run its book rows through the books, publish it all at once.
-
-        Returns each frame's :class:`FrameStatus` so a replay can name the recorded line of a
-        refused frame."""
-        with self.lock:
-            result = self.parser.parse_batch(frames, recv_ns)
-            self._frames += result.n_frames
-            self._dead_letters(result, frames)
-            events, dropped = self._apply_books(result, self.books, self.books5)
-            if result.events.shape[0]:
-                events = concat_events((result.events, events))
-            if events.shape[0]:
-                self._events += events.shape[0]
-                self.engine.publish(events)
+    def _book_events(self, result) -> np.ndarray:
+        """``books`` and ``books5`` rows through their books; a dropped book is resubscribed."""
+        events, dropped = self._apply_books(result, self.books, self.books5)
         if dropped:
             self._resubscribe(dropped)
-        return result.status
+        return events
 
     @staticmethod
     def _apply_books(result, books: OkxBooks, books5: OkxBooks) -> tuple[np.ndarray, list]:
@@ -193,23 +170,11 @@ class OkxFeed:
             if self.connection is not None:
                 self.connection.resubscribe([f"books:{name}"], delay)
 
-    def _dead_letters(self, result, frames: list[bytes]) -> None:
-        """Malformed, bad and unknown frames: counted and kept (with an excerpt) in the DLQ."""
-        malformed, unknown = offer_bad_frames(self.engine.dlq, self.name, result, frames,
-                                              _DEAD_LETTER)
-        self._malformed += malformed
-        self._unknown += unknown
-
     def _on_reconnect(self) -> None:
         """A new connection starts with fresh snapshots."""
         with self.lock:
             self.books.reset()
             self.books5.reset()
-
-    def _on_error(self, kind: str, detail: str, raw_prefix: bytes) -> None:
-        self._malformed += offer_connection_error(self.engine.dlq, self.name, kind, detail,
-                                                  raw_prefix)
-        log.warning("%s connection: %s: %s", self.name, kind, detail)
 
     # -- observability -------------------------------------------------------------------------
 
@@ -219,15 +184,11 @@ class OkxFeed:
 
     def stats(self) -> OkxFeedStats:
         """Counters of the feed, its parser, its connection and each instrument's book."""
-        books = self.books.stats() if self.books is not None else {}
-        total = {k: sum(getattr(b, k) for b in books.values())
-                 for k in ("snapshots", "applied", "checksum_ok", "checksum_fail", "gaps",
-                           "resyncs")}
         return OkxFeedStats(
-            self.name, self._frames, self._events, self._malformed, self._unknown,
-            self._resubscribes, parser=self.parser.stats() if self.parser else None,
-            connection=self.connection.stats() if self.connection else None, books=books,
-            **total)
+            resubscribes=self._resubscribes,
+            parser=self.parser.stats() if self.parser else None,
+            **self._stats_fields(("snapshots", "applied", "checksum_ok", "checksum_fail", "gaps",
+                                  "resyncs")))
 
     def __repr__(self) -> str:
         return f"OkxFeed({self.name!r}, {len(self._inst_ids)} instruments)"

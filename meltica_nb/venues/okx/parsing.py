@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -43,32 +42,15 @@ from meltica_nb.schema import (
     Flag,
     Side,
 )
+from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.okx.symbols import OkxSymbols
 from meltica_nb.venues.records import concat_events, market_event
+from meltica_nb.venues.scratch import grow
 
 __all__ = ["BOOKS", "BOOKS5", "FrameStatus", "OkxParser", "OkxParseResult", "ParserStats"]
 
 BOOKS = scan.BOOKS
 BOOKS5 = scan.BOOKS5
-
-
-class FrameStatus(IntEnum):
-    """What became of one frame."""
-
-    OK = scan.OK
-    #: Handed by the scanner to the orjson path (never left in a parse_batch result).
-    FALLBACK = scan.FALLBACK
-    #: Not JSON.
-    MALFORMED = 2
-    #: An event message (subscribe ack, error) or ``pong``: no record.
-    CONTROL = 3
-    #: Valid JSON, but not a channel or shape this parser knows.
-    UNKNOWN = 4
-    #: A known channel for an instrument that is not registered.
-    UNKNOWN_SYMBOL = 5
-    #: A missing field, a wrong type, or a value that does not fit (or could not be rebuilt
-    #: as received: book texts must be canonical decimals within the exponent).
-    BAD_VALUE = 6
 
 
 _N_STATUS = len(FrameStatus)
@@ -77,7 +59,7 @@ _N_TYPES = 16
 
 
 @dataclass(frozen=True, slots=True)
-class OkxParseResult:
+class OkxParseResult(FrameCounts):
     """Records of one batch: events and book rows each in frame order.
 
     The arrays of ``parse_batch`` are views into reusable buffers, valid until the next call.
@@ -94,31 +76,16 @@ class OkxParseResult:
     counts: np.ndarray     # int64 per FrameStatus
     n_fallback: int
 
-    @property
-    def n_frames(self) -> int:
-        return int(self.status.shape[0])
-
-    def count(self, status: FrameStatus) -> int:
-        return int(self.counts[status])
-
 
 @dataclass(frozen=True, slots=True)
-class ParserStats:
-    """Counters of a parser since it was built."""
+class ParserStats(ParserCounts):
+    """Counters of a parser since it was built (those of :class:`ParserCounts`, then these)."""
 
-    frames: int
     scanned: int          # book frames the scanner parsed
-    fallback: int         # frames parsed by orjson
     trades: int
     bbo: int
     tickers: int
     book_rows: int
-    levels: int
-    control: int
-    unknown: int
-    unknown_symbol: int
-    bad_value: int
-    malformed: int
 
 
 class _Book(NamedTuple):
@@ -236,18 +203,14 @@ class OkxParser:
         self._grow(64, 4096)
 
     def _grow(self, n: int, n_levels: int) -> None:
-        if n > self._n_cap:
-            self._n_cap = max(n, 2 * self._n_cap)
-            self._depth = np.zeros(self._n_cap, DEPTH_UPDATE)
-            self._checksums = np.zeros(self._n_cap, np.int64)
-            self._kinds = np.zeros(self._n_cap, np.int8)
-            self._row_frame = np.zeros(self._n_cap, np.int64)
-            self._status = np.zeros(self._n_cap, np.int8)
-        if n_levels > self._lv_cap:
-            self._lv_cap = max(n_levels, 2 * self._lv_cap)
-            self._levels = np.zeros(self._lv_cap, BOOK_LEVEL)
+        frames = grow(self._n_cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64, np.int8)
+        if frames is not None:
+            self._n_cap, arrays = frames
+            self._depth, self._checksums, self._kinds, self._row_frame, self._status = arrays
+        levels = grow(self._lv_cap, n_levels, BOOK_LEVEL, np.int64)
+        if levels is not None:
+            self._lv_cap, (self._levels, self._texts) = levels
             self._level_words = self._levels.view(np.int64).reshape(-1, 2)
-            self._texts = np.zeros(self._lv_cap, np.int64)
 
     def _symbols(self):
         if self.symbols.version != self._version:
@@ -446,15 +409,11 @@ class OkxParser:
     # -- counters --------------------------------------------------------------------------
 
     def stats(self) -> ParserStats:
-        by_status = self._status_totals.tolist()
         by_type = self._type_totals.tolist()
         return ParserStats(
-            frames=sum(by_status), trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
-            tickers=by_type[EventType.TICKER], control=by_status[FrameStatus.CONTROL],
-            unknown=by_status[FrameStatus.UNKNOWN],
-            unknown_symbol=by_status[FrameStatus.UNKNOWN_SYMBOL],
-            bad_value=by_status[FrameStatus.BAD_VALUE],
-            malformed=by_status[FrameStatus.MALFORMED], **self._totals)
+            trades=by_type[EventType.TRADE], bbo=by_type[EventType.BBO],
+            tickers=by_type[EventType.TICKER], **status_counts(self._status_totals),
+            **self._totals)
 
     def __repr__(self) -> str:
         return f"OkxParser(venue_id={self.venue_id}, instruments={len(self.symbols)})"

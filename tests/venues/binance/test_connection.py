@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from waiting import wait_until
 
 from meltica_nb.concurrency import TaskGroup
 from meltica_nb.errors import ConfigError, ConnectError
@@ -23,11 +24,9 @@ from meltica_nb.venues.binance.config import (
     stream_name,
     venue_symbol,
 )
-from meltica_nb.venues.binance.connection import (
-    RAW_PREFIX_BYTES,
-    BinanceConnection,
-    ControlPacer,
-)
+from meltica_nb.venues.binance.connection import BinanceConnection
+from meltica_nb.venues.ws_connection import RAW_PREFIX_BYTES
+from meltica_nb.venues.ws_session import ControlPacer
 
 from .loopback import WsServer, encode_frame, free_port, stream_frame
 
@@ -74,16 +73,6 @@ class Sink:
     def wait_for(self, predicate, timeout: float = 5.0) -> bool:
         with self._cond:
             return bool(self._cond.wait_for(predicate, timeout))
-
-
-def poll(predicate, timeout: float = 5.0) -> bool:
-    """Wait for a condition nobody signals (connection counters)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def make_config(url: str, **overrides) -> BinanceConfig:
@@ -145,7 +134,7 @@ def test_dials_combined_stream_endpoint_and_subscribes_configured_streams(server
         assert msg["method"] == "SUBSCRIBE"
         assert msg["params"] == STREAMS
         assert isinstance(msg["id"], int)
-        assert poll(lambda: conn.stats().acks == 1)
+        assert wait_until(lambda: conn.stats().acks == 1)
         stats = conn.stats()
         assert (stats.connects, stats.reconnects, stats.subscribe_requests) == (1, 0, 1)
         assert stats.connected and stats.streams == 4 and dict(stats.errors) == {}
@@ -194,7 +183,7 @@ def test_a_lone_frame_is_delivered_at_once_not_after_the_read_timeout(server):
     conn = make_connection(make_config(server.url, read_timeout_s=3.0), sink)
     with running(conn):
         ws = server.conn(0)
-        assert poll(lambda: conn.stats().acks == 1)
+        assert wait_until(lambda: conn.stats().acks == 1)
         start = time.monotonic()
         ws.send_text(event(1))
         assert sink.wait_for(lambda: len(sink.frames) == 1, timeout=2.0)
@@ -208,7 +197,7 @@ def test_other_json_is_passed_on_and_replies_are_not(server):
     conn = make_connection(make_config(server.url), sink)
     with running(conn):
         ws = server.conn(0)
-        assert poll(lambda: conn.stats().acks == 1)
+        assert wait_until(lambda: conn.stats().acks == 1)
         ws.send_text(b'{"e":"outboundAccountPosition","E":1}')
         ws.send_text(b'{"result":null,"id":999999}')  # answers nothing we sent
         assert sink.wait_for(lambda: sink.frames and "unexpected_reply" in sink.kinds())
@@ -227,7 +216,7 @@ def test_subscriptions_are_chunked_by_100_and_paced_to_5_per_second(server):
     with running(conn):
         conn.subscribe(extra)
         assert server.wait_for(lambda: len(server.control) >= 8, timeout=10)
-        assert poll(lambda: conn.stats().acks == 8)
+        assert wait_until(lambda: conn.stats().acks == 8)
     times = [t for t, _, _ in server.control]
     messages = [m for _, _, m in server.control]
     assert len(messages) == 8  # 6 x 100 configured streams, then 150 more as 100 + 50
@@ -249,7 +238,7 @@ def test_subscribe_and_unsubscribe_from_another_thread_are_sent_and_acked(server
         conn.subscribe(["solusdt@trade", "btcusdt@trade"])  # btcusdt@trade is already wanted
         conn.unsubscribe(["ethusdt@trade", "nope@trade"])  # nope@trade was never wanted
         assert server.wait_for(lambda: len(server.controls(0)) == 3)
-        assert poll(lambda: conn.stats().acks == 3)
+        assert wait_until(lambda: conn.stats().acks == 3)
         sub, unsub = server.controls(0)[1:]
         assert (sub["method"], sub["params"]) == ("SUBSCRIBE", ["solusdt@trade"])
         assert (unsub["method"], unsub["params"]) == ("UNSUBSCRIBE", ["ethusdt@trade"])
@@ -339,7 +328,7 @@ def test_failed_connects_back_off_exponentially_up_to_the_cap(no_thread_leak):
         conn = make_connection(make_config(srv.url, backoff_base_s=0.05, backoff_cap_s=0.2), sink)
         with running(conn):
             srv.conn(0, timeout=5)
-            assert poll(lambda: conn.stats().acks == 1)
+            assert wait_until(lambda: conn.stats().acks == 1)
         gaps = [b - a for a, b in zip(srv.attempts, srv.attempts[1:], strict=False)]
         ceilings = [0.05, 0.1, 0.2, 0.2, 0.2]
         assert len(gaps) == 5
@@ -370,7 +359,7 @@ def test_a_read_timeout_never_drops_the_connection_even_mid_frame(server):
     conn = make_connection(make_config(server.url, read_timeout_s=0.05), sink)
     with running(conn):
         ws = server.conn(0)
-        assert poll(lambda: conn.stats().acks == 1)
+        assert wait_until(lambda: conn.stats().acks == 1)
         time.sleep(0.4)  # silence: 8 read timeouts
         frame = encode_frame(0x1, event(1) + b" " * 300)
         ws.send_raw(frame[:7])  # header and a few payload bytes
@@ -387,7 +376,7 @@ def test_oversized_binary_and_garbage_frames_are_counted_not_fatal(server):
     conn = make_connection(make_config(server.url, max_frame_bytes=1024), sink)
     with running(conn):
         ws = server.conn(0)
-        assert poll(lambda: conn.stats().acks == 1)
+        assert wait_until(lambda: conn.stats().acks == 1)
         big = stream_frame("btcusdt@depth@100ms", {"b": [["1.0", "2.0"]] * 500})
         ws.send_text(big)
         ws.send_binary(b"\x00\x01binary")
@@ -485,7 +474,7 @@ def test_secrets_stay_out_of_reprs_logs_and_error_reports(server, caplog):
         ws = server.conn(0)
         ws.send_text(f"oops {KEY} and {SECRET}".encode())  # a venue echoing a credential
         ws.send_binary(f"{SECRET}".encode())
-        assert poll(lambda: len(errors) == 2)
+        assert wait_until(lambda: len(errors) == 2)
     assert [k for k, _, _ in errors] == ["protocol", "binary"]
     for _, detail, raw in errors:
         assert KEY not in detail and SECRET not in detail

@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pytest
+from waiting import wait_until
 
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.engine import Engine
@@ -37,17 +38,6 @@ MARKET = MarketConfig.fast(updates_per_s=30.0)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds passed (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
 
 
 class Tape:

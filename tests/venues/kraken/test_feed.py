@@ -8,12 +8,12 @@ run, then pauses it and waits until every book equals the simulator's top ``dept
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 import orjson
 import pytest
+from waiting import wait_until
 
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.engine import Engine
@@ -28,15 +28,6 @@ SYMBOLS = ("BTC-USD", "ETH-USD")
 TRADE, BBO, BOOK, TICKER = (int(t) for t in (EventType.TRADE, EventType.BBO,
                                               EventType.BOOK_SNAPSHOT, EventType.TICKER))
 MARKET = MarketConfig.fast(updates_per_s=30.0, ticker_ms=500)
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 class Tape:

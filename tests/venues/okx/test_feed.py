@@ -14,6 +14,7 @@ import time
 from collections import Counter
 
 import pytest
+from waiting import wait_until
 
 from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.engine import Engine
@@ -28,15 +29,6 @@ from meltica_nb.venues.okx.feed import OkxFeed
 INST_IDS = ("BTC-USDT", "ETH-USDT")
 MARKET = MarketConfig.fast(updates_per_s=30.0)
 TRADE, BBO, BOOK = int(EventType.TRADE), int(EventType.BBO), int(EventType.BOOK_SNAPSHOT)
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 class Tape:
