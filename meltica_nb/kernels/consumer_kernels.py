@@ -2,9 +2,9 @@
 
 One call drains up to a batch of records from both of a consumer's rings, critical first
 (the copy frees the ring slots: auto-release), drops market data older than the consumer's
-minimum routing version, and records the handler-entry latency of what is kept. Three calls and their Python glue cost more than the
-copy of a small batch, and every microsecond here is added to the latency of the consumers
-served after this one.
+minimum routing version, and records the handler-entry latency of what is kept. Separate calls
+and their Python glue cost more than the copy of a small batch, and every microsecond here is
+added to the latency of the consumers served after this one.
 """
 
 from numba import njit

@@ -7,7 +7,6 @@ events are rare and go consumer by consumer (``select``) into the lossless rings
 100-450 ns plus ~65 ns per array argument, the copy of one 128-byte record a few ns.
 """
 
-import numpy as np
 from numba import njit
 
 from . import ordering_kernels as ok
@@ -258,8 +257,8 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                 ring_seqs, capacities, coalescing)
         done = out_ready[:order_counts[ok.COUNT_READY] + order_counts[ok.COUNT_DROPPED]]
         append_dropped(out_ready, order_counts, out_dropped)
-    released, bad = give_back(release_bad, done, free_stack, free_top, slot_state, generation, pool_words,
-                              debug)
+    released, bad = give_back(release_bad, done, free_stack, free_top, slot_state, generation,
+                              pool_words, debug)
     result[R_RELEASED] = released
     result[R_BAD_RELEASES] = bad
 

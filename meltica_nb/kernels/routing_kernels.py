@@ -36,7 +36,7 @@ def _fits(out_mask, n, rule_consumer):
     """True when ``out_mask`` has a row per event and a column per consumer of the rules."""
     if out_mask.shape[0] < n:
         return False
-    for r in range(rule_consumer.shape[0]):
+    for r in range(rule_consumer.shape[0]):  # noqa: SIM110 (no generators without the NRT)
         if rule_consumer[r] >= out_mask.shape[1]:
             return False
     return True

@@ -45,7 +45,7 @@ def test_many_signallers_one_waiter_count_conserved(no_thread_leak):
     def consumer(cancel):
         last = 0
         while last < total:
-            if not wait.wait_for(lambda: count[0] > last, timeout=5.0):
+            if not wait.wait_for(lambda seen=last: count[0] > seen, timeout=5.0):
                 return
             last = count[0]
             seen.append(last)

@@ -21,13 +21,12 @@ import orjson
 from meltica_nb.backoff import Backoff
 from meltica_nb.book_table import BookTable
 from meltica_nb.concurrency import CancelToken
-from meltica_nb.dead_letter_queue import DeadLetterReason
 from meltica_nb.errors import MelticaError
 from meltica_nb.order_book import OrderBooks
 from meltica_nb.venues.binance.books import BinanceBookSync
 from meltica_nb.venues.binance.config import BinanceConfig, venue_symbol
 from meltica_nb.venues.binance.connection import BinanceConnection
-from meltica_nb.venues.binance.parsing import BinanceParser, FrameStatus
+from meltica_nb.venues.binance.parsing import BinanceParser
 from meltica_nb.venues.binance.rest import BinanceRest
 from meltica_nb.venues.binance.symbols import BinanceSymbols
 from meltica_nb.venues.venue_feed import VenueFeed, VenueFeedStats
@@ -77,8 +76,6 @@ class BinanceFeed(VenueFeed):
     book_depth : levels kept per side of each local book.
     """
 
-    DEAD_LETTER = {FrameStatus.MALFORMED: DeadLetterReason.MALFORMED,
-                   FrameStatus.UNKNOWN: DeadLetterReason.UNKNOWN_MESSAGE}
     LOG = log
 
     def __init__(self, engine, config: BinanceConfig, *, book_depth: int = 5000):

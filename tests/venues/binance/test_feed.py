@@ -439,3 +439,21 @@ def test_connection_level_bad_input_is_a_dead_letter_and_counted():
     (letter,) = engine.dlq.texts()
     assert letter.reason == DeadLetterReason.MALFORMED and letter.raw == b"garbage"
     assert feed.stats().malformed == 1
+
+
+def test_bad_value_and_unknown_symbol_frames_are_dead_letters():
+    """A trade without a quantity and one for a symbol nobody subscribed reach the DLQ, like
+    malformed frames, while the good trade beside them is published."""
+    engine = Engine()
+    feed = BinanceFeed(engine, BinanceConfig(symbols=("BTC-USDT",), ws_url="ws://127.0.0.1:9",
+                                             rest_url="http://127.0.0.1:9"))
+    feed.prepare_from(b"{}")
+    trade = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT",'
+             b'"t":1,"p":"60000.10","q":"0.5","T":1723161255342,"m":true,"M":true}}')
+    no_qty = trade.replace(b'"q":"0.5",', b"")
+    unknown = trade.replace(b'"BTCUSDT"', b'"NOPEUSDT"')
+    feed.on_frames([trade, no_qty, unknown], [1, 2, 3])
+    by_reason = engine.dlq.stats().by_reason
+    assert by_reason[DeadLetterReason.MALFORMED] == 1
+    assert by_reason[DeadLetterReason.UNKNOWN_MESSAGE] == 1
+    assert feed.stats().events == 1
