@@ -27,6 +27,7 @@ from .ring import CriticalRing, MarketDataRing, _atomic
 from .ring_bank import RingBank
 from .schema import CANONICAL_EVENT, CRITICAL_KINDS
 from .wait_strategy import WaitStrategy
+from .wake_chain import WakeChain
 
 __all__ = ["CRITICAL_KIND_MASK", "Consumer", "ConsumerStats"]
 
@@ -94,6 +95,7 @@ class Consumer:
         self.min_version = 0
         self.latency = LatencyHistogram()
         self.thread_ident: int | None = None
+        self.chain: WakeChain | None = None  # set by the dispatcher: who wakes the next one
         self._batch = np.zeros(batch_size, CANONICAL_EVENT)
         self._select = np.zeros(256, CANONICAL_EVENT)
         self._spill: deque[np.ndarray] = deque()
@@ -195,6 +197,8 @@ class Consumer:
         """Take the next batch of both rings (one kernel call), handle it; return how many."""
         n, kept = self._take(self._batch, self.clock.now_ns())
         if n:
+            if self.chain is not None:
+                self.chain.wake_after(self.index)  # before the handler: never held up by it
             self.wait.signal()  # room again: a waiting lossless producer goes on
             self._filtered += int(n - kept)
             self._call(self._batch[:kept])

@@ -29,6 +29,7 @@ from .ring_bank import RingBank
 from .routing import Router
 from .schema import CANONICAL_EVENT, SCHEMA_VERSION, EventType, kind_of
 from .stream_order import StreamOrder, StreamOrderStats
+from .wake_chain import WakeChain
 
 __all__ = ["Dispatcher", "DispatcherConfig", "DispatcherStats"]
 
@@ -107,6 +108,7 @@ class Dispatcher:
         self.order = StreamOrder(self.config.max_streams, self.config.max_buffer,
                                  int(self.config.lateness_ms * 1e6))
         self.consumers: list[Consumer] = []
+        self.wake_chain = WakeChain()
         self.bank = RingBank()
         self.lock = threading.RLock()
         self._trace_next = 1
@@ -135,6 +137,13 @@ class Dispatcher:
         self._mask = np.zeros((max(n, 256), self.router.n_consumers_max), np.uint8)
         self._dlq = np.zeros(0, CANONICAL_EVENT)
         self._dlq_column = np.zeros(0, np.int64)
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        """Fan out to ``consumer`` (its column is its index) and wake it through the chain."""
+        with self.lock:
+            self.consumers.append(consumer)
+            self.wake_chain.add(consumer)
+            consumer.chain = self.wake_chain
 
     # -- producer API ------------------------------------------------------------------------
 
@@ -339,9 +348,7 @@ class Dispatcher:
         n_dropped = int(counts[0])
         self._unrouted += int(counts[1])
         self._fanned_out += int(counts[2])
-        for consumer in self.consumers:
-            if per_column[consumer.index]:
-                consumer.wait.signal()
+        self.wake_chain.start(per_column)
         if n_dropped:
             self._dead_letter_drops(n_dropped)
         n_ready = int(counts[3])

@@ -179,7 +179,7 @@ class Engine:
                                 batch_size=batch_size, dlq=self.dlq, bank=self.dispatcher.bank,
                                 coalesce=coalesce)
             self.consumers[name] = consumer
-            self.dispatcher.consumers.append(consumer)
+            self.dispatcher.add_consumer(consumer)
             self.control.consumers[name] = index
         self.router.subscribe(subscription)
         return consumer

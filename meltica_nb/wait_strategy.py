@@ -38,6 +38,10 @@ class WaitStrategy(Protocol):
         """Tell waiters the state changed (a no-op for strategies that poll)."""
         ...
 
+    def parked(self) -> bool:
+        """True while a thread sleeps in :meth:`wait_for` until a signal (never for polling)."""
+        ...
+
 
 def _deadline(timeout: float | None) -> float | None:
     return None if timeout is None else time.monotonic() + timeout
@@ -95,6 +99,10 @@ class BlockingWait:
             with contextlib.suppress(RuntimeError):  # rung already, not yet answered
                 bell.release()
 
+    def parked(self) -> bool:
+        """True while a thread waits on its bell (or is about to re-check and park)."""
+        return bool(self._bells)
+
     def __repr__(self) -> str:
         return "BlockingWait()"
 
@@ -134,6 +142,10 @@ class YieldingWait:
     def signal(self) -> None:
         """Nothing to do: waiters poll."""
 
+    def parked(self) -> bool:
+        """Never: waiters poll, so nobody needs waking."""
+        return False
+
     def __repr__(self) -> str:
         return f"YieldingWait(spin_tries={self._spin_tries})"
 
@@ -153,6 +165,10 @@ class BusySpinWait:
 
     def signal(self) -> None:
         """Nothing to do: waiters spin."""
+
+    def parked(self) -> bool:
+        """Never: waiters poll, so nobody needs waking."""
+        return False
 
     def __repr__(self) -> str:
         return "BusySpinWait()"
