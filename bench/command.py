@@ -4,7 +4,7 @@
 registered benchmark (:mod:`bench.suite`) and writes report.json, report.md and PNG plots to
 DIR (default ``bench/results/<date>-<quick|full>/`` under the current directory);
 ``--gates`` checks the CI gates against the run and fails when one does not hold.
-``meltica bench --soak 30m [--profile heavy] [--venues spot,usdm,spot]`` runs a soak instead
+``meltica bench --soak 30m [--profile heavy] [--venues binance,okx,kraken]`` runs a soak instead
 and writes soak.json, soak.md and soak.png.
 """
 
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES),
                         help="soak shape: standard (1000 ev/s, 10 consumers) or heavy")
     parser.add_argument("--venues", default=None,
-                        help="soak venues as simulator markets, e.g. spot,usdm,spot")
+                        help="soak venues: binance, binance-usdm, okx, kraken (default all three)")
 
 
 def _command(argv: list[str]) -> str:
