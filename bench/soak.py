@@ -7,16 +7,16 @@ protocol: Binance (combined streams, REST snapshots, diff-depth books), OKX (v5 
 checksums, ``trades``, ``bbo-tbt``) and Kraken (v2 ``book`` with checksums, ``trade``,
 ``ticker``), each venue read by its own engine feed, at about 1000 events/s into one engine
 with 10 consumers (``--profile heavy``: 5000 events/s, 25 consumers). A venue is one of
-:data:`VENUES` (``binance-usdm`` is Binance's USD-M futures protocol). Every ``sample_s`` it
-records the resident memory (``/proc/self/statm``), the pool's slots in use and its high water, the
-garbage collector's pauses (``gc.callbacks``), frames and deliveries per second and the
-consumers' latency percentiles over the window (frame read -> handler entry).
+:data:`VENUES` (``binance-usdm`` is Binance's USD-M futures protocol). Every ``sample_s``
+it records the resident memory (``/proc/self/statm``), the pool's slots in use and its high
+water, the garbage collector's pauses (``gc.callbacks``), frames and deliveries per second
+and the consumers' latency percentiles over the window (frame read -> handler entry); at the
+end, per venue, the frames and events read, book repairs and checksum failures.
 
 The drift report compares the first and the last window after warm-up and fits a line
 through every sample after warm-up (slope per hour) for memory, latency and pool use.
 
-Run: ``meltica bench --soak 30m [--profile heavy] [--venues binance,okx,kraken]
-[--out DIR]``;
+Run: ``meltica bench --soak 30m [--profile heavy] [--venues binance,okx,kraken] [--out DIR]``;
 the suite's ``sustained`` benchmark is a short soak (15 s quick, 60 s full).
 """
 
