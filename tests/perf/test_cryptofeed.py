@@ -135,3 +135,38 @@ def test_the_okx_entry_reports_cryptofeed_beside_the_engine(cryptofeed, monkeypa
     assert len(cf) == 1 and len(cf[0].values) == 3 and cf[0].unit == "us/msg"
     assert all(v > 0 for v in cf[0].values)
     assert cryptofeed_env.find().version == cryptofeed.version
+
+
+def test_the_report_says_cryptofeed_is_not_installed(no_env, tmp_path, monkeypatch):
+    from bench import command
+    from bench.measure import Measure
+    from bench.suite import BenchResult
+    from meltica_nb import cli
+
+    result = BenchResult("pool", "pool", 0.1, (Measure("pool", "x", "engine", "ns", (1.0,)),))
+    monkeypatch.setattr(command, "run_suite", lambda quick, only: [result])
+    assert cli.main(["bench", "--quick", "--only", "pool", "--out", str(tmp_path)]) == 0
+    assert f"- {NOT_INSTALLED}" in (tmp_path / "report.md").read_text()
+    assert NOT_INSTALLED in (tmp_path / "report.json").read_text()
+
+
+def test_the_readme_section_shows_engine_vs_cryptofeed():
+    from bench.measure import HIGHER, Measure
+    from bench.readme import section
+    from bench.report import Report
+    from bench.suite import BenchResult
+
+    from .helpers import MACHINE
+
+    okx = tuple(Measure("okx", "book update + checksum", side, "us/msg", (v,))
+                for side, v in (("engine batched", 10.0), (bench_okx.CRYPTOFEED, 95.0)))
+    replay = tuple(Measure("replay", "raw frames/s, 10 njit consumers", side, "frames/s", (v,),
+                           HIGHER) for side, v in (("engine frames in memory", 160e3),
+                                                   ("cryptofeed Binance handler, 10 callbacks",
+                                                    80e3)))
+    report = Report("meltica bench", "d", False, MACHINE, (
+        BenchResult("okx", "okx", 1.0, okx), BenchResult("replay", "replay", 1.0, replay)))
+    text = section(report, "r.json")
+    assert ("| okx | book update + checksum | engine batched: 10 | cryptofeed (checksums on): "
+            "95 | us/msg | 9.5x |") in text
+    assert "| cryptofeed Binance handler, 10 callbacks: 80,000 | frames/s | 2x |" in text
