@@ -170,12 +170,10 @@ def _summary(values: list[float]) -> dict:
 CRYPTOFEED = "cryptofeed (checksums on)"
 
 
-def run_cryptofeed(env: cryptofeed_env.CryptofeedEnv, runs: int, n_checksums: int
-                   ) -> tuple[list[float], int]:
-    """cryptofeed's Kraken handler on the same frames: ns per message per run, checksums ok."""
-    out = env.run({"venue": "kraken", "path": str(RECORDING), "runs": runs})
-    return ([t / out["messages"] * 1e9 for t in out["seconds"]],
-            n_checksums - out["checksum_failures"])
+def cryptofeed_once(env: cryptofeed_env.CryptofeedEnv, n_checksums: int) -> tuple[float, int]:
+    """One run of cryptofeed's Kraken handler on the same frames: (ns/message, checksums ok)."""
+    out = env.run({"venue": "kraken", "path": str(RECORDING), "runs": 1})
+    return out["seconds"][0] / out["messages"] * 1e9, n_checksums - out["checksum_failures"]
 
 
 def run(runs: int = 5, cryptofeed_python: str | None = None) -> dict:
@@ -193,9 +191,13 @@ def run(runs: int = 5, cryptofeed_python: str | None = None) -> dict:
     }
     for name, engine in engines.items():  # compile, fill the buffers: measure steady state
         passes[name](engine)
+    env = cryptofeed_env.find(cryptofeed_python)
     rows: dict[str, list[float]] = {k: [] for k in (*engines, "python")}
     ok: dict[str, int] = {}
-    for _ in range(runs):
+    for _ in range(runs):  # every side once per run: a loaded machine hits all sides alike
+        if env.available:
+            ns, ok[CRYPTOFEED] = cryptofeed_once(env, n_checksums)
+            rows.setdefault(CRYPTOFEED, []).append(ns)
         for name, engine in engines.items():
             engine.books.reset()  # every book waits for its snapshot again
             before = engine.ok()
@@ -204,9 +206,6 @@ def run(runs: int = 5, cryptofeed_python: str | None = None) -> dict:
         counted: list[int] = []
         rows["python"].append(_timed(lambda c=counted: c.append(python_run(frames)), n))
         ok["python"] = counted[0]
-    env = cryptofeed_env.find(cryptofeed_python)
-    if env.available:
-        rows[CRYPTOFEED], ok[CRYPTOFEED] = run_cryptofeed(env, runs, n_checksums)
     python = statistics.median(rows["python"])
     return {"recording": RECORDING.name, "book_messages": n, "checksums": n_checksums,
             "runs": runs, "cryptofeed": env.describe(), "rows": [

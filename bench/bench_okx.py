@@ -140,16 +140,14 @@ def _timed(fn, frames) -> tuple[float, int]:
 CRYPTOFEED = "cryptofeed (checksums on)"
 
 
-def measure_cryptofeed(env: cryptofeed_env.CryptofeedEnv, runs: int, repeat: int) -> dict:
-    """cryptofeed's OKX handler on the same frames, in the benchmark environment."""
-    out = env.run({"venue": "okx", "path": str(RECORDING), "runs": runs, "repeat": repeat})
-    times = [t / out["messages"] * 1e6 for t in out["seconds"]]
-    return {"median_us": statistics.median(times), "min_us": min(times), "max_us": max(times),
-            "runs_us": times, "checksum_failures": out["checksum_failures"],
-            "cryptofeed": out["cryptofeed"]}
+def cryptofeed_once(env: cryptofeed_env.CryptofeedEnv, repeat: int) -> tuple[float, int]:
+    """One run of cryptofeed's OKX handler on the same frames: (us per message, failures)."""
+    out = env.run({"venue": "okx", "path": str(RECORDING), "runs": 1, "repeat": repeat})
+    return out["seconds"][0] / out["messages"] * 1e6, out["checksum_failures"]
 
 
 def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dict:
+    """Each run times every side in turn (a loaded machine hits all sides alike)."""
     frames = book_frames() * repeat
     warm = Engine()
     warm.run(frames[:BATCH], BATCH)  # compile before timing
@@ -158,17 +156,18 @@ def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dic
         "engine 1 msg/call": engine_path(lambda f: Engine().run(f, 1)),
         "pure Python (cryptofeed way)": run_baseline,
     }
-    out = {}
-    for name, fn in sides.items():
-        times, failed = [], 0
-        for _ in range(runs):
-            us, failed = _timed(fn, frames)
-            times.append(us)
-        out[name] = {"median_us": statistics.median(times), "min_us": min(times),
-                     "max_us": max(times), "runs_us": times, "checksum_failures": failed}
+    timed = {name: (lambda fn=fn: _timed(fn, frames)) for name, fn in sides.items()}
     env = cryptofeed_env.find(cryptofeed_python)
     if env.available:
-        out[CRYPTOFEED] = measure_cryptofeed(env, runs, repeat)
+        timed[CRYPTOFEED] = lambda: cryptofeed_once(env, repeat)
+    times: dict[str, list[float]] = {name: [] for name in timed}
+    failed: dict[str, int] = {}
+    for _ in range(runs):
+        for name, once in timed.items():
+            us, failed[name] = once()
+            times[name].append(us)
+    out = {name: {"median_us": statistics.median(t), "min_us": min(t), "max_us": max(t),
+                  "runs_us": t, "checksum_failures": failed[name]} for name, t in times.items()}
     base = out["pure Python (cryptofeed way)"]["median_us"]
     cf = out.get(CRYPTOFEED, {}).get("median_us")
     for row in out.values():
