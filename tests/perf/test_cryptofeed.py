@@ -5,13 +5,16 @@ The lookup tests need nothing. The worker tests need an interpreter with cryptof
 has none, so they skip there, saying why. Nothing here times anything.
 """
 
+import gzip
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from argparse import Namespace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bench import bench_okx, cryptofeed_env
@@ -112,6 +115,19 @@ def test_the_okx_worker_validates_every_checksum(cryptofeed):
     assert out["cryptofeed"] == cryptofeed.version
     assert out["messages"] == 290 and out["checksum_failures"] == 0
     assert out["delivered"] == {"l2_book": 290} and len(out["seconds"]) == 1
+
+
+def test_the_okx_worker_has_checksums_on(cryptofeed, tmp_path):
+    lines = gzip.decompress(bench_okx.RECORDING.read_bytes()).splitlines()
+    at = next(i for i, x in enumerate(lines) if b'\\"action\\":\\"update\\"' in x)
+    rec = orjson.loads(lines[at])
+    rec["raw"] = re.sub(r'"checksum":(-?\d+)', lambda m: f'"checksum":{int(m[1]) ^ 1}',
+                        rec["raw"])
+    lines[at] = orjson.dumps(rec)
+    path = tmp_path / "okx.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    out = cryptofeed.run({"venue": "okx", "path": str(path), "runs": 1})
+    assert out["checksum_failures"] == 1
 
 
 def test_the_binance_worker_follows_the_book_from_the_recorded_snapshot(cryptofeed, tmp_path):
