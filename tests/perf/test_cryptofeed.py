@@ -117,6 +117,14 @@ def test_the_okx_worker_validates_every_checksum(cryptofeed):
     assert out["delivered"] == {"l2_book": 290} and len(out["seconds"]) == 1
 
 
+def test_the_kraken_worker_validates_every_checksum(cryptofeed):
+    from bench import bench_kraken
+
+    out = cryptofeed.run({"venue": "kraken", "path": str(bench_kraken.RECORDING), "runs": 1})
+    assert out["messages"] == 4279 and out["checksum_failures"] == 0
+    assert out["delivered"] == {"l2_book": 4279}
+
+
 def test_the_okx_worker_has_checksums_on(cryptofeed, tmp_path):
     lines = gzip.decompress(bench_okx.RECORDING.read_bytes()).splitlines()
     at = next(i for i, x in enumerate(lines) if b'\\"action\\":\\"update\\"' in x)
