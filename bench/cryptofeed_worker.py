@@ -102,6 +102,7 @@ def _kraken(lines, callbacks):
 
 
 def _binance(lines, callbacks):
+    """The recordings' symbols quote in USDT (``BTCUSDT``): base = all but the last 4 letters."""
     names = sorted({x["stream"].split("@", 1)[0].upper() for x in lines
                     if not x["stream"].startswith("rest:")})
     data = {"symbols": [{"symbol": n, "baseAsset": n[:-4], "quoteAsset": n[-4:],
