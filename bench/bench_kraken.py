@@ -18,6 +18,10 @@ compare, and (engine) publish the BookSnapshot/BBO records:
   ``sortedcontainers.SortedDict`` per side, deletes for size 0, truncation to the depth, the
   checksum string from the top 10 (``str(price).replace('.', '').lstrip('0')``) and
   ``zlib.crc32``.
+* cryptofeed itself, when the benchmark environment has it (:mod:`bench.cryptofeed_env`:
+  ``--cryptofeed-python`` or ``$MELTICA_CRYPTOFEED_PYTHON``; never a dependency of
+  meltica_nb): its ``Kraken.message_handler`` with ``checksum_validation=True`` on the same
+  frames, timed in a subprocess by :mod:`bench.cryptofeed_worker` during the same run.
 
 The engine objects are built and run once before timing (compiled kernels, filled buffers: the
 steady state of a running feed); each timed pass starts from empty books (snapshots first).
@@ -25,7 +29,7 @@ Both sides must validate every checksum ("ok"). Each figure is the median of ``-
 with min-max; "x" is the baseline's cost over the engine's. Nothing is asserted. The machine
 may be shared and loaded: compare ratios from the same run, not absolute figures.
 
-Run: ``python -m bench.bench_kraken [--runs 5] [--json]``
+Run: ``python -m bench.bench_kraken [--runs 5] [--cryptofeed-python PY] [--json]``
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from pathlib import Path
 import orjson
 from sortedcontainers import SortedDict
 
+from bench import cryptofeed_env
 from bench.handicap import engine_path
 from bench.measure import Measure
 from meltica_nb.book_table import BookTable
@@ -161,7 +166,17 @@ def _summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def run(runs: int = 5) -> dict:
+#: The side cryptofeed's own handler is reported under.
+CRYPTOFEED = "cryptofeed (checksums on)"
+
+
+def cryptofeed_once(env: cryptofeed_env.CryptofeedEnv, n_checksums: int) -> tuple[float, int]:
+    """One run of cryptofeed's Kraken handler on the same frames: (ns/message, checksums ok)."""
+    out = env.run({"venue": "kraken", "path": str(RECORDING), "runs": 1})
+    return out["seconds"][0] / out["messages"] * 1e9, n_checksums - out["checksum_failures"]
+
+
+def run(runs: int = 5, cryptofeed_python: str | None = None) -> dict:
     frames, recv, decimals = load_book_frames()
     n = len(frames)
     n_checksums = sum(b'"c":"' in f for f in frames)
@@ -176,9 +191,13 @@ def run(runs: int = 5) -> dict:
     }
     for name, engine in engines.items():  # compile, fill the buffers: measure steady state
         passes[name](engine)
+    env = cryptofeed_env.find(cryptofeed_python)
     rows: dict[str, list[float]] = {k: [] for k in (*engines, "python")}
     ok: dict[str, int] = {}
-    for _ in range(runs):
+    for _ in range(runs):  # every side once per run: a loaded machine hits all sides alike
+        if env.available:
+            ns, ok[CRYPTOFEED] = cryptofeed_once(env, n_checksums)
+            rows.setdefault(CRYPTOFEED, []).append(ns)
         for name, engine in engines.items():
             engine.books.reset()  # every book waits for its snapshot again
             before = engine.ok()
@@ -189,7 +208,7 @@ def run(runs: int = 5) -> dict:
         ok["python"] = counted[0]
     python = statistics.median(rows["python"])
     return {"recording": RECORDING.name, "book_messages": n, "checksums": n_checksums,
-            "runs": runs, "rows": [
+            "runs": runs, "cryptofeed": env.describe(), "rows": [
                 {"side": name, "ns_per_message": _summary(v), "runs": v,
                  "x_python_over_this": python / statistics.median(v),
                  "checksums_ok": ok[name], "ok": ok[name] == n_checksums}
@@ -214,20 +233,23 @@ def measures(quick: bool) -> list[Measure]:
 def _print(result: dict) -> None:
     print(f"Kraken book + checksum: ns/book message, median (min-max) of {result['runs']} "
           f"runs; {result['recording']}, {result['book_messages']} messages, "
-          f"{result['checksums']} checksums; x = python / this")
+          f"{result['checksums']} checksums; x = python / this; {result['cryptofeed']}")
     for row in result["rows"]:
         s = row["ns_per_message"]
         cell = f"{s['median']:,.0f} ({s['min']:,.0f}-{s['max']:,.0f})"
-        print(f"{row['side']:<20} {cell:>26} {row['x_python_over_this']:>7.1f}x "
+        print(f"{row['side']:<26} {cell:>26} {row['x_python_over_this']:>7.1f}x "
               f"ok={'yes' if row['ok'] else 'NO'}")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cryptofeed-python", default=None,
+                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
+                        f"default ${cryptofeed_env.ENV_VAR})")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.runs)
+    result = run(args.runs, args.cryptofeed_python)
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

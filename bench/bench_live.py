@@ -106,7 +106,7 @@ def serve_sim(spec: dict) -> int:
 
     ``spec``: ``kind`` "recording" (``path``) or "generated" (``levels``, ``updates_per_s``,
     ``time_scale``, ``seed``, optional ``instruments`` as Instrument field lists); optional
-    ``market`` ("spot" or "usdm").
+    ``market`` ("spot" or "usdm") and ``venue`` (the protocol: "binance", "okx", "kraken").
     """
     from meltica_nb.sim.market import Instrument, MarketConfig
     from meltica_nb.sim.server import ExchangeSimulator
@@ -120,7 +120,8 @@ def serve_sim(spec: dict) -> int:
                            time_scale=spec["time_scale"],
                            instruments=tuple(Instrument(*i) for i in instruments)
                            if instruments else None)
-        sim = ExchangeSimulator(market, config=cfg, seed=spec["seed"])
+        sim = ExchangeSimulator(market, config=cfg, seed=spec["seed"],
+                                venue=spec.get("venue", "binance"))
     with sim:
         sys.stdout.write(orjson.dumps({"ws_url": sim.ws_url, "rest_url": sim.rest_url}).decode()
                          + "\n")
@@ -129,7 +130,8 @@ def serve_sim(spec: dict) -> int:
         stats = sim.stats()
     sys.stdout.write(orjson.dumps({"frames_sent": sum(stats["frames_sent"].values()),
                                    "disconnects": stats["disconnects"],
-                                   "rest": stats["rest"]}, default=str).decode() + "\n")
+                                   "rest": stats["rest"]}, default=str,
+                                  option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
     return 0
 
 

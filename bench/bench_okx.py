@@ -15,9 +15,10 @@ Cost per message of parsing it, updating the book and validating its checksum:
   received price and size strings), the top 25 by ``heapq``, the ``px:sz:...`` string joined
   and ``zlib.crc32`` compared with the message's checksum. No publishing.
 
-* cryptofeed 2.x itself (``--cryptofeed-python``: an interpreter with cryptofeed installed,
-  never a dependency of meltica_nb): its ``OKX.message_handler`` with checksum validation on,
-  timed in a subprocess by ``bench/okx_cryptofeed_worker.py`` during the same run.
+* cryptofeed itself, when the benchmark environment has it (:mod:`bench.cryptofeed_env`:
+  ``--cryptofeed-python`` or ``$MELTICA_CRYPTOFEED_PYTHON``; never a dependency of
+  meltica_nb): its ``OKX.message_handler`` with checksum validation on, timed in a subprocess
+  by :mod:`bench.cryptofeed_worker` during the same run, on the same frames.
 
 Every side must validate every checksum ("ok"). Each figure is the median of ``--runs`` runs
 with min-max; "x" is the pure-Python baseline's cost over each side's, and "vs cryptofeed" the
@@ -32,7 +33,6 @@ import argparse
 import gzip
 import heapq
 import statistics
-import subprocess
 import sys
 import time
 import zlib
@@ -40,6 +40,7 @@ from pathlib import Path
 
 import orjson
 
+from bench import cryptofeed_env
 from bench.handicap import engine_path
 from bench.measure import Measure
 from meltica_nb.book_table import BookTable
@@ -135,15 +136,18 @@ def _timed(fn, frames) -> tuple[float, int]:
     return (time.perf_counter() - start) / len(frames) * 1e6, failed
 
 
-def measure_cryptofeed(python: str, runs: int, repeat: int) -> dict:
-    """cryptofeed's handler, run by ``python`` (an environment where cryptofeed is installed)."""
-    worker = Path(__file__).with_name("okx_cryptofeed_worker.py")
-    out = subprocess.run([python, str(worker), str(RECORDING), str(repeat), str(runs)],
-                         capture_output=True, text=True, timeout=600, check=True)
-    return orjson.loads(out.stdout.strip().splitlines()[-1])
+#: The side cryptofeed's own handler is reported under.
+CRYPTOFEED = "cryptofeed (checksums on)"
+
+
+def cryptofeed_once(env: cryptofeed_env.CryptofeedEnv, repeat: int) -> tuple[float, int]:
+    """One run of cryptofeed's OKX handler on the same frames: (us per message, failures)."""
+    out = env.run({"venue": "okx", "path": str(RECORDING), "runs": 1, "repeat": repeat})
+    return out["seconds"][0] / out["messages"] * 1e6, out["checksum_failures"]
 
 
 def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dict:
+    """Each run times every side in turn (a loaded machine hits all sides alike)."""
     frames = book_frames() * repeat
     warm = Engine()
     warm.run(frames[:BATCH], BATCH)  # compile before timing
@@ -152,23 +156,26 @@ def measure(runs: int, repeat: int, cryptofeed_python: str | None = None) -> dic
         "engine 1 msg/call": engine_path(lambda f: Engine().run(f, 1)),
         "pure Python (cryptofeed way)": run_baseline,
     }
-    out = {}
-    for name, fn in sides.items():
-        times, failed = [], 0
-        for _ in range(runs):
-            us, failed = _timed(fn, frames)
-            times.append(us)
-        out[name] = {"median_us": statistics.median(times), "min_us": min(times),
-                     "max_us": max(times), "runs_us": times, "checksum_failures": failed}
-    if cryptofeed_python:
-        out["cryptofeed 2.x (checksums on)"] = measure_cryptofeed(cryptofeed_python, runs, repeat)
+    timed = {name: (lambda fn=fn: _timed(fn, frames)) for name, fn in sides.items()}
+    env = cryptofeed_env.find(cryptofeed_python)
+    if env.available:
+        timed[CRYPTOFEED] = lambda: cryptofeed_once(env, repeat)
+    times: dict[str, list[float]] = {name: [] for name in timed}
+    failed: dict[str, int] = {}
+    for _ in range(runs):
+        for name, once in timed.items():
+            us, failed[name] = once()
+            times[name].append(us)
+    out = {name: {"median_us": statistics.median(t), "min_us": min(t), "max_us": max(t),
+                  "runs_us": t, "checksum_failures": failed[name]} for name, t in times.items()}
     base = out["pure Python (cryptofeed way)"]["median_us"]
-    cf = out.get("cryptofeed 2.x (checksums on)", {}).get("median_us")
+    cf = out.get(CRYPTOFEED, {}).get("median_us")
     for row in out.values():
         row["x"] = base / row["median_us"]
         if cf:
             row["x_vs_cryptofeed"] = cf / row["median_us"]
-    return {"messages": len(frames), "runs": runs, "results": out}
+    return {"messages": len(frames), "runs": runs, "results": out,
+            "cryptofeed": env.describe()}
 
 
 #: Passes over the recording in quick mode (the tests lower it).
@@ -193,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--cryptofeed-python", default=None,
-                        help="an interpreter with cryptofeed installed (timed in a subprocess)")
+                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
+                        f"default ${cryptofeed_env.ENV_VAR})")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     report = measure(args.runs, args.repeat, args.cryptofeed_python)
@@ -201,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
         return 0
     print(f"OKX books: {report['messages']} messages per run, {report['runs']} runs "
-          f"(median, min-max, us per message)")
+          f"(median, min-max, us per message); {report['cryptofeed']}")
     for name, row in report["results"].items():
         ok = "ok" if row["checksum_failures"] == 0 else f"{row['checksum_failures']} FAILED"
         vs = f"  vs cryptofeed x{row['x_vs_cryptofeed']:.1f}" if "x_vs_cryptofeed" in row else ""

@@ -20,13 +20,18 @@ cache, or frames already in memory) and ends when 10 consumers have seen every e
 * ``canonical``: the canonical record file a replay wrote, replayed with no consumer and with
   the 10 njit consumers (events/s).
 
-cryptofeed is not installed in this environment, so its Binance handler is not measured.
+* ``cryptofeed``: cryptofeed's own Binance handler, when the benchmark environment has it
+  (:mod:`bench.cryptofeed_env`: ``--cryptofeed-python`` or ``$MELTICA_CRYPTOFEED_PYTHON``),
+  fed the same frames from memory in a subprocess (:mod:`bench.cryptofeed_worker`): its
+  ``message_handler`` per frame, its L2 book with the recorded REST snapshot, 10 counting
+  callbacks per data type (cryptofeed has no ``trade`` handler: those frames are parsed and
+  dropped). Not installed: not measured, and the result says so.
 Each figure is the median of ``--runs`` runs with min-max; the machine is shared, so absolute
 numbers are noisy, ratios measured in the same run less so. Nothing is asserted; each measure
 checks its own result (event counts equal across the engine variants, trades equal to the
 naive replay's).
 
-Run: ``python -m bench.bench_replay [--runs 5] [--json]``
+Run: ``python -m bench.bench_replay [--runs 5] [--cryptofeed-python PY] [--json]``
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import numpy as np
 import orjson
 from numba import njit
 
+from bench import cryptofeed_env
 from bench.handicap import engine_path
 from bench.measure import HIGHER, Measure
 from meltica_nb.clock import ManualClock
@@ -223,13 +229,23 @@ def run_naive(lines: list[bytes]) -> tuple[float, int, int]:
     return time.perf_counter() - start, len(lines), counts[0][0]
 
 
+def run_cryptofeed(env: cryptofeed_env.CryptofeedEnv) -> tuple[float, dict]:
+    """One run of cryptofeed's Binance handler on the recording's frames: frames/s, counts."""
+    out = env.run({"venue": "binance", "path": str(RECORDING), "runs": 1,
+                   "callbacks": CONSUMERS})
+    if out["snapshots_served"] != 1 or not out["delivered"].get("l2_book"):
+        raise AssertionError(f"replay: cryptofeed's Binance book did not follow the recording "
+                             f"({out['snapshots_served']} snapshots, {out['delivered']})")
+    return out["messages"] / out["seconds"][0], out["delivered"]
+
+
 # -- driver -------------------------------------------------------------------------------------
 
 def stats(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def run(runs: int = 5) -> dict:
+def run(runs: int = 5, cryptofeed_python: str | None = None) -> dict:
     """Every measure ``runs`` times; per-run rates under "runs", their summaries, ratios."""
     data = gzip.decompress(RECORDING.read_bytes())
     lines = [line for line in data.split(b"\n") if line.strip()]
@@ -245,7 +261,11 @@ def run(runs: int = 5) -> dict:
             "naive_python_frames_per_s", "canonical_events_per_s",
             "canonical_10_consumers_events_per_s")}
         checks = {}
+        env = cryptofeed_env.find(cryptofeed_python)
         for _ in range(runs):
+            if env.available:  # beside the others in every run: load hits all sides alike
+                rate, delivered_cf = run_cryptofeed(env)
+                rates.setdefault("cryptofeed_frames_per_s", []).append(rate)
             t, n, delivered_jsonl = run_jsonl(plain)
             rates["replay_jsonl_frames_per_s"].append(n / t)
             t, n, delivered_lossless = run_jsonl(plain, lossless=True)
@@ -262,6 +282,8 @@ def run(runs: int = 5) -> dict:
                       "delivered_per_consumer_lossless": delivered_lossless,
                       "delivered_per_consumer_frames": delivered_frames,
                       "naive_events_per_consumer": naive_events, "canonical_events": events}
+    if env.available:
+        checks["cryptofeed_delivered"] = delivered_cf
     out = {name: stats(v) for name, v in rates.items()}
     out["ratio_frames_vs_naive"] = (out["replay_frames_frames_per_s"]["median"]
                                     / out["naive_python_frames_per_s"]["median"])
@@ -271,10 +293,16 @@ def run(runs: int = 5) -> dict:
                                       / out["naive_python_frames_per_s"]["median"])
     out["checks"] = checks
     out["frames"] = len(lines) - 1
-    out["cryptofeed"] = "not installed: not measured"
+    if env.available:
+        out["ratio_frames_vs_cryptofeed"] = (out["replay_frames_frames_per_s"]["median"]
+                                             / out["cryptofeed_frames_per_s"]["median"])
+    out["cryptofeed"] = env.describe()
     out["runs"] = rates
     return out
 
+
+#: The side cryptofeed's own Binance handler is reported under.
+CRYPTOFEED = "cryptofeed Binance handler, 10 callbacks"
 
 #: The suite's figures: {(figure, unit): {side: key in ``run()["runs"]``}}; engine sides
 #: start with "engine". The file and canonical sides are timed by ``replay()`` itself, from
@@ -285,7 +313,8 @@ FIGURES = {
         "engine frames in memory": "replay_frames_frames_per_s",
         "engine jsonl file": "replay_jsonl_frames_per_s",
         "engine jsonl file lossless": "replay_jsonl_lossless_frames_per_s",
-        "naive python (json, dict book, dataclass events)": "naive_python_frames_per_s"},
+        "naive python (json, dict book, dataclass events)": "naive_python_frames_per_s",
+        CRYPTOFEED: "cryptofeed_frames_per_s"},
     ("canonical replay events/s", "events/s"): {
         "engine no consumer": "canonical_events_per_s",
         "engine 10 njit consumers": "canonical_10_consumers_events_per_s"},
@@ -301,15 +330,19 @@ def measures(quick: bool) -> list[Measure]:
     result = run(QUICK_RUNS if quick else 5)
     params = {"frames": result["frames"], "consumers": CONSUMERS, "batch": BATCH}
     return [Measure("replay", figure, side, unit, tuple(result["runs"][key]), HIGHER, params)
-            for (figure, unit), sides in FIGURES.items() for side, key in sides.items()]
+            for (figure, unit), sides in FIGURES.items() for side, key in sides.items()
+            if key in result["runs"]]  # cryptofeed's only where it is installed
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cryptofeed-python", default=None,
+                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
+                        f"default ${cryptofeed_env.ENV_VAR})")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    out = run(args.runs)
+    out = run(args.runs, args.cryptofeed_python)
     if args.json:
         print(orjson.dumps(out).decode())
     else:

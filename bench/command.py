@@ -4,22 +4,28 @@
 registered benchmark (:mod:`bench.suite`) and writes report.json, report.md and PNG plots to
 DIR (default ``bench/results/<date>-<quick|full>/`` under the current directory);
 ``--gates`` checks the CI gates against the run and fails when one does not hold.
-``meltica bench --soak 30m [--profile heavy] [--venues spot,usdm,spot]`` runs a soak instead
+``meltica bench --soak 30m [--profile heavy] [--venues binance,okx,kraken]`` runs a soak instead
 and writes soak.json, soak.md and soak.png.
+
+cryptofeed is a baseline where it does the same job, measured in the benchmark environment
+(:mod:`bench.cryptofeed_env`): ``--cryptofeed-python PATH`` (or ``$MELTICA_CRYPTOFEED_PYTHON``)
+names its interpreter, ``--cryptofeed-env DIR`` makes one (a venv with the pinned cryptofeed);
+without either its rows are reported as not installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 import orjson
 
-from bench import machine
+from bench import cryptofeed_env, machine
 from bench.gates import check
-from bench.report import Report
+from bench.report import LOADED_NOTE, Report
 from bench.soak import PROFILES, parse_duration, run_soak, write_soak
 from bench.suite import names, run_suite
 
@@ -39,8 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run a soak instead, e.g. 90s, 30m, 2h")
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES),
                         help="soak shape: standard (1000 ev/s, 10 consumers) or heavy")
+    parser.add_argument("--cryptofeed-python", default=None, metavar="PATH",
+                        help="the benchmark environment's interpreter with cryptofeed (default "
+                        f"${cryptofeed_env.ENV_VAR}; none: cryptofeed rows not installed)")
+    parser.add_argument("--cryptofeed-env", type=Path, default=None, metavar="DIR",
+                        help=f"make (or reuse) a venv in DIR with {cryptofeed_env.PIN} and "
+                        "measure cryptofeed with it")
     parser.add_argument("--venues", default=None,
-                        help="soak venues as simulator markets, e.g. spot,usdm,spot")
+                        help="soak venues: binance, binance-usdm, okx, kraken (default all three)")
 
 
 def _command(argv: list[str]) -> str:
@@ -65,6 +77,17 @@ def _soak(args: argparse.Namespace, command: str) -> int:
     return 0 if result["unreturned_slots"] == 0 else 1
 
 
+def _cryptofeed(args: argparse.Namespace) -> cryptofeed_env.CryptofeedEnv:
+    """The benchmark environment asked for, exported to the benchmarks through the env var."""
+    if args.cryptofeed_env is not None:
+        env = cryptofeed_env.create(args.cryptofeed_env)
+    else:
+        env = cryptofeed_env.find(args.cryptofeed_python)
+    if env.available:
+        os.environ[cryptofeed_env.ENV_VAR] = env.python
+    return env
+
+
 def run_bench(args: argparse.Namespace, argv: list[str]) -> int:
     """Run what ``args`` ask for; 1 when a checked gate failed (or a soak leaked slots)."""
     command = _command(argv)
@@ -72,10 +95,12 @@ def run_bench(args: argparse.Namespace, argv: list[str]) -> int:
         return _soak(args, command)
     start = time.gmtime()
     info = machine.describe()
+    cryptofeed = _cryptofeed(args)
     results = run_suite(args.quick, args.only)
     gates = check(results) if args.gates else []
     report = Report(command, time.strftime("%Y-%m-%d %H:%M UTC", start), args.quick, info,
-                    tuple(results), tuple(g.to_dict() for g in gates))
+                    tuple(results), tuple(g.to_dict() for g in gates),
+                    (LOADED_NOTE, cryptofeed.describe()))
     paths = report.write(args.out or _default_out("quick" if args.quick else "full"))
     if args.json:
         sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()

@@ -36,6 +36,12 @@ HEADLINES = (
     ("live", "throughput, recorded feed", "engine", "python tuned"),
     ("startup", "start-up to first delivery", "engine, warm Numba cache", "python tuned imports"),
     ("startup", "start-up to first delivery", "engine, cold Numba cache", "python tuned imports"),
+    ("okx", "book update + checksum", "engine batched", "cryptofeed (checksums on)"),
+    ("kraken", "book update + checksum", "engine batched", "cryptofeed (checksums on)"),
+    ("replay", "raw frames/s, 10 njit consumers", "engine frames in memory",
+     "cryptofeed Binance handler, 10 callbacks"),
+    ("replay", "raw frames/s, 10 njit consumers", "engine frames in memory",
+     "naive python (json, dict book, dataclass events)"),
 )
 #: Engine-only figures with the seeds' targets.
 SINGLES = (

@@ -2,18 +2,21 @@
 
 The seeds' promise is about long runs: memory flat after warm-up, the event pool far from
 full, garbage-collector pauses short, latency steady. A soak runs, in the seeds' shape, 50
-instruments across 3 simulated venues (one simulator child process each; the simulator speaks
-Binance spot and USD-M today, so the default venues are spot, USD-M and a second spot
-exchange with its own instruments) at about 1000 events/s into one engine with 10 consumers
-(``--profile heavy``: 5000 events/s, 25 consumers). Every ``sample_s`` it records the
-resident memory (``/proc/self/statm``), the pool's slots in use and its high water, the
-garbage collector's pauses (``gc.callbacks``), frames and deliveries per second and the
-consumers' latency percentiles over the window (frame read -> handler entry).
+instruments across 3 simulated venues, one simulator child process each speaking its venue's
+protocol: Binance (combined streams, REST snapshots, diff-depth books), OKX (v5 ``books`` with
+checksums, ``trades``, ``bbo-tbt``) and Kraken (v2 ``book`` with checksums, ``trade``,
+``ticker``), each venue read by its own engine feed, at about 1000 events/s into one engine
+with 10 consumers (``--profile heavy``: 5000 events/s, 25 consumers). A venue is one of
+:data:`VENUES` (``binance-usdm`` is Binance's USD-M futures protocol). Every ``sample_s``
+it records the resident memory (``/proc/self/statm``), the pool's slots in use and its high
+water, the garbage collector's pauses (``gc.callbacks``), frames and deliveries per second
+and the consumers' latency percentiles over the window (frame read -> handler entry); at the
+end, per venue, the frames and events read, book repairs and checksum failures.
 
 The drift report compares the first and the last window after warm-up and fits a line
 through every sample after warm-up (slope per hour) for memory, latency and pool use.
 
-Run: ``meltica bench --soak 30m [--profile heavy] [--venues spot,usdm,spot] [--out DIR]``;
+Run: ``meltica bench --soak 30m [--profile heavy] [--venues binance,okx,kraken] [--out DIR]``;
 the suite's ``sustained`` benchmark is a short soak (15 s quick, 60 s full).
 """
 
@@ -32,14 +35,23 @@ from bench.bench_live import CHANNELS, SimProcess
 from bench.gc_monitor import GcMonitor
 from bench.measure import HIGHER, Measure
 from meltica_nb.engine import Engine
+from meltica_nb.errors import ConfigError
 from meltica_nb.session import merged_latency
 from meltica_nb.venues.binance.config import BinanceConfig
 from meltica_nb.venues.binance.feed import BinanceFeed
+from meltica_nb.venues.kraken.config import KrakenConfig
+from meltica_nb.venues.kraken.feed import KrakenFeed
+from meltica_nb.venues.okx.config import OkxConfig
+from meltica_nb.venues.okx.feed import OkxFeed
 
-__all__ = ["PROFILES", "Profile", "parse_duration", "run_soak", "write_soak"]
+__all__ = ["PROFILES", "VENUES", "Profile", "parse_duration", "run_soak", "write_soak"]
 
-#: Frames a generated symbol sends per unit of ``updates_per_s`` with CHANNELS (measured).
-FRAMES_PER_UPDATE = 0.376
+#: Soak venues: the simulator's protocol and market for each name.
+VENUES = {"binance": ("binance", "spot"), "binance-usdm": ("binance", "usdm"),
+          "okx": ("okx", "spot"), "kraken": ("kraken", "spot")}
+#: Frames a generated symbol sends per unit of ``updates_per_s`` with the soak's channels
+#: (measured per protocol: Binance CHANNELS, OKX books+trades+bbo-tbt, Kraken book+trade+ticker).
+FRAMES_PER_UPDATE = {"binance": 0.436, "okx": 0.357, "kraken": 0.503}
 #: The shortest diff-depth window gives each symbol this many frames/s at least.
 DEPTH_FLOOR_PER_S = 10.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -53,7 +65,13 @@ class Profile:
     rate: int = 1000
     consumers: int = 10
     instruments: int = 50
-    venues: tuple[str, ...] = ("spot", "usdm", "spot")
+    venues: tuple[str, ...] = ("binance", "okx", "kraken")
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.venues if v not in VENUES]
+        if unknown or not self.venues:
+            raise ConfigError(f"soak venues must be some of {sorted(VENUES)}, got "
+                              f"{list(self.venues)}")
 
 
 PROFILES = {"standard": Profile(), "heavy": Profile(rate=5000, consumers=25)}
@@ -85,11 +103,26 @@ def _symbols(profile: Profile) -> list[list[list]]:
     return out
 
 
-def _sim_spec(market: str, instruments: list[list], profile: Profile, seed: int) -> dict:
+def _sim_spec(venue: str, instruments: list[list], profile: Profile, seed: int) -> dict:
+    protocol, market = VENUES[venue]
     per_symbol = profile.rate / profile.instruments
-    updates = max(1.0, (per_symbol - DEPTH_FLOOR_PER_S) / FRAMES_PER_UPDATE)
-    return {"kind": "generated", "market": market, "levels": 50, "updates_per_s": updates,
-            "time_scale": 1.0, "seed": seed, "instruments": instruments}
+    updates = max(1.0, (per_symbol - DEPTH_FLOOR_PER_S) / FRAMES_PER_UPDATE[protocol])
+    return {"kind": "generated", "venue": protocol, "market": market, "levels": 50,
+            "updates_per_s": updates, "time_scale": 1.0, "seed": seed,
+            "instruments": instruments}
+
+
+def _feed(engine: Engine, venue: str, sim: SimProcess, symbols: tuple[str, ...]):
+    """The engine feed of ``venue`` reading ``symbols`` from its simulator."""
+    protocol, market = VENUES[venue]
+    if protocol == "okx":
+        return OkxFeed(engine, OkxConfig(symbols=symbols, ws_url=sim.ws_url,
+                                         rest_url=sim.rest_url))
+    if protocol == "kraken":
+        return KrakenFeed(engine, KrakenConfig(symbols=symbols, ws_url=sim.ws_url + "/v2",
+                                               rest_url=sim.rest_url))
+    return BinanceFeed(engine, BinanceConfig(market=market, symbols=symbols, channels=CHANNELS,
+                                             ws_url=sim.ws_url, rest_url=sim.rest_url))
 
 
 class _Counter:
@@ -139,11 +172,24 @@ def _engine(profile: Profile, sims: list[SimProcess], symbols: list[list[list]]
     counters = [_Counter() for _ in range(profile.consumers)]
     for c, counter in enumerate(counters):
         engine.add_consumer(f"c{c}", counter, mode="batch")
-    for market, sim, syms in zip(profile.venues, sims, symbols, strict=True):
-        config = BinanceConfig(market=market, symbols=tuple(s[0] for s in syms),
-                               channels=CHANNELS, ws_url=sim.ws_url, rest_url=sim.rest_url)
-        engine.add_feed(BinanceFeed(engine, config))
+    for venue, sim, syms in zip(profile.venues, sims, symbols, strict=True):
+        engine.add_feed(_feed(engine, venue, sim, tuple(s[0] for s in syms)))
     return engine, counters
+
+
+def _venue_totals(profile: Profile, engine: Engine) -> dict[str, dict[str, int]]:
+    """Per venue: frames and events read, book repairs (resyncs or resubscribes), checksum
+    failures (OKX and Kraken books); a venue named twice is summed."""
+    out: dict[str, dict[str, int]] = {}
+    for venue, feed in zip(profile.venues, engine.feeds, strict=True):
+        st = feed.stats()
+        row = {"frames": st.frames, "events": st.events,
+               "book_repairs": getattr(st, "resyncs", 0) + getattr(st, "resubscribes", 0),
+               "checksum_fail": getattr(st, "checksum_fail", 0)}
+        total = out.setdefault(venue, dict.fromkeys(row, 0))
+        for key, value in row.items():
+            total[key] += value
+    return out
 
 
 def run_soak(duration_s: float, profile: Profile = PROFILES["standard"],
@@ -151,7 +197,7 @@ def run_soak(duration_s: float, profile: Profile = PROFILES["standard"],
     """Run a soak of ``duration_s`` seconds; the samples, the drift and the totals."""
     sample_s = sample_s or min(10.0, max(0.5, duration_s / 60))
     symbols = _symbols(profile)
-    sims = [SimProcess(_sim_spec(m, s, profile, seed)) for seed, (m, s) in enumerate(
+    sims = [SimProcess(_sim_spec(v, s, profile, seed)) for seed, (v, s) in enumerate(
         zip(profile.venues, symbols, strict=True))]
     try:
         engine, counters = _engine(profile, sims, symbols)
@@ -165,13 +211,13 @@ def run_soak(duration_s: float, profile: Profile = PROFILES["standard"],
                     samples.append(sampler.sample())
             finally:
                 report = engine.stop(10.0)
-        stats = engine.stats()
+        stats, venues = engine.stats(), _venue_totals(profile, engine)
     finally:
         for sim in sims:
             sim.stop()
     return {"profile": asdict(profile), "duration_s": duration_s, "sample_s": sample_s,
             "samples": samples, "drift": drift(samples), "gc": asdict(gcm.stats()),
-            "unreturned_slots": report.count,
+            "unreturned_slots": report.count, "venues": venues,
             "dropped": sum(c.dropped for c in stats["consumers"].values()),
             "coalesced": sum(c.coalesced for c in stats["consumers"].values())}
 
@@ -234,6 +280,10 @@ def soak_markdown(result: dict) -> str:
              f"{g['longest_ms']:.2f} ms, p99 {g['p99_ms']:.2f} ms (seed: p99 < 10 ms); after "
              f"warm-up: {d.get('gc_pauses', 0)} collections, longest "
              f"{d.get('gc_longest_ms', 0.0):.2f} ms",
+             "- per venue: " + "; ".join(
+                 f"{v} {row['frames']} frames, {row['events']} events, {row['book_repairs']} "
+                 f"book repairs, {row['checksum_fail']} checksum failures"
+                 for v, row in result.get("venues", {}).items()),
              f"- unreturned slots at stop {result['unreturned_slots']}, dropped "
              f"{result['dropped']}, coalesced {result['coalesced']}",
              f"- memory flat after warm-up: {'yes' if d.get('rss_flat') else 'NO'} "

@@ -37,17 +37,19 @@ class Benchmark:
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("pool", "bench.bench_pool", "pool slot operations vs one object per event"),
     Benchmark("okx", "bench.bench_okx",
-              "OKX book update + checksum per message vs the cryptofeed way in Python"),
+              "OKX book update + checksum per message vs the cryptofeed way in Python and "
+              "cryptofeed itself (checksums on; where installed)"),
     Benchmark("orders", "bench.bench_orders",
               "order submit latency on the simulator vs a bare signed POST"),
     Benchmark("kraken", "bench.bench_kraken",
-              "Kraken book update + checksum per message vs the cryptofeed way in Python"),
+              "Kraken book update + checksum per message vs the cryptofeed way in Python "
+              "and cryptofeed itself (checksums on; where installed)"),
     Benchmark("parse", "bench.bench_parse",
               "parse per message type and book upkeep on real Binance frames"),
     Benchmark("alloc", "bench.bench_alloc", "Python allocations per event"),
     Benchmark("replay", "bench.bench_replay",
-              "recorded frames/s through parse, book and 10 njit consumers vs a naive replay; "
-              "canonical replay events/s"),
+              "recorded frames/s through parse, book and 10 njit consumers vs a naive replay "
+              "and cryptofeed's Binance handler (where installed); canonical replay events/s"),
     Benchmark("merge", "bench.bench_merge",
               "windowed merge throughput vs a dict of windows; publish with and without"),
     Benchmark("fanout", "bench.bench_fanout",

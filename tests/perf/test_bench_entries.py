@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from bench.cryptofeed_env import ENV_VAR
 from bench.measure import is_engine
 from bench.suite import BENCHMARKS
 
@@ -23,7 +24,9 @@ needs_jit = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
 
 @pytest.fixture
 def wrapped(monkeypatch):
-    """``run(bench)``: its measures, and how often each engine_path-wrapped callable ran."""
+    """``run(bench)``: its measures, and how often each engine_path-wrapped callable ran
+    (without cryptofeed: its side is tested in test_cryptofeed.py)."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
 
     def run(bench: str, **sizes):
         module = importlib.import_module(f"bench.bench_{bench}")
