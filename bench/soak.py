@@ -31,18 +31,13 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from bench.bench_live import CHANNELS, SimProcess
+from bench.bench_live import SimProcess
 from bench.gc_monitor import GcMonitor
 from bench.measure import HIGHER, Measure
+from meltica_nb.demo import sim_feed
 from meltica_nb.engine import Engine
 from meltica_nb.errors import ConfigError
 from meltica_nb.session import merged_latency
-from meltica_nb.venues.binance.config import BinanceConfig
-from meltica_nb.venues.binance.feed import BinanceFeed
-from meltica_nb.venues.kraken.config import KrakenConfig
-from meltica_nb.venues.kraken.feed import KrakenFeed
-from meltica_nb.venues.okx.config import OkxConfig
-from meltica_nb.venues.okx.feed import OkxFeed
 
 __all__ = ["PROFILES", "VENUES", "Profile", "parse_duration", "run_soak", "write_soak"]
 
@@ -112,19 +107,6 @@ def _sim_spec(venue: str, instruments: list[list], profile: Profile, seed: int) 
             "instruments": instruments}
 
 
-def _feed(engine: Engine, venue: str, sim: SimProcess, symbols: tuple[str, ...]):
-    """The engine feed of ``venue`` reading ``symbols`` from its simulator."""
-    protocol, market = VENUES[venue]
-    if protocol == "okx":
-        return OkxFeed(engine, OkxConfig(symbols=symbols, ws_url=sim.ws_url,
-                                         rest_url=sim.rest_url))
-    if protocol == "kraken":
-        return KrakenFeed(engine, KrakenConfig(symbols=symbols, ws_url=sim.ws_url + "/v2",
-                                               rest_url=sim.rest_url))
-    return BinanceFeed(engine, BinanceConfig(market=market, symbols=symbols, channels=CHANNELS,
-                                             ws_url=sim.ws_url, rest_url=sim.rest_url))
-
-
 class _Counter:
     """A batch consumer that counts what it gets."""
 
@@ -173,7 +155,9 @@ def _engine(profile: Profile, sims: list[SimProcess], symbols: list[list[list]]
     for c, counter in enumerate(counters):
         engine.add_consumer(f"c{c}", counter, mode="batch")
     for venue, sim, syms in zip(profile.venues, sims, symbols, strict=True):
-        engine.add_feed(_feed(engine, venue, sim, tuple(s[0] for s in syms)))
+        protocol, market = VENUES[venue]
+        engine.add_feed(sim_feed(engine, protocol, sim.ws_url, sim.rest_url,
+                                 tuple(s[0] for s in syms), market=market))
     return engine, counters
 
 

@@ -94,17 +94,20 @@ def _add_consolidated(engine: Engine, venues: tuple[str, ...]) -> dict:
     return seen
 
 
-def _feed(engine: Engine, venue: str, sim: ExchangeSimulator):
-    """The venue's feed of the demo symbols from its simulator."""
-    if venue == "okx":
-        return OkxFeed(engine, OkxConfig(symbols=SYMBOLS, ws_url=sim.ws_url,
-                                         rest_url=sim.rest_url))
-    if venue == "kraken":
-        return KrakenFeed(engine, KrakenConfig(symbols=SYMBOLS, ws_url=sim.ws_url + "/v2",
-                                               rest_url=sim.rest_url))
-    return BinanceFeed(engine, BinanceConfig(symbols=SYMBOLS, channels=CHANNELS,
-                                             ws_url=sim.ws_url, rest_url=sim.rest_url,
-                                             refresh_interval_s=30.0))
+def sim_feed(engine: Engine, protocol: str, ws_url: str, rest_url: str,
+             symbols: tuple[str, ...], *, market: str = "spot", **binance) -> object:
+    """The engine feed of ``symbols`` from a simulator speaking ``protocol``.
+
+    ``protocol`` is "binance", "okx" or "kraken" (Kraken reads the simulator's v2 path);
+    ``market`` and ``binance`` (extra BinanceConfig fields) apply to Binance only.
+    """
+    if protocol == "okx":
+        return OkxFeed(engine, OkxConfig(symbols=symbols, ws_url=ws_url, rest_url=rest_url))
+    if protocol == "kraken":
+        return KrakenFeed(engine, KrakenConfig(symbols=symbols, ws_url=ws_url + "/v2",
+                                               rest_url=rest_url))
+    return BinanceFeed(engine, BinanceConfig(market=market, symbols=symbols, channels=CHANNELS,
+                                             ws_url=ws_url, rest_url=rest_url, **binance))
 
 
 def _consolidated_result(engine: Engine, seen: dict) -> dict:
@@ -143,7 +146,8 @@ def run_demo(duration: float | None, faults: str | None = None, seed: int = 7,
                 instruments=KRAKEN_SYMBOLS if venue == "kraken" else None)
             sim = stack.enter_context(ExchangeSimulator(
                 "spot", config=market, faults=faults, seed=seed + k, venue=venue))
-            engine.add_feed(_feed(engine, venue, sim))
+            engine.add_feed(sim_feed(engine, venue, sim.ws_url, sim.rest_url, SYMBOLS,
+                                     refresh_interval_s=30.0))
         seen = _add_consolidated(engine, venues) if len(venues) > 1 else None
         result = run_session(engine, duration, quiet)
     result["consumers"] = _results(engine, state)
