@@ -30,6 +30,7 @@ skipped; with ``strict=True`` the first one is raised.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -256,8 +257,8 @@ class _Replay:
     def drain(self) -> None:
         """Deliver everything the rings hold, on this thread (the paper venue's too)."""
         for consumer in self.engine.consumers.values():
-            while consumer.poll():
-                pass
+            while consumer.has_pending() and consumer.poll():
+                pass  # has_pending first: most polls would find nothing (two kernel calls)
 
     def run(self) -> ReplayResult:
         self.engine.dispatcher.warm_up()
@@ -398,7 +399,7 @@ class _LineDriver:
         r.frames += b - a
         r.drain()
         status = _NO_STATUS if status is None else np.asarray(status)
-        bad = np.flatnonzero(np.isin(status, list(venue.frame_errors)))
+        bad = np.flatnonzero(_bad_statuses(venue)[status])
         for i in bad.tolist():
             r.error(RecordedMessageError(
                 str(r.used_paths[file]), int(chunk.line[a + i]),
@@ -492,6 +493,14 @@ class _CanonicalDriver:
             events["venue"] = self._vmap[events["venue"]]
             events["instrument"] = self._imap[events["instrument"]]
         return events
+
+
+@functools.cache
+def _bad_statuses(venue) -> np.ndarray:
+    """``lut[status]``: True for the frame statuses ``venue`` names as bad input."""
+    lut = np.zeros(256, np.bool_)
+    lut[list(venue.frame_errors)] = True
+    return lut
 
 
 def _excerpt(raw: bytes) -> str:
