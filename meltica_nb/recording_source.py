@@ -28,6 +28,7 @@ import io
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,12 @@ class LineChunk:
     def __len__(self) -> int:
         return int(self.kind.shape[0])
 
+    def part(self, start: int, stop: int) -> LineChunk:
+        """Lines ``start`` to ``stop`` (slices: no per-line copy)."""
+        return LineChunk(self.source[start:stop], self.line[start:stop],
+                         self.recv_ns[start:stop], self.kind[start:stop],
+                         self.raw[start:stop], self.label[start:stop])
+
     def take(self, order: np.ndarray) -> LineChunk:
         """The lines at ``order`` (a permutation or selection), in that order."""
         idx = order.tolist()
@@ -74,11 +81,14 @@ class LineChunk:
 
 
 def _join(chunks: Sequence[LineChunk]) -> LineChunk:
+    if len(chunks) == 1:
+        return chunks[0]
     return LineChunk(np.concatenate([c.source for c in chunks]),
                      np.concatenate([c.line for c in chunks]),
                      np.concatenate([c.recv_ns for c in chunks]),
                      np.concatenate([c.kind for c in chunks]),
-                     [r for c in chunks for r in c.raw], [la for c in chunks for la in c.label])
+                     list(chain.from_iterable(c.raw for c in chunks)),
+                     list(chain.from_iterable(c.label for c in chunks)))
 
 
 def open_recording(path: str | Path) -> io.BufferedIOBase:
@@ -212,8 +222,8 @@ class _FileLines:
                     pending.append(piece)
                     while sum(map(len, pending)) >= self.chunk_lines:
                         joined = _join(pending)
-                        yield joined.take(np.arange(self.chunk_lines))
-                        pending = [joined.take(np.arange(self.chunk_lines, len(joined)))]
+                        yield joined.part(0, self.chunk_lines)
+                        pending = [joined.part(self.chunk_lines, len(joined))]
             except RecordingFormatError as exc:
                 fault = exc  # the lines read before it are replayed first
         self.position = self.path.stat().st_size
@@ -423,8 +433,8 @@ def _merged(streams: list[Iterator[LineChunk]]) -> Iterator[LineChunk]:
             chunk = held[i]
             cut = len(chunk) if i == first else int(
                 np.searchsorted(chunk.recv_ns, bound, side="right"))
-            parts.append(chunk.take(np.arange(cut)))
-            rest = chunk.take(np.arange(cut, len(chunk)))
+            parts.append(chunk.part(0, cut))
+            rest = chunk.part(cut, len(chunk))
             held[i] = rest if len(rest) else next(streams[i], None)
             if held[i] is None:
                 del held[i]
