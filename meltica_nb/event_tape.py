@@ -25,7 +25,8 @@ import numpy as np
 
 from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
 from meltica_nb.kernels import digest_kernels as dk
-from meltica_nb.kernels.tape_kernels import last_per_stream, mark_count_gather
+from meltica_nb.kernels.canonical_kernels import gather_levels
+from meltica_nb.kernels.tape_kernels import last_per_stream, mark_and_count
 from meltica_nb.schema import CANONICAL_EVENT, EventType
 
 __all__ = ["EventTape"]
@@ -56,27 +57,19 @@ class EventTape:
         self._state = np.zeros(2, np.uint64)
         self._state_levels = np.zeros(2, np.uint64)
         self._kept: list[np.ndarray] = []
-        self._grow(256)
-
-    def _grow(self, n: int) -> None:
-        """Scratch for batches of ``n`` records: book positions, their levels, last books."""
-        self._levels = levels_array(n, self.k)
-        self._book_idx = np.zeros(n, np.int64)
-        self._last = np.zeros(n, np.int64)
-        self._last_count = np.zeros(n, np.int64)
+        self._levels = levels_array(256, self.k)
+        self._book_idx = np.zeros(256, np.int64)
 
     def record(self, events: np.ndarray) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED)."""
         if not events.flags.writeable:  # the kernel flags them in place
             events = events.copy()
-        if self._levels.shape[0] < events.shape[0]:
-            self._grow(max(events.shape[0], 2 * self._levels.shape[0]))
-        t = self.table
-        n_book = mark_count_gather(events, self.mark_replayed, self.counts, self._book_idx,
-                                   self._levels, t.bids_raw, t.asks_raw, t.n_bids, t.n_asks,
-                                   self.k)
+        if self._book_idx.shape[0] < events.shape[0]:
+            self._book_idx = np.zeros(max(events.shape[0], 2 * self._book_idx.shape[0]),
+                                      np.int64)
+        n_book = mark_and_count(events, self.mark_replayed, self.counts, self._book_idx)
         book_idx = self._book_idx[:n_book]
-        levels = self._levels[:n_book]
+        levels = self._gather(events, book_idx)
         self._digest(events, book_idx, levels)
         if n_book:
             self._remember_books(events, book_idx, levels)
@@ -85,6 +78,18 @@ class EventTape:
         if self.writer is not None:
             self.writer.write(events, levels)
         return events
+
+    def _gather(self, events: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
+        """The table levels of the book events at ``book_idx`` (a view of reused scratch)."""
+        n = book_idx.shape[0]
+        if self._levels.shape[0] < n:
+            self._levels = levels_array(max(n, 2 * self._levels.shape[0]), self.k)
+        out = self._levels[:n]
+        if n:
+            t = self.table
+            gather_levels(out, events, book_idx, t.bids_raw, t.asks_raw, t.n_bids, t.n_asks,
+                          self.k)
+        return out
 
     def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
         words = np.ascontiguousarray(events).view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
@@ -95,13 +100,14 @@ class EventTape:
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
-        n = last_per_stream(events, book_idx, self._last, self._last_count)
-        for j, count in zip(self._last[:n].tolist(), self._last_count[:n].tolist(),
-                            strict=True):
+        last = np.zeros(book_idx.shape[0], np.int64)
+        count = np.zeros(book_idx.shape[0], np.int64)
+        n = last_per_stream(events, book_idx, last, count)
+        for j, seen_now in zip(last[:n].tolist(), count[:n].tolist(), strict=True):
             ev = events[book_idx[j]]
             key = (int(ev["venue"]), int(ev["instrument"]))
             seen = self.last_books.get(key, (None, 0, 0))[2]
-            self.last_books[key] = (levels[j].copy(), int(ev["seq_provider"]), seen + count)
+            self.last_books[key] = (levels[j].copy(), int(ev["seq_provider"]), seen + seen_now)
 
     # -- results -------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """Tape kernels: what the replay's EventTape does to a published batch, in one call.
 
 :class:`meltica_nb.event_tape.EventTape` used to take a batch apart with a dozen NumPy calls
-(flag, count, find the book events, gather their levels), each costing microseconds on a
-batch of a few hundred records; :func:`mark_count_gather` does all of it in one pass and
-leaves the digest folds (:mod:`meltica_nb.kernels.digest_kernels`) as the only other calls.
+(flag, count, find the book events, keep the last book of each stream), each costing
+microseconds on a batch of a few hundred records; :func:`mark_and_count` and
+:func:`last_per_stream` do that in one pass each, beside the level gather
+(:mod:`meltica_nb.kernels.canonical_kernels`) and the digest folds
+(:mod:`meltica_nb.kernels.digest_kernels`).
 """
 
 import numpy as np
@@ -11,18 +13,15 @@ from numba import njit
 
 from meltica_nb.schema import EventType, Flag
 
-from .canonical_kernels import gather_levels
-
 _BOOK = int(EventType.BOOK_SNAPSHOT)
 _REPLAYED = np.uint8(int(Flag.REPLAYED))
 
 
 @njit(cache=True)
-def mark_count_gather(events, mark, counts, book_idx, levels, tb_bids, tb_asks, tb_nb, tb_na,
-                      k):
+def mark_and_count(events, mark, counts, book_idx):
     """Flag ``events`` REPLAYED (when ``mark``), add them to ``counts`` by event type (types
-    beyond its length are not counted), list the BOOK_SNAPSHOT positions in ``book_idx`` and
-    their table levels in ``levels`` (see ``gather_levels``). Returns the number of books."""
+    beyond its length are not counted) and list the BOOK_SNAPSHOT positions in ``book_idx``.
+    Returns the number of books."""
     n_book = 0
     n_types = counts.shape[0]
     for i in range(events.shape[0]):
@@ -35,7 +34,6 @@ def mark_count_gather(events, mark, counts, book_idx, levels, tb_bids, tb_asks, 
         if t == _BOOK:
             book_idx[n_book] = i
             n_book += 1
-    gather_levels(levels, events, book_idx[:n_book], tb_bids, tb_asks, tb_nb, tb_na, k)
     return n_book
 
 
