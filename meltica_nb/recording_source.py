@@ -27,7 +27,7 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 
@@ -238,7 +238,7 @@ class _FileLines:
         try:
             for block, at_end in _blocks(raw, self.path, self.block_bytes):
                 self.position = raw.tell()
-                data = carry + block
+                data = carry + block if carry else block
                 buf = np.frombuffer(data, np.uint8)
                 ends = np.flatnonzero(buf == 10)
                 starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
@@ -264,7 +264,7 @@ class _FileLines:
         n = starts.shape[0]
         arena = np.empty(max(int((ends - starts).sum()), 1), np.uint8)
         out = np.zeros((n, 6), np.int64)
-        rk.scan_lines(buf, starts, ends, arena, out)
+        used = rk.scan_lines(buf, starts, ends, arena, out)
         kind = out[:, 0].astype(np.int8)
         recv = out[:, 1].copy()
         raws: list = [b""] * n
@@ -272,7 +272,7 @@ class _FileLines:
         for i in np.flatnonzero(kind == rk.FALLBACK).tolist():
             last = ends_file and i == n - 1
             kind[i], recv[i], labels[i], raws[i] = _line(data[starts[i]:ends[i]], last)
-        self._fill(data, arena, out, kind, raws, labels)
+        self._fill(data, arena[:used], out, kind, raws, labels)
         first = self.lines_read + 1
         self.lines_read += n
         keep = np.flatnonzero(kind != rk.BLANK)
@@ -360,9 +360,13 @@ class RecordingSource:
         self.chunk_lines = chunk_lines
         self.block_bytes = block_bytes
         self._readers: list[_FileLines] = []
+        self._opened: dict[int, tuple[_FileLines, list[LineChunk], Iterator[LineChunk]]] = {}
 
     def preview(self, index: int, n_lines: int) -> LineChunk:
-        """The first ``n_lines`` lines of file ``index`` (what venue detection looks at)."""
+        """The first ``n_lines`` lines of file ``index`` (what venue detection looks at).
+
+        The file stays open where the preview stopped: :meth:`continuing` reads on from there
+        instead of decoding those lines again."""
         reader = _FileLines(self.paths[index], index, min(n_lines, self.chunk_lines),
                             self.block_bytes, keep_labels=True)
         taken: list[LineChunk] = []
@@ -376,22 +380,51 @@ class RecordingSource:
             if not taken:
                 raise
             # lines were read: the replay itself meets (and reports) the fault later
-        finally:
-            chunks.close()
+            return _join(taken)
+        self._opened[index] = (reader, list(taken), chunks)
         return _join(taken) if taken else _empty(index)
+
+    @classmethod
+    def continuing(cls, previewed: Sequence[RecordingSource], *, merge: bool = False,
+                   chunk_lines: int = 4096) -> RecordingSource:
+        """One source over the first file of each of ``previewed`` (sources whose file 0 was
+        previewed), in that order. A file whose preview was cut into chunks of this
+        ``chunk_lines`` goes on from where its preview stopped (the same chunks as a fresh
+        read: where a chunk ends depends on the content only); any other starts over."""
+        source = cls([p.paths[0] for p in previewed], merge=merge, chunk_lines=chunk_lines)
+        for i, p in enumerate(previewed):
+            opened = p._opened.pop(0, None)
+            if opened is not None and opened[0].chunk_lines == chunk_lines:
+                source._opened[i] = opened
+        return source
 
     def chunks(self, on_error=None) -> Iterator[LineChunk]:
         """Every line as chunks. A broken file is passed to ``on_error`` (which may raise to
         stop) and the other files go on; without ``on_error`` the error is raised."""
-        readers = [_FileLines(p, i, self.chunk_lines, self.block_bytes)
-                   for i, p in enumerate(self.paths)]
-        self._readers = readers
-        streams = [self._guarded(r.chunks(), on_error) for r in readers]
+        self._readers, streams = [], []
+        for i, path in enumerate(self.paths):
+            reader, stream = self._reader(i, path)
+            self._readers.append(reader)
+            streams.append(self._guarded(stream, on_error))
         if not self.merge:
             for stream in streams:
                 yield from stream
             return
         yield from _merged(streams)
+
+    def _reader(self, index: int, path: Path) -> tuple[_FileLines, Iterator[LineChunk]]:
+        """File ``index``'s reader and its chunks: a new one, or the one left by a preview."""
+        opened = self._opened.pop(index, None)
+        if opened is None:
+            reader = _FileLines(path, index, self.chunk_lines, self.block_bytes)
+            return reader, reader.chunks()
+        reader, taken, rest = opened
+        stream = chain(taken, rest)
+        if reader.index != index:  # lines decoded so far carry the preview's file index
+            reader.index = index
+            stream = (replace(c, source=np.full(len(c), index, np.int32)) for c in stream)
+        reader.keep_labels = False
+        return reader, stream
 
     def progress(self) -> tuple[int, int]:
         """(bytes read, bytes in all files), compressed, for a progress bar's ETA."""

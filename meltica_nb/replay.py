@@ -335,6 +335,7 @@ class _LineDriver:
     def __init__(self, run: _Replay):
         self.run_ = run
         self.cfg = run.config
+        self._sources: list[RecordingSource] = []
 
     def run(self) -> None:
         r = self.run_
@@ -345,8 +346,8 @@ class _LineDriver:
         for venue in {id(v): v for v in r.venues}.values():
             mine = [pv for v, pv in zip(r.venues, previews, strict=True) if v is venue]
             r.feeds[venue.name] = venue.build(r.engine, mine)
-        source = RecordingSource(r.used_paths, merge=self.cfg.merge,
-                                 chunk_lines=self.cfg.chunk_lines)
+        source = RecordingSource.continuing(self._sources, merge=self.cfg.merge,
+                                            chunk_lines=self.cfg.chunk_lines)
         for chunk in source.chunks(on_error=r.error):
             self.chunk(chunk)
             r.engine.dispatcher.flush()
@@ -358,12 +359,14 @@ class _LineDriver:
         r = self.run_
         out = []
         for path in r.paths:
+            source = RecordingSource([path])
             try:
-                preview = RecordingSource([path]).preview(0, self.cfg.preview_lines)
+                preview = source.preview(0, self.cfg.preview_lines)
             except RecordingFormatError as exc:
                 r.error(exc)
                 continue
             r.used_paths.append(path)
+            self._sources.append(source)  # the replay reads on from where the preview stopped
             out.append(preview)
         if not out:
             raise ConfigError("no readable recording among " + ", ".join(map(str, r.paths)))
