@@ -284,13 +284,12 @@ class _FileLines:
         """Raw bytes of every scanned line; labels of non-frame lines (and of all lines when
         ``keep_labels``: venue detection reads them)."""
         scanned = (kind >= 0) & (out[:, 0] >= 0)
-        raw_off, raw_len = out[:, 4].tolist(), out[:, 5].tolist()
-        mem = arena.tobytes()
-        for i in np.flatnonzero(scanned).tolist():
-            raws[i] = mem[raw_off[i]:raw_off[i] + raw_len[i]]
+        _slices(arena.tobytes(), out[:, 4], out[:, 5], np.flatnonzero(scanned), raws)
         wanted = scanned if self.keep_labels else scanned & (kind != FRAME)
+        texts: list = [b""] * len(labels)
+        _slices(data, out[:, 2], out[:, 3], np.flatnonzero(wanted), texts)
         for i in np.flatnonzero(wanted).tolist():
-            labels[i] = data[out[i, 2]:out[i, 2] + out[i, 3]].decode()
+            labels[i] = texts[i].decode()
 
     def _carry_time(self, recv: np.ndarray) -> np.ndarray:
         """A line without a receive time (null, or a bad line) takes the previous one's."""
@@ -300,6 +299,18 @@ class _FileLines:
         if out.shape[0]:
             self._last_ns = int(out[-1])
         return out
+
+
+def _slices(mem: bytes, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray,
+            out: list) -> None:
+    """``out[i] = mem[offsets[i]:offsets[i] + lengths[i]]`` for every ``i`` in ``rows``
+    (one list comprehension when every row is wanted, the usual case)."""
+    starts, ends = offsets.tolist(), (offsets + lengths).tolist()
+    if rows.shape[0] == len(out):
+        out[:] = [mem[a:b] for a, b in zip(starts, ends, strict=True)]
+        return
+    for i in rows.tolist():
+        out[i] = mem[starts[i]:ends[i]]
 
 
 def _line(text: bytes, last: bool) -> tuple[int, int, str, bytes]:
