@@ -104,27 +104,36 @@ class CanonicalWriter:
         self._levels.append(np.array(levels, np.int64, copy=True))
         self._pending += events.shape[0]
         if self._pending >= self.block_events:
-            self.flush()
+            self._write_blocks(full_only=True)
 
     def flush(self) -> None:
-        """Write the buffered records as blocks of at most ``block_events``."""
+        """Write every buffered record (the last block may be short)."""
+        self._write_blocks(full_only=False)
+
+    def _write_blocks(self, full_only: bool) -> None:
+        """Write the buffered records as blocks of ``block_events``; with ``full_only`` the
+        rest stays buffered, so a file's blocks are full (fewer, larger reads and publishes)."""
         if not self._pending:
             return
         self._write_names()
         events = join_events(self._events)
         levels = np.concatenate(self._levels)
-        self._events, self._levels, self._pending = [], [], 0
         is_book = events["event_type"] == _BOOK
         books_before = np.concatenate([[0], np.cumsum(is_book)])
-        for start in range(0, events.shape[0], self.block_events):
-            stop = min(start + self.block_events, events.shape[0])
+        n = events.shape[0]
+        cut = n - n % self.block_events if full_only else n
+        for start in range(0, cut, self.block_events):
+            stop = min(start + self.block_events, cut)
             block = events[start:stop]
             lv = levels[books_before[start]:books_before[stop]]
             self._fh.write(_ints(EVENTS, block.shape[0], lv.shape[0],
                                  block.nbytes + lv.nbytes))
             self._fh.write(block.tobytes())
             self._fh.write(lv.tobytes())
-        self.records += events.shape[0]
+        self.records += cut
+        self._events = [events[cut:]] if cut < n else []
+        self._levels = [levels[books_before[cut]:]] if cut < n else []
+        self._pending = n - cut
 
     def _write_names(self) -> None:
         counts = (self.registry.n_venues, self.registry.n_instruments)

@@ -26,11 +26,11 @@ import numpy as np
 from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
 from meltica_nb.kernels import digest_kernels as dk
 from meltica_nb.kernels.canonical_kernels import gather_levels
-from meltica_nb.schema import CANONICAL_EVENT, EventType, Flag
+from meltica_nb.kernels.tape_kernels import last_per_stream, mark_and_count
+from meltica_nb.schema import CANONICAL_EVENT, EventType
 
 __all__ = ["EventTape"]
 
-_BOOK = int(EventType.BOOK_SNAPSHOT)
 _N_TYPES = 16
 
 
@@ -58,19 +58,20 @@ class EventTape:
         self._state_levels = np.zeros(2, np.uint64)
         self._kept: list[np.ndarray] = []
         self._levels = levels_array(256, self.k)
+        self._book_idx = np.zeros(256, np.int64)
 
     def record(self, events: np.ndarray) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED)."""
-        if self.mark_replayed:
-            if not events.flags.writeable:
-                events = events.copy()
-            events["flags"] |= np.uint8(Flag.REPLAYED)
-        types = events["event_type"]
-        self.counts += np.bincount(types, minlength=_N_TYPES)[:_N_TYPES]
-        book_idx = np.flatnonzero(types == _BOOK)
+        if not events.flags.writeable:  # the kernel flags them in place
+            events = events.copy()
+        if self._book_idx.shape[0] < events.shape[0]:
+            self._book_idx = np.zeros(max(events.shape[0], 2 * self._book_idx.shape[0]),
+                                      np.int64)
+        n_book = mark_and_count(events, self.mark_replayed, self.counts, self._book_idx)
+        book_idx = self._book_idx[:n_book]
         levels = self._gather(events, book_idx)
         self._digest(events, book_idx, levels)
-        if book_idx.shape[0]:
+        if n_book:
             self._remember_books(events, book_idx, levels)
         if self.keep_events:
             self._kept.append(events.copy())
@@ -79,6 +80,7 @@ class EventTape:
         return events
 
     def _gather(self, events: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
+        """The table levels of the book events at ``book_idx`` (a view of reused scratch)."""
         n = book_idx.shape[0]
         if self._levels.shape[0] < n:
             self._levels = levels_array(max(n, 2 * self._levels.shape[0]), self.k)
@@ -98,13 +100,14 @@ class EventTape:
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
-        keys = (events["venue"][book_idx].astype(np.int64) << 16) | events["instrument"][book_idx]
-        _, last, counts = np.unique(keys[::-1], return_index=True, return_counts=True)
-        for j, n in zip((book_idx.shape[0] - 1 - last).tolist(), counts.tolist(), strict=True):
+        last = np.zeros(book_idx.shape[0], np.int64)
+        count = np.zeros(book_idx.shape[0], np.int64)
+        n = last_per_stream(events, book_idx, last, count)
+        for j, seen_now in zip(last[:n].tolist(), count[:n].tolist(), strict=True):
             ev = events[book_idx[j]]
             key = (int(ev["venue"]), int(ev["instrument"]))
             seen = self.last_books.get(key, (None, 0, 0))[2]
-            self.last_books[key] = (levels[j].copy(), int(ev["seq_provider"]), seen + n)
+            self.last_books[key] = (levels[j].copy(), int(ev["seq_provider"]), seen + seen_now)
 
     # -- results -------------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,12 @@ class LineChunk:
     def __len__(self) -> int:
         return int(self.kind.shape[0])
 
+    def part(self, start: int, stop: int) -> LineChunk:
+        """Lines ``start`` to ``stop`` (slices: no per-line copy)."""
+        return LineChunk(self.source[start:stop], self.line[start:stop],
+                         self.recv_ns[start:stop], self.kind[start:stop],
+                         self.raw[start:stop], self.label[start:stop])
+
     def take(self, order: np.ndarray) -> LineChunk:
         """The lines at ``order`` (a permutation or selection), in that order."""
         idx = order.tolist()
@@ -74,11 +81,14 @@ class LineChunk:
 
 
 def _join(chunks: Sequence[LineChunk]) -> LineChunk:
+    if len(chunks) == 1:
+        return chunks[0]
     return LineChunk(np.concatenate([c.source for c in chunks]),
                      np.concatenate([c.line for c in chunks]),
                      np.concatenate([c.recv_ns for c in chunks]),
                      np.concatenate([c.kind for c in chunks]),
-                     [r for c in chunks for r in c.raw], [la for c in chunks for la in c.label])
+                     list(chain.from_iterable(c.raw for c in chunks)),
+                     list(chain.from_iterable(c.label for c in chunks)))
 
 
 def open_recording(path: str | Path) -> io.BufferedIOBase:
@@ -212,8 +222,8 @@ class _FileLines:
                     pending.append(piece)
                     while sum(map(len, pending)) >= self.chunk_lines:
                         joined = _join(pending)
-                        yield joined.take(np.arange(self.chunk_lines))
-                        pending = [joined.take(np.arange(self.chunk_lines, len(joined)))]
+                        yield joined.part(0, self.chunk_lines)
+                        pending = [joined.part(self.chunk_lines, len(joined))]
             except RecordingFormatError as exc:
                 fault = exc  # the lines read before it are replayed first
         self.position = self.path.stat().st_size
@@ -228,7 +238,7 @@ class _FileLines:
         try:
             for block, at_end in _blocks(raw, self.path, self.block_bytes):
                 self.position = raw.tell()
-                data = carry + block
+                data = carry + block if carry else block
                 buf = np.frombuffer(data, np.uint8)
                 ends = np.flatnonzero(buf == 10)
                 starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
@@ -254,7 +264,7 @@ class _FileLines:
         n = starts.shape[0]
         arena = np.empty(max(int((ends - starts).sum()), 1), np.uint8)
         out = np.zeros((n, 6), np.int64)
-        rk.scan_lines(buf, starts, ends, arena, out)
+        used = rk.scan_lines(buf, starts, ends, arena, out)
         kind = out[:, 0].astype(np.int8)
         recv = out[:, 1].copy()
         raws: list = [b""] * n
@@ -262,7 +272,7 @@ class _FileLines:
         for i in np.flatnonzero(kind == rk.FALLBACK).tolist():
             last = ends_file and i == n - 1
             kind[i], recv[i], labels[i], raws[i] = _line(data[starts[i]:ends[i]], last)
-        self._fill(data, arena, out, kind, raws, labels)
+        self._fill(data, arena[:used], out, kind, raws, labels)
         first = self.lines_read + 1
         self.lines_read += n
         keep = np.flatnonzero(kind != rk.BLANK)
@@ -274,13 +284,12 @@ class _FileLines:
         """Raw bytes of every scanned line; labels of non-frame lines (and of all lines when
         ``keep_labels``: venue detection reads them)."""
         scanned = (kind >= 0) & (out[:, 0] >= 0)
-        raw_off, raw_len = out[:, 4].tolist(), out[:, 5].tolist()
-        mem = arena.tobytes()
-        for i in np.flatnonzero(scanned).tolist():
-            raws[i] = mem[raw_off[i]:raw_off[i] + raw_len[i]]
+        _slices(arena.tobytes(), out[:, 4], out[:, 5], np.flatnonzero(scanned), raws)
         wanted = scanned if self.keep_labels else scanned & (kind != FRAME)
+        texts: list = [b""] * len(labels)
+        _slices(data, out[:, 2], out[:, 3], np.flatnonzero(wanted), texts)
         for i in np.flatnonzero(wanted).tolist():
-            labels[i] = data[out[i, 2]:out[i, 2] + out[i, 3]].decode()
+            labels[i] = texts[i].decode()
 
     def _carry_time(self, recv: np.ndarray) -> np.ndarray:
         """A line without a receive time (null, or a bad line) takes the previous one's."""
@@ -290,6 +299,18 @@ class _FileLines:
         if out.shape[0]:
             self._last_ns = int(out[-1])
         return out
+
+
+def _slices(mem: bytes, offsets: np.ndarray, lengths: np.ndarray, rows: np.ndarray,
+            out: list) -> None:
+    """``out[i] = mem[offsets[i]:offsets[i] + lengths[i]]`` for every ``i`` in ``rows``
+    (one list comprehension when every row is wanted, the usual case)."""
+    starts, ends = offsets.tolist(), (offsets + lengths).tolist()
+    if rows.shape[0] == len(out):
+        out[:] = [mem[a:b] for a, b in zip(starts, ends, strict=True)]
+        return
+    for i in rows.tolist():
+        out[i] = mem[starts[i]:ends[i]]
 
 
 def _line(text: bytes, last: bool) -> tuple[int, int, str, bytes]:
@@ -350,9 +371,13 @@ class RecordingSource:
         self.chunk_lines = chunk_lines
         self.block_bytes = block_bytes
         self._readers: list[_FileLines] = []
+        self._opened: dict[int, tuple[_FileLines, list[LineChunk], Iterator[LineChunk]]] = {}
 
     def preview(self, index: int, n_lines: int) -> LineChunk:
-        """The first ``n_lines`` lines of file ``index`` (what venue detection looks at)."""
+        """The first ``n_lines`` lines of file ``index`` (what venue detection looks at).
+
+        The file stays open where the preview stopped: :meth:`continuing` reads on from there
+        instead of decoding those lines again."""
         reader = _FileLines(self.paths[index], index, min(n_lines, self.chunk_lines),
                             self.block_bytes, keep_labels=True)
         taken: list[LineChunk] = []
@@ -366,22 +391,51 @@ class RecordingSource:
             if not taken:
                 raise
             # lines were read: the replay itself meets (and reports) the fault later
-        finally:
-            chunks.close()
+            return _join(taken)
+        self._opened[index] = (reader, list(taken), chunks)
         return _join(taken) if taken else _empty(index)
+
+    @classmethod
+    def continuing(cls, previewed: Sequence[RecordingSource], *, merge: bool = False,
+                   chunk_lines: int = 4096) -> RecordingSource:
+        """One source over the first file of each of ``previewed`` (sources whose file 0 was
+        previewed), in that order. A file whose preview was cut into chunks of this
+        ``chunk_lines`` goes on from where its preview stopped (the same chunks as a fresh
+        read: where a chunk ends depends on the content only); any other starts over."""
+        source = cls([p.paths[0] for p in previewed], merge=merge, chunk_lines=chunk_lines)
+        for i, p in enumerate(previewed):
+            opened = p._opened.pop(0, None)
+            if opened is not None and opened[0].chunk_lines == chunk_lines:
+                source._opened[i] = opened
+        return source
 
     def chunks(self, on_error=None) -> Iterator[LineChunk]:
         """Every line as chunks. A broken file is passed to ``on_error`` (which may raise to
         stop) and the other files go on; without ``on_error`` the error is raised."""
-        readers = [_FileLines(p, i, self.chunk_lines, self.block_bytes)
-                   for i, p in enumerate(self.paths)]
-        self._readers = readers
-        streams = [self._guarded(r.chunks(), on_error) for r in readers]
+        self._readers, streams = [], []
+        for i, path in enumerate(self.paths):
+            reader, stream = self._reader(i, path)
+            self._readers.append(reader)
+            streams.append(self._guarded(stream, on_error))
         if not self.merge:
             for stream in streams:
                 yield from stream
             return
         yield from _merged(streams)
+
+    def _reader(self, index: int, path: Path) -> tuple[_FileLines, Iterator[LineChunk]]:
+        """File ``index``'s reader and its chunks: a new one, or the one left by a preview."""
+        opened = self._opened.pop(index, None)
+        if opened is None:
+            reader = _FileLines(path, index, self.chunk_lines, self.block_bytes)
+            return reader, reader.chunks()
+        reader, taken, rest = opened
+        stream = chain(taken, rest)
+        if reader.index != index:  # lines decoded so far carry the preview's file index
+            reader.index = index
+            stream = (replace(c, source=np.full(len(c), index, np.int32)) for c in stream)
+        reader.keep_labels = False
+        return reader, stream
 
     def progress(self) -> tuple[int, int]:
         """(bytes read, bytes in all files), compressed, for a progress bar's ETA."""
@@ -423,8 +477,8 @@ def _merged(streams: list[Iterator[LineChunk]]) -> Iterator[LineChunk]:
             chunk = held[i]
             cut = len(chunk) if i == first else int(
                 np.searchsorted(chunk.recv_ns, bound, side="right"))
-            parts.append(chunk.take(np.arange(cut)))
-            rest = chunk.take(np.arange(cut, len(chunk)))
+            parts.append(chunk.part(0, cut))
+            rest = chunk.part(cut, len(chunk))
             held[i] = rest if len(rest) else next(streams[i], None)
             if held[i] is None:
                 del held[i]

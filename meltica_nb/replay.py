@@ -30,6 +30,7 @@ skipped; with ``strict=True`` the first one is raised.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -256,8 +257,8 @@ class _Replay:
     def drain(self) -> None:
         """Deliver everything the rings hold, on this thread (the paper venue's too)."""
         for consumer in self.engine.consumers.values():
-            while consumer.poll():
-                pass
+            while consumer.has_pending() and consumer.poll():
+                pass  # has_pending first: most polls would find nothing (two kernel calls)
 
     def run(self) -> ReplayResult:
         self.engine.dispatcher.warm_up()
@@ -334,6 +335,7 @@ class _LineDriver:
     def __init__(self, run: _Replay):
         self.run_ = run
         self.cfg = run.config
+        self._sources: list[RecordingSource] = []
 
     def run(self) -> None:
         r = self.run_
@@ -344,8 +346,8 @@ class _LineDriver:
         for venue in {id(v): v for v in r.venues}.values():
             mine = [pv for v, pv in zip(r.venues, previews, strict=True) if v is venue]
             r.feeds[venue.name] = venue.build(r.engine, mine)
-        source = RecordingSource(r.used_paths, merge=self.cfg.merge,
-                                 chunk_lines=self.cfg.chunk_lines)
+        source = RecordingSource.continuing(self._sources, merge=self.cfg.merge,
+                                            chunk_lines=self.cfg.chunk_lines)
         for chunk in source.chunks(on_error=r.error):
             self.chunk(chunk)
             r.engine.dispatcher.flush()
@@ -357,12 +359,14 @@ class _LineDriver:
         r = self.run_
         out = []
         for path in r.paths:
+            source = RecordingSource([path])
             try:
-                preview = RecordingSource([path]).preview(0, self.cfg.preview_lines)
+                preview = source.preview(0, self.cfg.preview_lines)
             except RecordingFormatError as exc:
                 r.error(exc)
                 continue
             r.used_paths.append(path)
+            self._sources.append(source)  # the replay reads on from where the preview stopped
             out.append(preview)
         if not out:
             raise ConfigError("no readable recording among " + ", ".join(map(str, r.paths)))
@@ -398,7 +402,7 @@ class _LineDriver:
         r.frames += b - a
         r.drain()
         status = _NO_STATUS if status is None else np.asarray(status)
-        bad = np.flatnonzero(np.isin(status, list(venue.frame_errors)))
+        bad = np.flatnonzero(_bad_statuses(venue)[status])
         for i in bad.tolist():
             r.error(RecordedMessageError(
                 str(r.used_paths[file]), int(chunk.line[a + i]),
@@ -492,6 +496,14 @@ class _CanonicalDriver:
             events["venue"] = self._vmap[events["venue"]]
             events["instrument"] = self._imap[events["instrument"]]
         return events
+
+
+@functools.cache
+def _bad_statuses(venue) -> np.ndarray:
+    """``lut[status]``: True for the frame statuses ``venue`` names as bad input."""
+    lut = np.zeros(256, np.bool_)
+    lut[list(venue.frame_errors)] = True
+    return lut
 
 
 def _excerpt(raw: bytes) -> str:

@@ -102,6 +102,32 @@ def test_files_in_sequence_continue_and_merged_files_interleave_by_time(tmp_path
     assert times == [1, 2, 4, 4, 5, 6, 9] and files == [0, 1, 0, 1, 1, 0, 1]
 
 
+def chunk_columns(chunks):
+    return [(c.source.tolist(), c.line.tolist(), c.recv_ns.tolist(), c.kind.tolist(), c.raw)
+            for c in chunks]
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_reading_on_from_previews_gives_the_chunks_of_a_fresh_read(tmp_path, merge):
+    nkn = write_lines(tmp_path / "nkn.jsonl.gz", lines_of(NKN), "gz")
+    b = write_lines(tmp_path / "b.jsonl", [line(t, "b@trade", "{}") for t in range(200)])
+    previewed = [RecordingSource([path], chunk_lines=64) for path in (b, nkn)]
+    assert [len(p.preview(0, 100)) for p in previewed] == [128, 128]  # whole chunks
+    continued = RecordingSource.continuing(previewed, merge=merge, chunk_lines=64)
+    fresh = RecordingSource([b, nkn], merge=merge, chunk_lines=64)
+    assert chunk_columns(continued.chunks()) == chunk_columns(fresh.chunks())
+    assert continued.progress() == fresh.progress()
+
+
+def test_a_preview_in_chunks_of_another_size_is_read_again(tmp_path):
+    path = write_lines(tmp_path / "r.jsonl", lines_of(NKN))
+    previewed = RecordingSource([path], chunk_lines=64)
+    previewed.preview(0, 10)
+    continued = RecordingSource.continuing([previewed], chunk_lines=50)
+    fresh = RecordingSource([path], chunk_lines=50)
+    assert chunk_columns(continued.chunks()) == chunk_columns(fresh.chunks())
+
+
 def test_a_wrong_compression_header_is_a_format_error_naming_the_file(tmp_path):
     path = tmp_path / "r.jsonl.gz"
     path.write_bytes(b'{"recv_ns":1,"stream":"a","raw":"{}"}\n')
