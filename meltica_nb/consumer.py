@@ -22,6 +22,7 @@ from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
 from .errors import ConfigError
 from .kernels import dispatch_kernels as dk
 from .kernels.consumer_kernels import take_batch
+from .kernels.ring_kernels import HEAD, TAIL
 from .latency import LatencyHistogram
 from .ring import CriticalRing, MarketDataRing, _atomic
 from .ring_bank import RingBank
@@ -185,8 +186,14 @@ class Consumer:
         return self._deliver_rings() + self._deliver_spill()
 
     def has_pending(self) -> bool:
-        """True while any ring or the spill queue holds undelivered events."""
-        return bool(self.critical.size() or self.market.size() or self._spill)
+        """True while any ring or the spill queue holds undelivered events.
+
+        The wait predicate, evaluated several times per wake-up: it compares the cursors
+        directly instead of calling a kernel per ring. A read racing a publish can only be
+        stale, and a stale "nothing" is answered by the publisher's signal that follows.
+        """
+        crit, md = self.critical.cursors, self.market.cursors
+        return bool(crit[HEAD] != crit[TAIL] or md[HEAD] != md[TAIL] or self._spill)
 
     def pending(self) -> int:
         """Events waiting for this consumer."""
