@@ -275,10 +275,9 @@ class Dispatcher:
         Building 50 arguments costs microseconds of Python per batch; they change only on a
         routing flip or when a scratch array grows.
         """
-        table = self.router.table
-        key = (table, self._ready, self._dlq, self.bank.records, *self.order.kernel_state()[:4])
-        if len(key) != len(self._args_key) or any(
-                a is not b for a, b in zip(key, self._args_key, strict=True)):
+        table, old = self.router.table, self._args_key
+        if (not old or table is not old[0] or self._ready is not old[1] or self._dlq is not old[2]
+                or self.bank.records is not old[3] or self.order.outputs_grown != old[4]):
             pool, fl = self.pool, self.pool.free_list
             self._params[dk.P_ROUTING_VERSION] = table.version
             ready_room = self.order.kernel_state()[0].shape[0]
@@ -290,7 +289,8 @@ class Dispatcher:
                 self._critical, self._invalid, self._ordered, *self.order.kernel_state(),
                 self._fan_counts, self._per_column, self._dlq, self._dlq_column, self._mask,
                 self._ready, *table.arrays(), *self.bank.arrays(), self._release_bad)
-            self._args_key = key
+            self._args_key = (table, self._ready, self._dlq, self.bank.records,
+                              self.order.outputs_grown)
         return self._args
 
     def _released_slots(self) -> np.ndarray:

@@ -142,6 +142,8 @@ class StreamOrder:
         self._out_ready = np.empty(_MIN_OUTPUT, np.int64)
         self._out_dropped = np.empty(_MIN_OUTPUT, np.int64)
         self._scratch = np.empty(_MIN_OUTPUT, np.int64)
+        #: Times the kernel outputs were reallocated: a caller caching them rebuilds on change.
+        self.outputs_grown = 0
 
     # -- ordering ---------------------------------------------------------------------------
 
@@ -243,8 +245,10 @@ class StreamOrder:
             size = max(need, 2 * self._out_ready.shape[0])
             self._out_ready = np.empty(size, np.int64)
             self._out_dropped = np.empty(size, np.int64)
+            self.outputs_grown += 1
         if self._scratch.shape[0] < n:
             self._scratch = np.empty(max(n, 2 * self._scratch.shape[0]), np.int64)
+            self.outputs_grown += 1
 
     def _results(self) -> tuple[np.ndarray, np.ndarray]:
         return (self._out_ready[:self._counts[ok.COUNT_READY]],

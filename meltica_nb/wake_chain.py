@@ -39,8 +39,9 @@ class WakeChain:
     def start(self, fed: np.ndarray) -> None:
         """After a fan-out (``fed[c]``: events ring ``c`` took), wake the first fed consumer."""
         due = self._due
-        for column in np.flatnonzero(fed[:len(due)]).tolist():
-            due[column] = True
+        for column, n in enumerate(fed[:len(due)].tolist()):
+            if n:
+                due[column] = True
         self.wake_after(-1)
 
     def wake_after(self, column: int) -> None:
