@@ -421,6 +421,16 @@ def best(bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i):
 
 
 @_kernel
+def flagged(flags):
+    """How many books a per-book ``uint8`` flag array marks (a batch's caller then looks up
+    which ones; usually none, which this tells it without a NumPy call)."""
+    n = 0
+    for i in range(flags.shape[0]):
+        n += flags[i]
+    return n
+
+
+@_kernel
 def is_crossed(bid_px, bid_n, ask_px, ask_n, i):
     """True when both sides have levels and the best bid is at or above the best ask."""
     return bid_n[i] > 0 and ask_n[i] > 0 and bid_px[i, 0] >= ask_px[i, 0]

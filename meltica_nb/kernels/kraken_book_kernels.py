@@ -149,7 +149,7 @@ def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
 def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, tb_lv,
                 tb_meta, rows, levels, checksums, k, scratch, work):
     """Run DEPTH_UPDATE ``rows`` (levels in ``levels``, ``checksums[j]``: -1 = none) through
-    the books -> ``(events written, rows rejected)``.
+    the books -> ``(events written, rows rejected, books flagged in out_requested)``.
 
     ``out_events`` (CANONICAL_EVENT, at least ``2 * len(rows)``) receives a BookSnapshot (top
     ``k`` into the book table, its ``checksum`` field set) and, when the top changed, a BBO
@@ -186,7 +186,7 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
                      row["ingest_ns"], row["exchange_ns"])
         if e > first:
             out_events[first]["checksum"] = crc
-    return e, rejected
+    return e, rejected, bk.flagged(out_requested)
 
 
 @_kernel

@@ -329,8 +329,8 @@ def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps
     ``checksums[r]`` is row ``r``'s venue checksum (0: none); ``scratch`` is
     ``(uint8[CHECKSUM_BUFFER], int64[len(levels), 2])``. Writes at most two events per row
     into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
-    ``(events written, rows rejected)`` (instrument outside the books, levels outside the
-    arena).
+    ``(events written, rows rejected, books flagged in out_resync)`` (rejected: instrument
+    outside the books, levels outside the arena).
     """
     e = 0
     rejected = 0
@@ -347,4 +347,4 @@ def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps
                     checksums[r]):
             e = _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row,
                       checksums[r])
-    return e, rejected
+    return e, rejected, bk.flagged(out_resync)

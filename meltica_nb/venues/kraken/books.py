@@ -112,10 +112,11 @@ class KrakenBooks:
         if self._work.shape[1] < lv.shape[0]:
             self._work = bk.level_work(max(lv.shape[0], 2 * self._work.shape[1]))
         with self.books.lock, self.table.lock:
-            n, rejected = kk.apply_batch(self._out, self._requested, self._blank, *self._arrays,
-                                         rows, lv, sums, self.k, self._scratch, self._work)
+            n, rejected, flagged = kk.apply_batch(
+                self._out, self._requested, self._blank, *self._arrays, rows, lv, sums, self.k,
+                self._scratch, self._work)
             self.rejected_rows += rejected
-            if not self._requested.any():
+            if not flagged:
                 return self._out[:n], []
             failed = np.flatnonzero(self._requested)
             self._requested[failed] = 0

@@ -110,14 +110,14 @@ class OkxBooks:
         if self._scratch[1].shape[0] < lv.shape[0]:  # the merge plan: one row per level
             self._scratch = (self._scratch[0], np.zeros((2 * lv.shape[0], 2), np.int64))
         with self.table.lock:
-            n, rejected = ok.apply_batch(
+            n, rejected, flagged = ok.apply_batch(
                 self._out, self._resync, self._blank, self._scratch,
                 (self.state, self.counters), self.book, self.counts, self.exps,
                 *self.table.arrays, np.ascontiguousarray(rows), lv,
                 np.ascontiguousarray(texts, np.int64), np.ascontiguousarray(checksums, np.int64),
                 self.k)
         self.rejected_rows += rejected
-        if not self._resync.any():
+        if not flagged:
             return self._out[:n], []
         dropped = np.flatnonzero(self._resync)
         self._resync[dropped] = 0
