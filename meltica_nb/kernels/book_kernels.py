@@ -11,6 +11,11 @@ search from the previous one, and each untouched level moves at most once, by th
 inserts minus deletes before it, so an insert and a delete near the top do not shift the deep
 book. Afterwards a full side keeps its best ``depth`` levels; every level dropped (or never
 inserted) for that counts as one truncation. :func:`set_level` is the one-level version.
+The merge needs a little scratch (a plan per level, a sorted copy of an unsorted run): the
+``*_in`` kernels take it as a :func:`level_work` array and never allocate, so they and every
+kernel calling them compile without reference counting; :func:`apply_levels` and
+:func:`apply_depth` allocate it per call for callers that do not keep one. :func:`merge_run`
+moves any further per-level arrays along (OKX keeps each level's text form beside it).
 
 **Book table.** The side table BookSnapshot events point into: ``rows`` rows of top-K bids and
 asks (int64 ``[rows, k, 2]`` views of BOOK_LEVEL arrays), per-row level counts and a per-row
