@@ -79,7 +79,7 @@ def crc32_signed(crc):
 #: cost more than the value's work).
 _inline = njit(cache=True, _nrt=False, inline="always")
 
-#: Powers of ten up to 10**18: how many digits a positive int64 has, without dividing.
+#: Powers of ten up to 10**18.
 POW10 = np.array([10**k for k in range(19)], np.int64)
 #: "00" .. "99": two digits per step when printing.
 _PAIRS = np.array([ord(c) for k in range(100) for c in f"{k:02d}"], np.uint8)
@@ -121,11 +121,17 @@ def _put_fixed(buf, end, value, width):
 
 
 @_inline
-def _n_digits(value):
-    n = 1
-    while n < 19 and value >= POW10[n]:
-        n += 1
-    return n
+def _n_digits(v):
+    """Digits of ``v >= 0`` (1 for 0): a few comparisons, no loop over the powers of ten."""
+    if v < 10**8:
+        if v < 10**4:
+            return 1 + (v >= 10) + (v >= 100) + (v >= 1000)
+        return 5 + (v >= 10**5) + (v >= 10**6) + (v >= 10**7)
+    if v < 10**16:
+        if v < 10**12:
+            return 9 + (v >= 10**9) + (v >= 10**10) + (v >= 10**11)
+        return 13 + (v >= 10**13) + (v >= 10**14) + (v >= 10**15)
+    return 17 + (v >= 10**17) + (v >= 10**18)
 
 
 @_inline
