@@ -362,7 +362,7 @@ def apply_levels_in(work, px, qty, count, i, descending, levels, off, n):
 @njit(cache=True)
 def apply_levels(px, qty, count, i, descending, levels, off, n):
     """:func:`apply_levels_in` with its work array allocated per call."""
-    return apply_levels_in(np.zeros((3, max(n, 1), 2), np.int64), px, qty, count, i, descending,
+    return apply_levels_in(np.empty((3, max(n, 1), 2), np.int64), px, qty, count, i, descending,
                            levels, off, n)
 
 
@@ -379,7 +379,7 @@ def apply_depth_in(work, bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, leve
 @njit(cache=True)
 def apply_depth(bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, levels, off, n_bids, n_asks):
     """:func:`apply_depth_in` with its work array allocated per call."""
-    work = np.zeros((3, max(n_bids, n_asks, 1), 2), np.int64)
+    work = np.empty((3, max(n_bids, n_asks, 1), 2), np.int64)
     return apply_depth_in(work, bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, levels, off,
                           n_bids, n_asks)
 
