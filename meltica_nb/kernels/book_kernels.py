@@ -11,6 +11,11 @@ search from the previous one, and each untouched level moves at most once, by th
 inserts minus deletes before it, so an insert and a delete near the top do not shift the deep
 book. Afterwards a full side keeps its best ``depth`` levels; every level dropped (or never
 inserted) for that counts as one truncation. :func:`set_level` is the one-level version.
+The merge needs a little scratch (a plan per level, a sorted copy of an unsorted run): the
+``*_in`` kernels take it as a :func:`level_work` array and never allocate, so they and every
+kernel calling them compile without reference counting; :func:`apply_levels` and
+:func:`apply_depth` allocate it per call for callers that do not keep one. :func:`merge_run`
+moves any further per-level arrays along (OKX keeps each level's text form beside it).
 
 **Book table.** The side table BookSnapshot events point into: ``rows`` rows of top-K bids and
 asks (int64 ``[rows, k, 2]`` views of BOOK_LEVEL arrays), per-row level counts and a per-row
@@ -43,9 +48,63 @@ buffered diff stored contiguously in a ``[n, level_cap, 2]`` level ring. Every f
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 from meltica_nb.schema import SCHEMA_VERSION, EventType, Kind
+
+#: The kernels of this part (all but the allocating conveniences) never allocate (the caller
+#: hands them their work arrays), so they
+#: are compiled without reference counting: an NRT function pays an atomic incref/decref per
+#: array argument on every call, and an update makes dozens of these calls per side.
+_kernel = njit(cache=True, _nrt=False)
+
+# --------------------------------------------------------------------------------------------
+# moving levels
+
+
+def shift_row(a, i, dst, src, n):
+    """Move ``a[i, src:src + n]`` to ``a[i, dst:dst + n]`` (the ranges may overlap).
+
+    A book side's levels move when a level is inserted or deleted above them; compiled, this
+    is one ``memmove`` (a loop of element copies whose distance is only known at run time is
+    not vectorised, and moving a 400-level side level by level cost more than everything else
+    an update does). As plain Python (kernels run with NUMBA_DISABLE_JIT=1), NumPy's slice
+    assignment, which copies overlapping ranges correctly.
+    """
+    if n > 0:
+        a[i, dst:dst + n] = a[i, src:src + n]
+
+
+@intrinsic
+def _memmove_row(typingctx, a, i, dst, src, n):
+    """``memmove`` of ``n`` items of row ``i`` of a C-contiguous 2-D array, ``src`` to ``dst``."""
+    sig = types.void(a, types.intp, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        row, to, frm, count = args[1:]
+        to_ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [row, to])
+        from_ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary,
+                                            [row, frm])
+        cgutils.raw_memmove(builder, to_ptr, from_ptr, count, ary.itemsize)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(shift_row, jit_options={"cache": True, "_nrt": False})
+def _shift_row_compiled(a, i, dst, src, n):
+    if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+        return None
+
+    def impl(a, i, dst, src, n):
+        if n > 0:
+            _memmove_row(a, i, dst, src, n)
+
+    return impl
+
 
 # --------------------------------------------------------------------------------------------
 # books
@@ -56,13 +115,13 @@ PX = 0
 QTY = 1
 
 
-@njit(cache=True)
+@_kernel
 def _find(px, i, n, price, descending):
     """Index of ``price`` in row ``i`` or where it would be inserted (binary search)."""
     return _find_from(px, i, 0, n, price, descending)
 
 
-@njit(cache=True)
+@_kernel
 def _find_from(px, i, lo, n, price, descending):
     """:func:`_find` searching columns ``lo..n`` only."""
     hi = n
@@ -77,25 +136,23 @@ def _find_from(px, i, lo, n, price, descending):
     return lo
 
 
-@njit(cache=True)
+@_kernel
 def _remove_at(px, qty, i, j, n):
     """Shift row ``i`` left over column ``j`` (``n`` levels before)."""
-    for c in range(j, n - 1):
-        px[i, c] = px[i, c + 1]
-        qty[i, c] = qty[i, c + 1]
+    shift_row(px, i, j, j + 1, n - 1 - j)
+    shift_row(qty, i, j, j + 1, n - 1 - j)
 
 
-@njit(cache=True)
+@_kernel
 def _insert_at(px, qty, i, j, n, price, quantity):
     """Shift row ``i`` right from column ``j`` (``n`` levels before) and write the level."""
-    for c in range(n, j, -1):
-        px[i, c] = px[i, c - 1]
-        qty[i, c] = qty[i, c - 1]
+    shift_row(px, i, j + 1, j, n - j)
+    shift_row(qty, i, j + 1, j, n - j)
     px[i, j] = price
     qty[i, j] = quantity
 
 
-@njit(cache=True)
+@_kernel
 def set_level(px, qty, count, i, descending, price, quantity):
     """Set one level of one side (quantity absolute, 0 deletes); return truncations (0 or 1)."""
     n = count[i]
@@ -121,7 +178,7 @@ def set_level(px, qty, count, i, descending, price, quantity):
     return dropped
 
 
-@njit(cache=True)
+@_kernel
 def _is_sorted(levels, off, n, descending):
     """True when the run's prices strictly follow the side's order (no repeated price)."""
     for r in range(off + 1, off + n):
@@ -132,31 +189,73 @@ def _is_sorted(levels, off, n, descending):
     return True
 
 
-@njit(cache=True)
-def _sorted_run(levels, off, n, descending):
-    """The run in the side's order, a repeated price keeping its last quantity."""
-    keys = levels[off:off + n, PX].copy()
-    if descending:
-        keys = -keys
-    order = np.argsort(keys, kind="mergesort")  # stable: repeats stay in arrival order
-    out = np.empty((n, 2), np.int64)
-    w = 0
+#: Rows of a level work array (:func:`level_work`): the merge plan, a sorted copy of an
+#: unsorted run, and the merge sort's second buffer.
+W_PLAN = 0
+W_RUN = 1
+W_SORT = 2
+
+
+def level_work(cap: int) -> np.ndarray:
+    """Scratch for :func:`apply_levels_in` runs of up to ``cap`` levels: int64 ``[3, cap, 2]``."""
+    return np.zeros((3, max(int(cap), 1), 2), np.int64)
+
+
+@_kernel
+def _before(a, b, descending):
+    """True when price ``a`` comes strictly before ``b`` in the side's order."""
+    return a > b if descending else a < b
+
+
+@_kernel
+def _merge_pass(dst, src, width, n, descending):
+    """One bottom-up merge pass: runs of ``width`` rows of ``src`` merged pairwise into ``dst``
+    (stable: of equal prices the earlier row comes first)."""
+    for lo in range(0, n, 2 * width):
+        mid = min(lo + width, n)
+        hi = min(lo + 2 * width, n)
+        a, b = lo, mid
+        for w in range(lo, hi):
+            if b >= hi or (a < mid and not _before(src[b, PX], src[a, PX], descending)):
+                dst[w, PX] = src[a, PX]
+                dst[w, QTY] = src[a, QTY]
+                a += 1
+            else:
+                dst[w, PX] = src[b, PX]
+                dst[w, QTY] = src[b, QTY]
+                b += 1
+
+
+@_kernel
+def _sort_run(work, levels, off, n, descending):
+    """Write the run into ``work[W_RUN]`` in the side's order, a repeated price keeping its
+    last quantity (stable merge sort, no allocation); return its length."""
+    a = work[W_RUN]
+    b = work[W_SORT]
     for t in range(n):
-        r = off + order[t]
-        if w > 0 and out[w - 1, PX] == levels[r, PX]:
+        a[t, PX] = levels[off + t, PX]
+        a[t, QTY] = levels[off + t, QTY]
+    width = 1
+    while width < n:
+        _merge_pass(b, a, width, n, descending)
+        _merge_pass(a, b, 2 * width, n, descending)
+        width *= 4
+    w = 0
+    for t in range(n):  # repeats are adjacent, in arrival order: the last one wins
+        if w > 0 and a[w - 1, PX] == a[t, PX]:
             w -= 1
-        out[w, PX] = levels[r, PX]
-        out[w, QTY] = levels[r, QTY]
+        a[w, PX] = a[t, PX]
+        a[w, QTY] = a[t, QTY]
         w += 1
-    return out[:w]
+    return w
 
 
-@njit(cache=True)
-def _plan(pos, shift, px, i, n, descending, run, off, m):
+@_kernel
+def _plan(plan, px, i, n, descending, run, off, m):
     """Where each run level lands in the old row, and the running size change after it.
 
-    ``pos[t]`` is the old index of the run's price ``t`` (or where it would be inserted) and
-    ``shift[t]`` the cumulative change of the row's length once levels ``0..t`` are applied.
+    ``plan[t, 0]`` is the old index of the run's price ``t`` (or where it would be inserted)
+    and ``plan[t, 1]`` the cumulative change of the row's length once levels ``0..t`` apply.
     """
     lo = 0
     d = 0
@@ -168,97 +267,121 @@ def _plan(pos, shift, px, i, n, descending, run, off, m):
             d -= 1 if exists else 0
         elif not exists:
             d += 1
-        pos[t] = lo
-        shift[t] = d
+        plan[t, 0] = lo
+        plan[t, 1] = d
         if exists:
             lo += 1
 
 
-@njit(cache=True)
-def _segment(px, pos, run, off, i, t, n, m):
+@_kernel
+def _segment(px, plan, run, off, i, t, n, m):
     """Old indices ``[start, end)`` between run level ``t`` and the next one."""
-    start = pos[t] + (1 if pos[t] < n and px[i, pos[t]] == run[off + t, PX] else 0)
-    end = pos[t + 1] if t + 1 < m else n
+    p = plan[t, 0]
+    start = p + (1 if p < n and px[i, p] == run[off + t, PX] else 0)
+    end = plan[t + 1, 0] if t + 1 < m else n
     return start, end
 
 
-@njit(cache=True)
-def _move(px, qty, i, n, pos, shift, run, off, m):
+@_kernel
+def _move(cols, i, n, plan, run, off, m):
     """Move the untouched levels between run levels by their running shift, in place.
 
-    Moves are monotone, so left moves in increasing order and right moves in decreasing order
-    never overwrite a level still to be moved; levels pushed past ``depth`` are dropped.
+    ``cols`` are the side's per-level arrays, prices first. Moves are monotone, so left moves
+    in increasing order and right moves in decreasing order never overwrite a level still to
+    be moved; levels pushed past ``depth`` are dropped.
     """
+    px = cols[0]
     depth = px.shape[1]
     for t in range(m):
-        d = shift[t]
+        d = plan[t, 1]
         if d < 0:
-            start, end = _segment(px, pos, run, off, i, t, n, m)
-            for c in range(start, end):
-                px[i, c + d] = px[i, c]
-                qty[i, c + d] = qty[i, c]
+            start, end = _segment(px, plan, run, off, i, t, n, m)
+            for col in cols:
+                shift_row(col, i, start + d, start, end - start)
     for t in range(m - 1, -1, -1):
-        d = shift[t]
+        d = plan[t, 1]
         if d > 0:
-            start, end = _segment(px, pos, run, off, i, t, n, m)
-            for c in range(min(end, depth - d) - 1, start - 1, -1):
-                px[i, c + d] = px[i, c]
-                qty[i, c + d] = qty[i, c]
+            start, end = _segment(px, plan, run, off, i, t, n, m)
+            for col in cols:
+                shift_row(col, i, start + d, start, min(end, depth - d) - start)
 
 
-@njit(cache=True)
-def _write(px, qty, i, pos, shift, run, off, m):
+@_kernel
+def _write(px, qty, i, plan, run, off, m):
     """Write the run's non-zero levels at their new indices (after the moves)."""
     depth = px.shape[1]
     before = 0
     for t in range(m):
         q = run[off + t, QTY]
-        dest = pos[t] + before
+        dest = plan[t, 0] + before
         if q != 0 and dest < depth:
             px[i, dest] = run[off + t, PX]
             qty[i, dest] = q
-        before = shift[t]
+        before = plan[t, 1]
 
 
-@njit(cache=True)
-def _merge_sorted(px, qty, count, i, descending, run, off, m):
-    """Apply a run in the side's order: each level found by binary search, each untouched
-    level moved at most once (and only where inserts and deletes before it do not cancel)."""
+@_kernel
+def merge_run(cols, count, i, descending, run, off, m, plan):
+    """Apply a run (``m >= 1`` levels in the side's order, one per price) to row ``i`` of the
+    side ``cols`` (``(px, qty, ...)``: further per-level arrays move along, the caller writes
+    them) and return the levels truncated.
+
+    Each level is found by binary search from the previous one; each untouched level moves at
+    most once (and only where inserts and deletes before it do not cancel). ``plan``: int64
+    ``[>= m, 2]`` scratch, left holding each level's old index and running shift.
+    """
+    px = cols[0]
     n = count[i]
-    pos = np.empty(m, np.int64)
-    shift = np.empty(m, np.int64)
-    _plan(pos, shift, px, i, n, descending, run, off, m)
-    _move(px, qty, i, n, pos, shift, run, off, m)
-    _write(px, qty, i, pos, shift, run, off, m)
-    new_n = n + shift[m - 1]
+    _plan(plan, px, i, n, descending, run, off, m)
+    _move(cols, i, n, plan, run, off, m)
+    _write(px, cols[1], i, plan, run, off, m)
+    new_n = n + plan[m - 1, 1]
     depth = px.shape[1]
     count[i] = min(new_n, depth)
     return max(new_n - depth, 0)
 
 
-@njit(cache=True)
-def apply_levels(px, qty, count, i, descending, levels, off, n):
+@_kernel
+def apply_levels_in(work, px, qty, count, i, descending, levels, off, n):
     """Apply ``levels[off:off + n]`` to one side of book ``i`` as one change; return the
-    number of levels truncated.
+    number of levels truncated. ``work``: a :func:`level_work` of at least ``n`` levels (no
+    allocation here).
 
     Quantities are absolute, 0 deletes (a missing level is fine), a price repeated in the run
     keeps its last quantity; afterwards the side keeps its best ``depth`` levels. A run in the
-    side's price order (as venues send it) is merged in one pass from its first price on:
-    binary search for the start, each shifted level moved once.
+    side's price order (as venues send it) is merged in one pass from its first price on.
     """
     if n <= 0:
         return 0
     if _is_sorted(levels, off, n, descending):
-        return _merge_sorted(px, qty, count, i, descending, levels, off, n)
-    run = _sorted_run(levels, off, n, descending)
-    return _merge_sorted(px, qty, count, i, descending, run, 0, run.shape[0])
+        return merge_run((px, qty), count, i, descending, levels, off, n, work[W_PLAN])
+    m = _sort_run(work, levels, off, n, descending)
+    return merge_run((px, qty), count, i, descending, work[W_RUN], 0, m, work[W_PLAN])
+
+
+@njit(cache=True)
+def apply_levels(px, qty, count, i, descending, levels, off, n):
+    """:func:`apply_levels_in` with its work array allocated per call."""
+    return apply_levels_in(np.empty((3, max(n, 1), 2), np.int64), px, qty, count, i, descending,
+                           levels, off, n)
+
+
+@_kernel
+def apply_depth_in(work, bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, levels, off, n_bids,
+                   n_asks):
+    """Apply one depth message (``n_bids`` bid rows then ``n_asks`` ask rows from ``off``);
+    ``work``: a :func:`level_work` of at least ``max(n_bids, n_asks)`` levels."""
+    t = apply_levels_in(work, bid_px, bid_qty, bid_n, i, True, levels, off, n_bids)
+    return t + apply_levels_in(work, ask_px, ask_qty, ask_n, i, False, levels, off + n_bids,
+                               n_asks)
 
 
 @njit(cache=True)
 def apply_depth(bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, levels, off, n_bids, n_asks):
-    """Apply one depth message (``n_bids`` bid rows then ``n_asks`` ask rows from ``off``)."""
-    t = apply_levels(bid_px, bid_qty, bid_n, i, True, levels, off, n_bids)
-    return t + apply_levels(ask_px, ask_qty, ask_n, i, False, levels, off + n_bids, n_asks)
+    """:func:`apply_depth_in` with its work array allocated per call."""
+    work = np.empty((3, max(n_bids, n_asks, 1), 2), np.int64)
+    return apply_depth_in(work, bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, levels, off,
+                          n_bids, n_asks)
 
 
 @njit(cache=True)
@@ -271,14 +394,14 @@ def load_snapshot(bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i, levels, off
                        n_asks)
 
 
-@njit(cache=True)
+@_kernel
 def clear_book(bid_n, ask_n, i):
     """Empty book ``i``."""
     bid_n[i] = 0
     ask_n[i] = 0
 
 
-@njit(cache=True)
+@_kernel
 def top_k(out_bids, out_asks, bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i):
     """Copy the best ``len(out_*)`` levels of each side into ``[k, 2]`` rows; return counts."""
     nb = min(bid_n[i], out_bids.shape[0])
@@ -292,7 +415,7 @@ def top_k(out_bids, out_asks, bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i)
     return nb, na
 
 
-@njit(cache=True)
+@_kernel
 def best(bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i):
     """``(bid_px, bid_qty, ask_px, ask_qty)`` of book ``i``; an empty side reads ``0, 0``."""
     bp = bid_px[i, 0] if bid_n[i] > 0 else 0
@@ -302,7 +425,17 @@ def best(bid_px, bid_qty, bid_n, ask_px, ask_qty, ask_n, i):
     return bp, bq, ap, aq
 
 
-@njit(cache=True)
+@_kernel
+def flagged(flags):
+    """How many books a per-book ``uint8`` flag array marks (a batch's caller then looks up
+    which ones; usually none, which this tells it without a NumPy call)."""
+    n = 0
+    for i in range(flags.shape[0]):
+        n += flags[i]
+    return n
+
+
+@_kernel
 def is_crossed(bid_px, bid_n, ask_px, ask_n, i):
     """True when both sides have levels and the best bid is at or above the best ask."""
     return bid_n[i] > 0 and ask_n[i] > 0 and bid_px[i, 0] >= ask_px[i, 0]
@@ -312,7 +445,7 @@ def is_crossed(bid_px, bid_n, ask_px, ask_n, i):
 # book table
 
 
-@njit(cache=True)
+@_kernel
 def table_begin(tb_gen, tb_head):
     """Claim the next table row for writing (its generation reads -1 until committed)."""
     row = tb_head[0] % tb_gen.shape[0]
@@ -320,7 +453,7 @@ def table_begin(tb_gen, tb_head):
     return row
 
 
-@njit(cache=True)
+@_kernel
 def table_commit(tb_nb, tb_na, tb_gen, tb_head, row, nb, na):
     """Publish a written row; return its generation (the table's write count)."""
     gen = tb_head[0] + 1
@@ -331,7 +464,7 @@ def table_commit(tb_nb, tb_na, tb_gen, tb_head, row, nb, na):
     return gen
 
 
-@njit(cache=True)
+@_kernel
 def table_write(tb_bids, tb_asks, tb_nb, tb_na, tb_gen, tb_head, bids, asks, nb, na):
     """Write ``nb`` bid and ``na`` ask ``[., 2]`` rows into the next row; return (row, gen)."""
     row = table_begin(tb_gen, tb_head)

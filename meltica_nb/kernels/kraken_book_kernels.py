@@ -26,11 +26,12 @@ import numpy as np
 from numba import njit
 
 from meltica_nb.kernels import book_kernels as bk
-from meltica_nb.kernels.checksum_kernels import crc32_update
+from meltica_nb.kernels.checksum_kernels import crc32_update, div_pow10, put_digits
 
-#: Compiled with Numba's reference counting: the shared book kernels called here
-#: (``bk.apply_levels``) allocate their merge plan, which a kernel without it cannot compile.
-_kernel = njit(cache=True)
+#: No kernel here allocates (the level merge works in the caller's ``work`` array): compiled
+#: without reference counting, which saves an atomic incref/decref per array argument of every
+#: call between kernels.
+_kernel = njit(cache=True, _nrt=False)
 
 __all__ = [
     "CHECKSUM_LEVELS",
@@ -47,7 +48,6 @@ __all__ = [
     "apply_batch",
     "book_checksum",
     "drop_all",
-    "write_digits",
 ]
 
 #: Levels per side that enter the checksum.
@@ -71,50 +71,20 @@ P_QTY_SHIFT = 2  # quantity exponent - pair lot decimals (>= 0)
 N_PARAMS = 3
 
 
-#: Powers of ten up to 10**18: how many digits a positive int64 has, without dividing.
-_POW10 = np.array([10**k for k in range(19)], np.int64)
-#: "00" .. "99": two digits per division when printing.
-_PAIRS = np.array([ord(c) for k in range(100) for c in f"{k:02d}"], np.uint8)
-
-
 @_kernel
-def write_digits(out, pos, value):
-    """Decimal digits of ``value`` (> 0) at ``out[pos:]``; return the end. 0 writes nothing
-    (a text of zeros has nothing left once its leading zeros are stripped)."""
-    if value <= 0:
-        return pos
-    n = 1
-    while n < 19 and value >= _POW10[n]:
-        n += 1
-    end = pos + n
-    k = end
-    v = value
-    while v >= 10:
-        two = (v % 100) * 2
-        v //= 100
-        out[k - 1] = _PAIRS[two + 1]
-        out[k - 2] = _PAIRS[two]
-        k -= 2
-    if k > pos:
-        out[pos] = 48 + v
-    return end
-
-
-@_kernel
-def _side_text(out, pos, px, qty, i, n, px_div, qty_div):
+def _side_text(out, pos, px, qty, i, n, px_shift, qty_shift):
+    """Each level's price then quantity digits, leading zeros stripped (0 prints nothing)."""
     for j in range(min(n, CHECKSUM_LEVELS)):
-        pos = write_digits(out, pos, px[i, j] if px_div == 1 else px[i, j] // px_div)
-        pos = write_digits(out, pos, qty[i, j] if qty_div == 1 else qty[i, j] // qty_div)
+        pos = put_digits(out, pos, div_pow10(px[i, j], px_shift))
+        pos = put_digits(out, pos, div_pow10(qty[i, j], qty_shift))
     return pos
 
 
 @_kernel
 def book_checksum(book, counts, i, px_shift, qty_shift, scratch):
     """CRC32 (unsigned) of book ``i``'s checksum text (top 10 asks, then top 10 bids)."""
-    px_div = _POW10[px_shift]
-    qty_div = _POW10[qty_shift]
-    pos = _side_text(scratch, 0, book[2], book[3], i, counts[1][i], px_div, qty_div)
-    pos = _side_text(scratch, pos, book[0], book[1], i, counts[0][i], px_div, qty_div)
+    pos = _side_text(scratch, 0, book[2], book[3], i, counts[1][i], px_shift, qty_shift)
+    pos = _side_text(scratch, pos, book[0], book[1], i, counts[0][i], px_shift, qty_shift)
     return crc32_update(0, scratch, 0, pos)
 
 
@@ -141,22 +111,20 @@ def _drop(out_requested, sync, counts, i):
 
 
 @_kernel
-def _apply_row(sync, book, counts, row, levels):
+def _apply_row(sync, book, counts, row, levels, work):
     """Load or apply one row; False when it is an update without a live book (skipped)."""
     st, counters = sync[0], sync[1]
     i = np.int64(row["instrument"])
-    off, nb, na = row["level_off"], row["n_bids"], row["n_asks"]
     if row["is_snapshot"]:
-        t = bk.load_snapshot(book[0], book[1], counts[0], book[2], book[3], counts[1], i,
-                             levels, off, nb, na)
+        bk.clear_book(counts[0], counts[1], i)
         st[i, bk.S_STATE] = bk.LIVE
         counters[i, bk.C_SNAPSHOTS] += 1
     elif st[i, bk.S_STATE] != bk.LIVE:
         return False
     else:
-        t = bk.apply_depth(book[0], book[1], counts[0], book[2], book[3], counts[1], i, levels,
-                           off, nb, na)
         counters[i, bk.C_APPLIED] += 1
+    t = bk.apply_depth_in(work, book[0], book[1], counts[0], book[2], book[3], counts[1], i,
+                          levels, row["level_off"], row["n_bids"], row["n_asks"])
     counts[2][i] += t
     counters[i, bk.C_TRUNCATED] += t
     return True
@@ -179,9 +147,9 @@ def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
 
 @_kernel
 def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, tb_lv,
-                tb_meta, rows, levels, checksums, k, scratch):
+                tb_meta, rows, levels, checksums, k, scratch, work):
     """Run DEPTH_UPDATE ``rows`` (levels in ``levels``, ``checksums[j]``: -1 = none) through
-    the books -> ``(events written, rows rejected)``.
+    the books -> ``(events written, rows rejected, books flagged in out_requested)``.
 
     ``out_events`` (CANONICAL_EVENT, at least ``2 * len(rows)``) receives a BookSnapshot (top
     ``k`` into the book table, its ``checksum`` field set) and, when the top changed, a BBO
@@ -189,8 +157,8 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
     failed. ``sync`` = (state, counters) with :mod:`book_kernels` columns, ``book`` = (bid_px,
     bid_qty, ask_px, ask_qty), ``counts`` = (bid_n, ask_n, truncated), ``kc`` the ``K_*``
     counters, ``params`` the ``P_*`` columns, ``tb_lv`` / ``tb_meta`` the book table's arrays,
-    ``scratch`` :data:`SCRATCH_BYTES` uint8. Rows naming no book or levels outside the arena
-    are rejected.
+    ``scratch`` :data:`SCRATCH_BYTES` uint8, ``work`` a :func:`book_kernels.level_work` of at
+    least ``len(levels)`` levels. Rows naming no book or levels outside the arena are rejected.
     """
     e = 0
     rejected = 0
@@ -202,7 +170,7 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
             continue
         i = np.int64(row["instrument"])
         st[i, bk.S_SEEN] = 1
-        if not _apply_row(sync, book, counts, row, levels):
+        if not _apply_row(sync, book, counts, row, levels, work):
             kc[i, K_SKIPPED] += 1
             continue
         cut = _truncate(counts, i, params[i, P_DEPTH])
@@ -218,7 +186,7 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
                      row["ingest_ns"], row["exchange_ns"])
         if e > first:
             out_events[first]["checksum"] = crc
-    return e, rejected
+    return e, rejected, bk.flagged(out_requested)
 
 
 @_kernel

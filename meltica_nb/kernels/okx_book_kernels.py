@@ -39,12 +39,11 @@ order); without one (the 2022 recording) it counts applied messages. A keep-aliv
 until the new ``seqId`` passes the last one emitted (the dispatcher would drop them anyway).
 """
 
-import numpy as np
 from numba import njit
 
 from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.book_kernels import _find
-from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update
+from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update, div_pow10, put_decimal
 
 #: Instrument states (``S_STATE``).
 WAITING = bk.SYNCING  # no book: waiting for a snapshot
@@ -90,9 +89,7 @@ _kernel = njit(cache=True, _nrt=False)
 #: costs more than the value's work).
 _inline = njit(cache=True, _nrt=False, inline="always")
 
-_POW10 = np.array([10**k for k in range(19)], np.int64)
 _COLON = 58
-_DOT = 46
 
 
 # -- levels with text ------------------------------------------------------------------------
@@ -152,51 +149,25 @@ def _in_book_order(levels, off, m, descending):
     return True
 
 
-@_inline
-def _keep(tmp, out, room, price, quantity, text):
-    """Write level ``out`` of the merged tail unless the side is full (a truncation)."""
-    if out < room:
-        tmp[0, out] = price
-        tmp[1, out] = quantity
-        tmp[2, out] = text
+@_kernel
+def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan):
+    """Apply a sorted run through the shared one-pass merge (each old level moves at most
+    once, texts along), then write the run's texts where its levels landed."""
+    t = bk.merge_run((px, qty, txt), count, i, descending, levels, off, m, plan)
+    depth = px.shape[1]
+    before = 0
+    for r in range(m):
+        dest = plan[r, 0] + before
+        if levels[off + r, 1] != 0 and dest < depth:
+            txt[i, dest] = texts[off + r]
+        before = plan[r, 1]
+    return t
 
 
 @_kernel
-def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
-    """Apply a sorted run in one pass: each old level moves once (a shift per insert or delete
-    would move half the side each time). Returns truncations."""
-    n = count[i]
-    start = _find(px, i, n, levels[off, 0], descending)  # levels before it stay in place
-    room = px.shape[1] - start
-    a, out = start, 0
-    for r in range(off, off + m):
-        price = levels[r, 0]
-        while a < n and ((px[i, a] > price) if descending else (px[i, a] < price)):
-            _keep(tmp, out, room, px[i, a], qty[i, a], txt[i, a])
-            out += 1
-            a += 1
-        if a < n and px[i, a] == price:
-            a += 1
-        if levels[r, 1] != 0:
-            _keep(tmp, out, room, price, levels[r, 1], texts[r])
-            out += 1
-    while a < n:
-        _keep(tmp, out, room, px[i, a], qty[i, a], txt[i, a])
-        out += 1
-        a += 1
-    kept = min(out, room)
-    for c in range(kept):
-        px[i, start + c] = tmp[0, c]
-        qty[i, start + c] = tmp[1, c]
-        txt[i, start + c] = tmp[2, c]
-    count[i] = start + kept
-    return out - kept
-
-
-@_kernel
-def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
+def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan):
     if m > 1 and _in_book_order(levels, off, m, descending):
-        return _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp)
+        return _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan)
     t = 0
     for r in range(off, off + m):
         t += set_level(px, qty, txt, count, i, descending, levels[r, 0], levels[r, 1], texts[r])
@@ -204,47 +175,28 @@ def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, tmp):
 
 
 @_kernel
-def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, tmp):
+def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, plan):
     """Apply ``n_bids`` then ``n_asks`` levels from ``levels[off:]``; return truncations.
 
-    ``tmp``: int64 ``[3, depth]`` scratch for the one-pass merge of a sorted run.
+    ``plan``: int64 ``[>= max(n_bids, n_asks), 2]`` scratch for the one-pass merge of a
+    sorted run (:func:`book_kernels.merge_run`).
     """
     t = _apply_side(book[0], book[1], book[2], counts[0], i, True, levels, texts, off, n_bids,
-                    tmp)
+                    plan)
     return t + _apply_side(book[3], book[4], book[5], counts[1], i, False, levels, texts,
-                           off + n_bids, n_asks, tmp)
+                           off + n_bids, n_asks, plan)
 
 
 # -- checksum ----------------------------------------------------------------------------------
 
 @_inline
-def _put_value(buf, pos, mantissa, exponent, decimals):
-    """Write the received text of ``mantissa`` (``decimals`` places) at ``pos``; new pos.
-
-    The canonical form :func:`~meltica_nb.kernels.decimal_kernels.format_decimal` writes, for
-    the non-negative values of a book, written in place (no slice of ``buf`` per value).
-    """
-    value = mantissa // _POW10[exponent - decimals]
-    width = decimals + 1
-    while width < 19 and value >= _POW10[width]:
-        width += 1
-    end = pos + width + (1 if decimals > 0 else 0)
-    p = end - 1
-    for k in range(width):
-        if k == decimals and k > 0:
-            buf[p] = _DOT
-            p -= 1
-        buf[p] = 48 + value % 10
-        value //= 10
-        p -= 1
-    return end
-
-
-@_inline
 def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
-    pos = _put_value(buf, pos, px[i, j], pexp, txt[i, j] >> 8)
+    """``px:sz:`` of level ``j``, each printed with the decimals its received text had."""
+    pd = txt[i, j] >> 8
+    sd = txt[i, j] & 0xFF
+    pos = put_decimal(buf, pos, div_pow10(px[i, j], pexp - pd), pd)
     buf[pos] = _COLON
-    pos = _put_value(buf, pos + 1, qty[i, j], qexp, txt[i, j] & 0xFF)
+    pos = put_decimal(buf, pos + 1, div_pow10(qty[i, j], qexp - sd), sd)
     buf[pos] = _COLON
     return pos + 1
 
@@ -297,17 +249,17 @@ def _in_sequence(st, counters, i, seq, prev):
 
 
 @_kernel
-def _load(book, counts, counters, st, i, levels, texts, row, tmp):
+def _load(book, counts, counters, st, i, levels, texts, row, plan):
     counts[0][i] = 0
     counts[1][i] = 0
     counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
-                                             row["n_bids"], row["n_asks"], tmp)
+                                             row["n_bids"], row["n_asks"], plan)
     st[i, S_STATE] = LIVE
     counters[i, C_SNAPSHOTS] += 1
 
 
 @_kernel
-def _update(out_resync, book, counts, st, counters, i, levels, texts, row, tmp):
+def _update(out_resync, book, counts, st, counters, i, levels, texts, row, plan):
     """Steps 2-4 for one update; True when it was applied."""
     if st[i, S_STATE] != LIVE:
         counters[i, C_IGNORED] += 1
@@ -319,7 +271,7 @@ def _update(out_resync, book, counts, st, counters, i, levels, texts, row, tmp):
     if order == 0:
         return False
     counters[i, C_TRUNCATED] += apply_levels(book, counts, i, levels, texts, row["level_off"],
-                                             row["n_bids"], row["n_asks"], tmp)
+                                             row["n_bids"], row["n_asks"], plan)
     counters[i, C_APPLIED] += 1
     return True
 
@@ -375,10 +327,10 @@ def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps
     """Run DEPTH_UPDATE ``rows`` (levels ``[m, 2]`` int64 with ``texts[m]``) through the books.
 
     ``checksums[r]`` is row ``r``'s venue checksum (0: none); ``scratch`` is
-    ``(uint8[CHECKSUM_BUFFER], int64[3, depth])``. Writes at most two events per row
+    ``(uint8[CHECKSUM_BUFFER], int64[len(levels), 2])``. Writes at most two events per row
     into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
-    ``(events written, rows rejected)`` (instrument outside the books, levels outside the
-    arena).
+    ``(events written, rows rejected, books flagged in out_resync)`` (rejected: instrument
+    outside the books, levels outside the arena).
     """
     e = 0
     rejected = 0
@@ -395,4 +347,4 @@ def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps
                     checksums[r]):
             e = _emit(out_events, blank, e, book, counts, sync, tb_lv, tb_meta, i, k, row,
                       checksums[r])
-    return e, rejected
+    return e, rejected, bk.flagged(out_resync)

@@ -81,6 +81,7 @@ class KrakenBooks:
         self._blank = np.zeros(1, CANONICAL_EVENT)
         self._out = np.zeros(256, CANONICAL_EVENT)
         self._scratch = np.zeros(kk.SCRATCH_BYTES, np.uint8)
+        self._work = bk.level_work(4096)
         (book, counts), (tb_lv, tb_meta) = self.books.arrays, table.arrays
         self._arrays = ((self.state, self.counters), book, counts, self.kraken, self.params,
                         tb_lv, tb_meta)
@@ -108,11 +109,14 @@ class KrakenBooks:
         need = 2 * rows.shape[0]
         if self._out.shape[0] < need:
             self._out = np.zeros(max(need, 2 * self._out.shape[0]), CANONICAL_EVENT)
+        if self._work.shape[1] < lv.shape[0]:
+            self._work = bk.level_work(max(lv.shape[0], 2 * self._work.shape[1]))
         with self.books.lock, self.table.lock:
-            n, rejected = kk.apply_batch(self._out, self._requested, self._blank, *self._arrays,
-                                         rows, lv, sums, self.k, self._scratch)
+            n, rejected, flagged = kk.apply_batch(
+                self._out, self._requested, self._blank, *self._arrays, rows, lv, sums, self.k,
+                self._scratch, self._work)
             self.rejected_rows += rejected
-            if not self._requested.any():
+            if not flagged:
                 return self._out[:n], []
             failed = np.flatnonzero(self._requested)
             self._requested[failed] = 0

@@ -88,7 +88,7 @@ class OkxBooks:
         self.exps = tuple(exps)
         self.rejected_rows = 0
         self._resync = np.zeros(max_books, np.uint8)
-        self._scratch = (np.zeros(ok.CHECKSUM_BUFFER, np.uint8), np.zeros((3, depth), np.int64))
+        self._scratch = (np.zeros(ok.CHECKSUM_BUFFER, np.uint8), np.zeros((4096, 2), np.int64))
         self._blank = np.zeros(1, CANONICAL_EVENT)
         self._out = np.zeros(256, CANONICAL_EVENT)
 
@@ -107,15 +107,17 @@ class OkxBooks:
         need = 2 * rows.shape[0]
         if self._out.shape[0] < need:
             self._out = np.zeros(max(need, 2 * self._out.shape[0]), CANONICAL_EVENT)
+        if self._scratch[1].shape[0] < lv.shape[0]:  # the merge plan: one row per level
+            self._scratch = (self._scratch[0], np.zeros((2 * lv.shape[0], 2), np.int64))
         with self.table.lock:
-            n, rejected = ok.apply_batch(
+            n, rejected, flagged = ok.apply_batch(
                 self._out, self._resync, self._blank, self._scratch,
                 (self.state, self.counters), self.book, self.counts, self.exps,
                 *self.table.arrays, np.ascontiguousarray(rows), lv,
                 np.ascontiguousarray(texts, np.int64), np.ascontiguousarray(checksums, np.int64),
                 self.k)
         self.rejected_rows += rejected
-        if not self._resync.any():
+        if not flagged:
             return self._out[:n], []
         dropped = np.flatnonzero(self._resync)
         self._resync[dropped] = 0

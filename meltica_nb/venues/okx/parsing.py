@@ -55,6 +55,7 @@ BOOKS5 = scan.BOOKS5
 
 _N_STATUS = len(FrameStatus)
 _FALLBACK = int(FrameStatus.FALLBACK)  # numpy compares an IntEnum member slowly
+_OK = int(FrameStatus.OK)
 _N_TYPES = 16
 
 
@@ -194,6 +195,7 @@ class OkxParser:
         self._version = -1
         self._table = None
         self._status_totals = np.zeros(_N_STATUS, np.int64)
+        self._all_ok = np.zeros(_N_STATUS, np.int64)  # the counts of a batch of book pushes
         self._type_totals = np.zeros(_N_TYPES, np.int64)
         self._totals = {"scanned": 0, "fallback": 0, "book_rows": 0, "levels": 0}
         self._st = np.zeros(scan.STATE_SIZE, np.int64)
@@ -227,7 +229,7 @@ class OkxParser:
         if recv.shape != (n,):
             raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
         joined = b"".join(frames)
-        lengths = np.array([len(f) for f in frames], np.int64)
+        lengths = np.fromiter(map(len, frames), np.int64, n)
         offsets = np.cumsum(lengths) - lengths
         self._grow(n, len(joined) // 9 + 16)
         t = self._symbols()
@@ -238,6 +240,20 @@ class OkxParser:
             t.qty_exp, self._st, self._stack, self._exps)
         status = self._status[:n]
         self._totals["scanned"] += nd
+        if nd == n:  # every frame a book push: rows already in frame order, no fallback
+            self._all_ok[_OK] = n
+            self._status_totals[_OK] += n
+            self._totals["book_rows"] += nd
+            self._totals["levels"] += nl
+            return OkxParseResult(_NO_EVENTS, self._depth[:nd], self._levels[:nl],
+                                  self._texts[:nl], self._checksums[:nd], self._kinds[:nd],
+                                  status, self._all_ok, 0)
+        result = self._with_fallback(frames, recv, status, nd, nl)
+        self._count(result)
+        return result
+
+    def _with_fallback(self, frames, recv, status, nd: int, nl: int) -> OkxParseResult:
+        """Run the frames the scanner handed back through the orjson path; merge the rows."""
         fallback = np.flatnonzero(status == _FALLBACK).tolist()
         events: list[np.ndarray] = []
         for f in fallback:
@@ -247,11 +263,9 @@ class OkxParser:
             if parsed.book is not None:
                 nd, nl = self._append_book(parsed.book, f, nd, nl)
         depth, checksums, kinds = self._in_frame_order(nd)
-        result = OkxParseResult(concat_events(events) if events else _NO_EVENTS, depth,
-                                self._levels[:nl], self._texts[:nl], checksums, kinds, status,
-                                np.bincount(status, minlength=_N_STATUS), len(fallback))
-        self._count(result)
-        return result
+        return OkxParseResult(concat_events(events) if events else _NO_EVENTS, depth,
+                              self._levels[:nl], self._texts[:nl], checksums, kinds, status,
+                              np.bincount(status, minlength=_N_STATUS), len(fallback))
 
     def _append_book(self, book: _Book, frame: int, nd: int, nl: int) -> tuple[int, int]:
         m = book.levels.shape[0]
