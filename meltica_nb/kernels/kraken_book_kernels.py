@@ -145,7 +145,7 @@ def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
     return False, crc
 
 
-@_kernel
+@njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
 def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, tb_lv,
                 tb_meta, rows, levels, checksums, k, scratch, work):
     """Run DEPTH_UPDATE ``rows`` (levels in ``levels``, ``checksums[j]``: -1 = none) through

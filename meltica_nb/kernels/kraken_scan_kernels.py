@@ -28,6 +28,7 @@ Binance scanner's (:mod:`meltica_nb.kernels.binance_scan_kernels`), shared, not 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from meltica_nb.kernels.binance_scan_kernels import (
     _E_FB,
@@ -521,7 +522,7 @@ def _scan_frame(buf, start, end, spans, st, stack):
     return i >= 0 and _ws(buf, i, end) == end
 
 
-@_kernel
+@njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
 def scan_batch(out_depth, out_levels, out_checksum, out_status, out_row, buf, frame_off,
                frame_len, recv_ns, venue, slots, sym_bytes, sym_len, sym_inst, price_exp,
                qty_exp, spans, st, stack):

@@ -321,7 +321,7 @@ def _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, ro
     return _verify(out_resync, scratch[0], book, counts, st, counters, exps, i, checksum)
 
 
-@_kernel
+@njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
 def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps, tb_lv, tb_meta,
                 rows, levels, texts, checksums, k):
     """Run DEPTH_UPDATE ``rows`` (levels ``[m, 2]`` int64 with ``texts[m]``) through the books.

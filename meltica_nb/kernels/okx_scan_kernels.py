@@ -417,7 +417,7 @@ def _write_row(out_depth, out_checksum, out_kind, d, st, inst, venue, recv, nl):
     out_kind[d] = st[_CHANNEL]
 
 
-@_kernel
+@njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
 def scan_books(out_depth, out_levels, out_texts, out_checksum, out_kind, out_frame, out_status,
                buf, frame_off, frame_len, recv_ns, venue, slots, sym_bytes, sym_len, sym_inst,
                price_exp, qty_exp, st, stack, exps):
