@@ -355,9 +355,15 @@ def test_keyboard_interrupt_while_joining_cancels_joins_and_propagates() -> None
         signal.pthread_kill(main_ident, signal.SIGINT)
         loop_until_cancelled(token, seen)
 
-    tg = TaskGroup("kbijoin")
-    tg.start(interrupter)
-    with pytest.raises(KeyboardInterrupt):
-        tg.join()
+    # Python's own Ctrl-C handler, whatever the runner left: a shell starts background jobs
+    # with SIGINT ignored, and then no KeyboardInterrupt would ever come.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        tg = TaskGroup("kbijoin")
+        tg.start(interrupter)
+        with pytest.raises(KeyboardInterrupt):
+            tg.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert seen == ["exited"]  # cancelled and joined before the interrupt propagated
     assert group_threads("kbijoin") == []
