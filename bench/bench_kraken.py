@@ -244,9 +244,7 @@ def _print(result: dict) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cryptofeed-python", default=None,
-                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
-                        f"default ${cryptofeed_env.ENV_VAR})")
+    cryptofeed_env.add_argument(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(args.runs, args.cryptofeed_python)

@@ -199,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--cryptofeed-python", default=None,
-                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
-                        f"default ${cryptofeed_env.ENV_VAR})")
+    cryptofeed_env.add_argument(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     report = measure(args.runs, args.repeat, args.cryptofeed_python)

@@ -338,9 +338,7 @@ def measures(quick: bool) -> list[Measure]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cryptofeed-python", default=None,
-                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
-                        f"default ${cryptofeed_env.ENV_VAR})")
+    cryptofeed_env.add_argument(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     out = run(args.runs, args.cryptofeed_python)

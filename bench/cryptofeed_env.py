@@ -75,6 +75,13 @@ class CryptofeedEnv:
         return orjson.loads(done.stdout.strip().splitlines()[-1])
 
 
+def add_argument(parser) -> None:
+    """The benchmarks' ``--cryptofeed-python`` option (one definition for every entry)."""
+    parser.add_argument("--cryptofeed-python", default=None,
+                        help="an interpreter with cryptofeed installed (timed in a subprocess; "
+                        f"default ${ENV_VAR})")
+
+
 def _last_line(text: str) -> str:
     lines = [x for x in text.strip().splitlines() if x.strip()]
     return lines[-1] if lines else "(no output)"

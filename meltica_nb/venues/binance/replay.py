@@ -26,15 +26,13 @@ from meltica_nb.venues.binance.config import BinanceConfig
 from meltica_nb.venues.binance.feed import BinanceFeed
 from meltica_nb.venues.binance.parsing import FrameStatus
 from meltica_nb.venues.binance.symbols import split_by_quote
+from meltica_nb.venues.ws_book_replay import NOWHERE_REST, NOWHERE_WS
 
 __all__ = ["BinanceReplay"]
 
 _STREAM = re.compile(r"^([a-z0-9]+)@(depth|trade|aggTrade|bookTicker|kline_|ticker|miniTicker)")
 _NAMES = {"spot": "binance", "usdm": "binance-futures"}
 _COMBINED = b'{"stream":"'
-#: Nothing listens here: a feed that tried the network in replay would fail at once, locally.
-_NOWHERE_WS, _NOWHERE_REST = "ws://127.0.0.1:9", "http://127.0.0.1:9"
-
 
 def _rest_urls(preview: LineChunk):
     return (urlsplit(label[5:]) for label, kind in zip(preview.label, preview.kind.tolist(),
@@ -105,8 +103,8 @@ class BinanceReplay:
         canonical = _canonical(symbols, info)
         if not canonical:
             raise ConfigError(f"no {self.name} symbol found in the recordings' first lines")
-        config = BinanceConfig(market=self.market, symbols=canonical, ws_url=_NOWHERE_WS,
-                               rest_url=_NOWHERE_REST,
+        config = BinanceConfig(market=self.market, symbols=canonical, ws_url=NOWHERE_WS,
+                               rest_url=NOWHERE_REST,
                                max_streams_per_connection=len(canonical))
         feed = BinanceFeed(engine, config)
         feed.prepare_from(info)
