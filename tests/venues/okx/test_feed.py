@@ -147,7 +147,9 @@ def test_books_trades_and_bbo_reach_the_consumer(live):
 def _corrupt_checked(run):
     stats = run.feed.stats()
     assert stats.checksum_fail >= 2 and stats.resyncs >= 2
-    assert run.sim.stats()["subscribe_requests"] >= 3  # the start, then the resubscribes
+    # the start, then the resubscribes; the simulator counts them a loopback hop later
+    wait_until(lambda: run.sim.stats()["subscribe_requests"] >= 3, 5.0,
+               what="the simulator saw the start and two resubscribes")
 
 
 def _gaps_checked(run):
