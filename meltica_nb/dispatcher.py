@@ -23,6 +23,7 @@ from .consumer import CRITICAL_KIND_MASK, Consumer
 from .dead_letter_queue import DeadLetterQueue, DeadLetterReason
 from .errors import ConfigError, PoolError
 from .kernels import dispatch_kernels as dk
+from .kernels import routing_kernels as rk
 from .pool import Pool
 from .ring import _atomic
 from .ring_bank import RingBank
@@ -135,6 +136,7 @@ class Dispatcher:
         self._release_bad = np.zeros((2, 0), np.int64)
         self._ready = np.zeros(max(n, 256), CANONICAL_EVENT)
         self._mask = np.zeros((max(n, 256), self.router.n_consumers_max), np.uint8)
+        self._route_memo = rk.new_memo()
         self._dlq = np.zeros(0, CANONICAL_EVENT)
         self._dlq_column = np.zeros(0, np.int64)
 
@@ -288,7 +290,8 @@ class Dispatcher:
                 fl.generation, pool.words, KIND_OF_TYPE, CRITICAL_KIND_MASK, self._last_ingest,
                 self._critical, self._invalid, self._ordered, *self.order.kernel_state(),
                 self._fan_counts, self._per_column, self._dlq, self._dlq_column, self._mask,
-                self._ready, *table.arrays(), *self.bank.arrays(), self._release_bad)
+                self._ready, self._route_memo, *table.arrays(), *self.bank.arrays(),
+                self._release_bad)
             self._args_key = (table, self._ready, self._dlq, self.bank.records,
                               self.order.outputs_grown)
         return self._args
@@ -338,22 +341,18 @@ class Dispatcher:
         """Market data: gather, route and publish into every market-data ring in one call."""
         self._reserve(slots.shape[0])
         _fan_out_kernel(self._fan_counts, self._per_column, self._dlq, self._dlq_column,
-                        self._mask, self._ready, self.pool.records, slots,
+                        self._mask, self._ready, self.pool.records, slots, self._route_memo,
                         *self.router.table.arrays(), *self.bank.arrays())
         self._after_fan_out()
 
     def _after_fan_out(self) -> None:
         """Count the last fan-out, wake the consumers it fed, hand its drops to the DLQ."""
-        counts, per_column = self._fan_counts, self._per_column
-        n_dropped = int(counts[0])
-        self._unrouted += int(counts[1])
-        self._fanned_out += int(counts[2])
-        self.wake_chain.start(per_column)
+        n_dropped, unrouted, fanned_out, n_ready = self._fan_counts.tolist()
+        self._unrouted += unrouted
+        self._fanned_out += fanned_out
+        self.wake_chain.start(self._per_column)
         if n_dropped:
             self._dead_letter_drops(n_dropped)
-        n_ready = int(counts[3])
-        counts[:] = 0
-        per_column[:] = 0
         if self.orchestrator is not None and n_ready:  # ORCHESTRATOR HOOK (batch)
             self._merge(self.orchestrator.on_batch(self._ready[:n_ready]))
 

@@ -230,7 +230,7 @@ class RoutingTable:
             raise ConfigError(
                 f"out must be uint8 [n, {self.n_consumers}], got {out.dtype} {out.shape}"
             )
-        if rk.route_batch(out, events, *self.arrays()) < 0:
+        if rk.route_batch(out, events, rk.new_memo(), *self.arrays()) < 0:
             raise ConfigError(f"out has {out.shape[0]} rows for a batch of {n} events")
         return out[:n]
 

@@ -12,7 +12,7 @@ from numba import njit
 from . import ordering_kernels as ok
 from .ordering_kernels import stream_key_nb
 from .pool_kernels import IN_USE, find_poison_violation, release_slots
-from .ring_kernels import PUBLISHED, md_publish_core
+from .ring_kernels import PUBLISHED, any_coalescable, md_publish_core
 from .routing_kernels import route_batch
 
 #: Rows of the ``ordered`` output of :func:`stamp_batch`: the ordering stage's columns.
@@ -107,7 +107,7 @@ def stamp_batch(ordered, critical_out, invalid_out, records, slots, events, kind
 
 @njit(cache=True, _nrt=False)
 def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, slots,
-            rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
+            route_memo, rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
             rule_instr_any, rule_instr_ok, records, cursors, counters, stream_keys,
             stream_seqs, capacities, coalescing):
     """Deliver the ready market-data ``slots`` to every subscribed market-data ring.
@@ -116,24 +116,27 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
     publishes into each ring of the bank (row ``c`` is consumer column ``c``) with the
     market-data policy: latest-wins per stream, else append, dropping the oldest into ``dlq``
     (``dlq_column`` names the ring) when full. ``per_column[c]`` receives how many events ring
-    ``c`` took. ``out_counts`` receives (dropped, unrouted, deliveries, events): the ready
-    events are ``batch[:events]``. The originals stay in the pool: the caller releases them.
+    ``c`` took (the other entries are zeroed). ``out_counts`` receives (dropped, unrouted,
+    deliveries, events): the ready events are ``batch[:events]``. The originals stay in the
+    pool: the caller releases them.
     """
     n = slots.shape[0]
+    per_column[:] = 0
     gather(batch, pool_records, slots)
     events = batch[:n]
-    route_batch(mask, events, rule_consumer, type_start, type_rules, rule_venue_any,
-                rule_venue_ok, rule_instr_any, rule_instr_ok)
+    route_batch(mask, events, route_memo, rule_consumer, type_start, type_rules,
+                rule_venue_any, rule_venue_ok, rule_instr_any, rule_instr_ok)
     n_columns = capacities.shape[0]
     out_counts[1] = unrouted_count(mask, n, n_columns)
     n_dropped = deliveries = 0
+    coalescable = any_coalescable(events)
     for c in range(n_columns):
         cap = capacities[c]
         table = max(8, 2 * cap)
         dropped, taken = md_publish_core(dlq[n_dropped:], records[c, :cap], cursors[c],
                                          counters[c], stream_keys[c, :table],
                                          stream_seqs[c, :table], events, mask, c,
-                                         coalescing[c] != 0)
+                                         coalescable and coalescing[c] != 0)
         counters[c, PUBLISHED] += taken
         per_column[c] = taken
         dlq_column[n_dropped:n_dropped + dropped] = c
@@ -200,7 +203,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                    critical_out, invalid_out, ordered, out_ready, out_dropped, order_counts,
                    order_scratch, table_keys, table_index, stream_keys, meta, last_emitted,
                    buf_len, buf_seq_first, buf_seq, buf_arrival, buf_slot, order_counters,
-                   fan_counts, per_column, dlq, dlq_column, mask, batch, rule_consumer,
+                   fan_counts, per_column, dlq, dlq_column, mask, batch, route_memo, rule_consumer,
                    type_start, type_rules, rule_venue_any, rule_venue_ok, rule_instr_any,
                    rule_instr_ok, records, cursors, counters, ring_keys, ring_seqs, capacities,
                    coalescing, release_bad):
@@ -218,6 +221,8 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
     for every slot ``out_ready`` can hold.
     """
     result[:] = 0
+    fan_counts[:] = 0  # read after every call, whether or not anything was fanned out
+    per_column[:] = 0
     n = events.shape[0]
     debug = params[P_DEBUG] != 0
     if free_top[0] < n:
@@ -252,7 +257,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
     else:
         ready = out_ready[:order_counts[ok.COUNT_READY]]
         fan_out(fan_counts, per_column, dlq, dlq_column, mask, batch, pool_records, ready,
-                rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
+                route_memo, rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
                 rule_instr_any, rule_instr_ok, records, cursors, counters, ring_keys,
                 ring_seqs, capacities, coalescing)
         done = out_ready[:order_counts[ok.COUNT_READY] + order_counts[ok.COUNT_DROPPED]]

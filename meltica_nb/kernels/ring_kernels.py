@@ -171,7 +171,9 @@ def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, c
     """Apply the market-data policy to the selected events; return (n_dropped, n_selected).
 
     ``coalesce`` False turns latest-wins off (a backtest consumer that must see every event
-    and drains the ring after each publish, so nothing is dropped either).
+    and drains the ring after each publish, so nothing is dropped either; the dispatcher also
+    passes False for a batch with nothing coalescable). Without coalescing and with room for
+    the whole batch, the events are simply appended (:func:`append_selected`).
 
     Selected: every event when ``column < 0``, else those with ``mask[i, column]`` (a
     dispatcher's routing mask). Coalesce into the stream's unconsumed record, else append,
@@ -184,6 +186,11 @@ def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, c
     capacity_mask = records.shape[0] - 1
     head, tail, used = cursors[HEAD], cursors[TAIL], cursors[STREAMS_USED]
     high, n_dropped, n_coalesced, n_selected = counters[HIGH_WATER], 0, 0, 0
+    if not coalesce and head - tail + events.shape[0] <= records.shape[0]:
+        n_selected = append_selected(records, head, events, mask, column)
+        cursors[HEAD] = head + n_selected
+        counters[HIGH_WATER] = max(high, head + n_selected - tail)
+        return 0, n_selected
     for i in range(events.shape[0]):
         if not (mask_all or mask[i, column]):
             continue
@@ -213,6 +220,31 @@ def md_publish_core(dlq, records, cursors, counters, keys, seqs, events, mask, c
     counters[DROPPED] += n_dropped
     counters[HIGH_WATER] = high
     return n_dropped, n_selected
+
+
+@njit(cache=True, _nrt=False)
+def append_selected(records, head, events, mask, column):
+    """Append the selected events at ``head`` (room for all of them); return how many.
+
+    The market-data policy with nothing to coalesce and nothing to drop: the plain copy the
+    fan-out of a trade batch into a ring with room comes down to.
+    """
+    capacity_mask = records.shape[0] - 1
+    n = 0
+    for i in range(events.shape[0]):
+        if column < 0 or mask[i, column]:
+            records[(head + n) & capacity_mask] = events[i]
+            n += 1
+    return n
+
+
+@njit(cache=True, _nrt=False)
+def any_coalescable(events):
+    """True when some event of the batch is of a coalescable type."""
+    for i in range(events.shape[0]):  # noqa: SIM110 (no generators without the NRT)
+        if is_coalescable(events[i]["event_type"]):
+            return True
+    return False
 
 
 @njit(cache=True)

@@ -19,6 +19,7 @@ from meltica_nb.concurrency import TaskGroup
 from meltica_nb.errors import ConfigError
 from meltica_nb.kernels import dispatch_kernels as dk
 from meltica_nb.kernels import ring_kernels as rk
+from meltica_nb.kernels.routing_kernels import new_memo
 from meltica_nb.ring import CriticalRing, MarketDataRing, RingStats
 from meltica_nb.ring_bank import RingBank
 from meltica_nb.routing import RoutingTable, Subscription
@@ -253,7 +254,7 @@ def test_fan_out_over_a_ring_bank_applies_each_rings_policy(specs, capacities):
     dlq, dlq_column = np.zeros(3 * n, CANONICAL_EVENT), np.zeros(3 * n, np.int64)
     dk.fan_out(counts, per_column, dlq, dlq_column, np.zeros((n, 3), np.uint8),
                np.zeros(n, CANONICAL_EVENT), batch, np.arange(n, dtype=np.int64),
-               *table.arrays(), *bank.arrays())
+               new_memo(), *table.arrays(), *bank.arrays())
     dropped = []
     for c, ring in enumerate(alone):
         wanted = [FAN_OUT_SUBSCRIPTIONS[c].matches(*spec[1:3], spec[0]) for spec in specs]

@@ -198,17 +198,17 @@ def test_kernel_refuses_a_mask_narrower_than_the_consumers():
     t = table_of([Subscription(3, event_types={TRADE})])
     ev = events_of([(1, 1, TRADE)])
     narrow = np.full((1, 3), 9, np.uint8)
-    assert rk.route_batch(narrow, ev, *t.arrays()) == rk.BAD_ARGS
+    assert rk.route_batch(narrow, ev, rk.new_memo(), *t.arrays()) == rk.BAD_ARGS
     assert (narrow == 9).all()
     wide = np.zeros((1, 4), np.uint8)
-    assert rk.route_batch(wide, ev, *t.arrays()) == 1
+    assert rk.route_batch(wide, ev, rk.new_memo(), *t.arrays()) == 1
 
 
 def test_kernel_returns_delivery_count():
     t = table_of([Subscription(0), Subscription(1, event_types={TRADE})])
     out = np.zeros((3, 4), np.uint8)
     ev = events_of([(1, 1, TRADE), (1, 1, BBO), (1, 1, 0)])
-    assert rk.route_batch(out, ev, *t.arrays()) == 3
+    assert rk.route_batch(out, ev, rk.new_memo(), *t.arrays()) == 3
 
 
 # -- subscriptions ---------------------------------------------------------------------------
@@ -351,10 +351,31 @@ def test_route_batch_equals_the_pure_python_reference(subs, triples, extra):
     t = RoutingTable.compile(subs, 6, n_venues, n_instr, 0)
     ev = events_of(triples)
     out = np.full((len(triples) + 2, 6), 5, np.uint8)  # stale content must be overwritten
-    deliveries = rk.route_batch(out, ev, *t.arrays())
+    deliveries = rk.route_batch(out, ev, rk.new_memo(), *t.arrays())
     expected = reference(subs, ev, 6)
     np.testing.assert_array_equal(out[: len(triples)], expected)
     assert (out[len(triples):] == 5).all()
+    assert deliveries == int(expected.sum())
+
+
+#: Batches of few streams (most events repeat one: the memo answers them) and of more streams
+#: than the memo has slots (entries are evicted and re-routed).
+REPEATING = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.sampled_from([1, 2, 3])),
+                     max_size=200)
+CROWDED = st.lists(st.tuples(st.integers(0, 9), st.integers(0, 40), st.integers(0, 20)),
+                   min_size=100, max_size=300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(subs=SUBSCRIPTIONS, triples=REPEATING | CROWDED)
+def test_route_memo_gives_the_reference_mask_for_repeated_and_crowded_streams(subs, triples):
+    """Events of a stream routed once and copied agree with routing each event on its own."""
+    t = RoutingTable.compile(subs, 6, 10, 41, 0)
+    ev = events_of(triples)
+    out = np.full((len(triples), 6), 5, np.uint8)
+    deliveries = rk.route_batch(out, ev, rk.new_memo(), *t.arrays())
+    expected = reference(subs, ev, 6)
+    np.testing.assert_array_equal(out, expected)
     assert deliveries == int(expected.sum())
 
 
