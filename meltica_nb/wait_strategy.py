@@ -3,7 +3,7 @@
 As in the LMAX Disruptor, the waiting policy is a small object the ring is built with, so the
 trade-off between latency and CPU is chosen per subscriber, not hard-coded:
 
-* :class:`BlockingWait` (default) sleeps on a per-thread doorbell: no CPU while idle,
+* :class:`BlockingWait` (default) sleeps on a per-thread doorbell lock: no CPU while idle,
   but a Python thread wake-up costs ~100 us;
 * :class:`YieldingWait` spins a little, then yields with ``time.sleep(0)``: lower latency, one
   core busy while waiting;
@@ -17,12 +17,11 @@ Producers call :meth:`WaitStrategy.signal` after each publish and consumers afte
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
-
-from .doorbell import Doorbell
 
 __all__ = ["BlockingWait", "BusySpinWait", "WaitStrategy", "YieldingWait"]
 
@@ -55,17 +54,16 @@ def _expired(deadline: float | None) -> bool:
 class BlockingWait:
     """Sleep on a per-thread doorbell; a signal rings the bells of the threads waiting now.
 
-    Each waiting thread parks on its own :class:`~meltica_nb.doorbell.Doorbell` and ``signal``
-    rings the bells of the waiters registered at that moment. The signaller never takes a lock
-    a waiter holds, so a publish is never stuck behind a consumer that is re-checking its
+    Each waiting thread parks on its own lock (held while nobody rang) and ``signal`` releases
+    the bells of the waiters registered at that moment. The signaller never takes a lock a
+    waiter holds, so a publish is never stuck behind a consumer that is re-checking its
     predicate (a ``threading.Condition`` made the producer wait for that, under the GIL, and
-    its p99 signal cost reached milliseconds on a loaded machine), and ringing releases the GIL
-    (see the doorbell for why that matters).
+    its p99 signal cost reached milliseconds on a loaded machine).
 
     No wake-up is lost: a waiter registers its bell before it checks the predicate, and a
     signaller changes the state before it reads the registered bells. Either the signaller
     saw the bell (and rings it) or the state change came first (and the check sees it). A ring
-    that arrives after the wait ended is answered by the next wait, which re-checks its
+    that arrives after the wait ended leaves the bell open: the next wait re-checks its
     predicate once more and parks again.
     """
 
@@ -83,19 +81,23 @@ class BlockingWait:
         try:
             deadline = _deadline(timeout)
             while not predicate():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                if deadline is None:
+                    bell.acquire()
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     return False
-                bell.wait(remaining)
+                bell.acquire(timeout=remaining)
             return True
         finally:
             self._bells = tuple(b for b in self._bells if b is not bell)
-            bell.clear()
+            bell.acquire(blocking=False)  # held again, whether or not a ring came
 
     def signal(self) -> None:
         """Ring every waiting thread's bell; nothing to do when none waits."""
         for bell in self._bells:
-            bell.ring()
+            with contextlib.suppress(RuntimeError):  # rung already, not yet answered
+                bell.release()
 
     def parked(self) -> bool:
         """True while a thread waits on its bell (or is about to re-check and park)."""
@@ -108,11 +110,12 @@ class BlockingWait:
 _local = threading.local()
 
 
-def _thread_bell() -> Doorbell:
-    """This thread's doorbell (closed when the thread ends and its locals go)."""
+def _thread_bell() -> threading.Lock:
+    """This thread's doorbell: a lock held by the thread until someone rings (releases) it."""
     bell = getattr(_local, "bell", None)
     if bell is None:
-        bell = _local.bell = Doorbell()
+        bell = _local.bell = threading.Lock()
+        bell.acquire()
     return bell
 
 
