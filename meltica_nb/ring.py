@@ -59,6 +59,8 @@ def _atomic(kernel: Callable[..., Any]) -> Callable[..., Any]:
 
 _INTERPRETED_LOCK = threading.Lock()
 _md_publish = _atomic(rk.md_publish)
+#: md_publish's mask argument: a whole-batch publish selects every event.
+_NO_MASK = np.zeros((1, 1), np.uint8)
 _critical_publish = _atomic(rk.critical_publish)
 _drain_into = _atomic(rk.drain_into)
 _ring_size = _atomic(rk.ring_size)
@@ -207,7 +209,8 @@ class MarketDataRing(_Ring):
         _check_events(events, self.name)
         dlq = self._dlq_buffer(events.shape[0])
         n = int(_md_publish(dlq, self.records, self.cursors, self.counters,
-                            self.stream_keys, self.stream_seqs, events, self.coalesce))
+                            self.stream_keys, self.stream_seqs, events, self.coalesce,
+                            _NO_MASK))
         self._n_dropped = n
         self.wait_strategy.signal()
         return n

@@ -247,14 +247,14 @@ def any_coalescable(events):
     return False
 
 
-@njit(cache=True)
-def md_publish(dlq, records, cursors, counters, keys, seqs, events, coalesce):
+@njit(cache=True, _nrt=False)
+def md_publish(dlq, records, cursors, counters, keys, seqs, events, coalesce, no_mask):
     """Publish a whole batch into a market-data ring; return how many records were dropped.
 
     ``dlq`` needs room for ``len(events)`` records; the dropped ones are ``dlq[:n]``, oldest
-    first.
+    first. ``no_mask`` is any 2-D uint8 array (every event is selected; the argument only
+    gives the shared core its mask type without allocating one per call).
     """
-    no_mask = np.zeros((1, 1), np.bool_)
     n_dropped, n = md_publish_core(dlq, records, cursors, counters, keys, seqs, events,
                                    no_mask, -1, coalesce)
     counters[PUBLISHED] += n
