@@ -133,6 +133,7 @@ class Dispatcher:
         self._params[dk.P_DEBUG] = self.pool.debug
         self._args_key: tuple = ()
         self._args: tuple = ()
+        self._out_ready = np.zeros(0, np.int64)  # the ordering stage's, as in self._args
         self._release_bad = np.zeros((2, 0), np.int64)
         self._ready = np.zeros(max(n, 256), CANONICAL_EVENT)
         self._mask = np.zeros((max(n, 256), self.router.n_consumers_max), np.uint8)
@@ -159,7 +160,8 @@ class Dispatcher:
         """
         if not isinstance(events, np.ndarray) or events.dtype != CANONICAL_EVENT:
             raise ConfigError("publish needs an array of meltica_nb.schema.CANONICAL_EVENT")
-        events = np.ascontiguousarray(events.reshape(-1))
+        if events.ndim != 1 or not events.flags.c_contiguous:
+            events = np.ascontiguousarray(events.reshape(-1))
         step = self._step()
         with self.lock:
             for start in range(0, events.shape[0], step):
@@ -282,13 +284,14 @@ class Dispatcher:
                 or self.bank.records is not old[3] or self.order.outputs_grown != old[4]):
             pool, fl = self.pool, self.pool.free_list
             self._params[dk.P_ROUTING_VERSION] = table.version
-            ready_room = self.order.kernel_state()[0].shape[0]
-            if self._release_bad.shape[1] < ready_room:
-                self._release_bad = np.zeros((2, ready_room), np.int64)
+            order_state = self.order.kernel_state()
+            self._out_ready = order_state[0]
+            if self._release_bad.shape[1] < self._out_ready.shape[0]:
+                self._release_bad = np.zeros((2, self._out_ready.shape[0]), np.int64)
             self._args = (
                 self._params, self._slots, pool.records, fl.stack, fl.top, fl.state,
                 fl.generation, pool.words, KIND_OF_TYPE, CRITICAL_KIND_MASK, self._last_ingest,
-                self._critical, self._invalid, self._ordered, *self.order.kernel_state(),
+                self._critical, self._invalid, self._ordered, *order_state,
                 self._fan_counts, self._per_column, self._dlq, self._dlq_column, self._mask,
                 self._ready, self._route_memo, *table.arrays(), *self.bank.arrays(),
                 self._release_bad)
@@ -301,8 +304,7 @@ class Dispatcher:
         n = int(self._result[dk.R_RELEASED])
         if self._result[dk.R_STATUS] == dk.ORDER_REFUSED:
             return self._ordered[dk.COL_SLOT, :n]
-        out_ready = self.order.kernel_state()[0]
-        return out_ready[:n]
+        return self._out_ready[:n]
 
     def _stamp(self, slots: np.ndarray, events: np.ndarray) -> tuple[int, int, int]:
         """Copy events into their slots, stamp the header; return (ordered, critical, invalid)."""
