@@ -2,8 +2,9 @@
 
 Used by the venue-neutral connection (:mod:`meltica_nb.venues.ws_connection`): a sliding-window
 pacer for control messages, a websocket-client ``WebSocket`` that reads its socket in 64 KiB
-chunks and can stop a batch where the socket would block, the :class:`Session` state of one
-open websocket, and the text of a close frame.
+chunks, splits the plain text frames out of them in a kernel and can stop a batch where the
+socket would block, the :class:`Session` state of one open websocket, and the text of a close
+frame.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import struct
 from collections import deque
 from typing import Any
 
+import numpy as np
 import websocket
 from websocket import ABNF
 
 from meltica_nb.errors import ConfigError
+from meltica_nb.kernels.ws_frame_kernels import split_text_frames
 
 __all__ = ["ChunkedWebSocket", "ControlPacer", "Session", "close_text"]
 
@@ -76,6 +79,43 @@ class ChunkedWebSocket(websocket.WebSocket):
         self.frame_limit = 1 << 62  # set by the connection: larger frames are never read
         self.no_wait = False
         self.ready: selectors.BaseSelector | None = None
+        self._offsets = np.empty(0, np.int64)  # take_text's frame positions
+        self._lengths = np.empty(0, np.int64)
+
+    def take_text(self, room: int) -> list[bytes]:
+        """Up to ``room`` whole text frames split out of the read buffer by a kernel.
+
+        The fast path for market data (:mod:`meltica_nb.kernels.ws_frame_kernels`): only
+        while websocket-client is between frames and messages, and only the final, unmasked
+        text frames at the front of the buffer. It reads more bytes while the next frame is
+        incomplete (the socket permitting: ``no_wait`` applies); an empty list means the next
+        frame is websocket-client's to read (or nothing more is ready).
+        """
+        fb, cont = self.frame_buffer, self.cont_frame
+        if fb.header is not None or fb.recv_buffer or cont.recving_frames or cont.cont_data:
+            return []
+        if self._offsets.shape[0] < room:
+            self._offsets = np.empty(room, np.int64)
+            self._lengths = np.empty(room, np.int64)
+        while True:
+            found, consumed, short = split_text_frames(
+                np.frombuffer(self.rbuf, np.uint8), self.frame_limit, self._offsets[:room],
+                self._lengths[:room])
+            if found or not short:
+                return self._cut(found, consumed)
+            self.rbuf += self._recv_chunk()  # the next frame is incomplete: read on
+
+    def _cut(self, found: int, consumed: int) -> list[bytes]:
+        """The payloads of the ``found`` frames split last; drop their ``consumed`` bytes."""
+        view = memoryview(self.rbuf)
+        try:
+            frames = [view[o:o + n].tobytes() for o, n in
+                      zip(self._offsets[:found].tolist(), self._lengths[:found].tolist(),
+                          strict=True)]
+        finally:
+            view.release()
+        del self.rbuf[:consumed]
+        return frames
 
     def buffered(self) -> bool:
         """True when bytes are ready without a wait: in our buffer or inside TLS."""

@@ -178,6 +178,34 @@ def test_frames_of_every_length_encoding_and_fragments_arrive_intact(server):
     assert dict(conn.stats().errors) == {}
 
 
+def test_text_frames_split_by_the_kernel_interleave_with_websocket_client_frames(server):
+    """One burst mixing the kernel's frames (plain text) with websocket-client's (a ping, a
+    fragmented message, an oversized frame): every data frame in order, the ping answered."""
+    sink = Sink()
+    conn = make_connection(make_config(server.url, max_frame_bytes=4096), sink)
+    texts = [event(i) for i in range(6)]
+    fragmented = event(99)
+    big = stream_frame("btcusdt@depth", {"pad": "x" * 5000})
+    burst = (encode_frame(0x1, texts[0]) + encode_frame(0x1, texts[1])
+             + encode_frame(0x9, b"mid-burst") + encode_frame(0x1, texts[2])
+             + encode_frame(0x1, fragmented[:15], fin=False)
+             + encode_frame(0x0, fragmented[15:]) + encode_frame(0x1, texts[3])
+             + encode_frame(0x1, big) + encode_frame(0x1, texts[4]) + encode_frame(0x1, texts[5]))
+    with running(conn):
+        ws = server.conn(0)
+        assert wait_until(lambda: conn.stats().acks == 1)
+        for cut in (7, 40, len(burst) // 2):  # delivered in pieces: frames cut anywhere
+            ws.send_raw(burst[:cut])
+            burst = burst[cut:]
+            time.sleep(0.02)
+        ws.send_raw(burst)
+        assert sink.wait_for(lambda: len(sink.frames) == 7)
+        assert server.wait_for(lambda: ws.pongs == [b"mid-burst"])
+    assert sink.frames == [*texts[:3], fragmented, *texts[3:]]
+    assert sink.kinds() == ["oversized"]
+    assert conn.stats().reconnects == 0
+
+
 def test_a_lone_frame_is_delivered_at_once_not_after_the_read_timeout(server):
     sink = Sink()
     conn = make_connection(make_config(server.url, read_timeout_s=3.0), sink)
