@@ -984,56 +984,61 @@ def _lit(buf, i, end, word):
     return i + n
 
 
+_POW10 = np.array([10**e for e in range(19)], np.int64)
+
+
+@_kernel
+def _fold_digits(buf, i, end, v, most):
+    """Up to ``most`` digits at ``i`` folded into ``v`` -> ``(index after them, v)``."""
+    stop = min(end, i + most)
+    while i < stop:
+        d = int(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        v = v * 10 + d
+        i += 1
+    return i, v
+
+
 @_kernel
 def _fast_uint(buf, i, end):
     """1 to 18 digits, no leading zero, at ``i`` -> ``(index after, value)``; ``(-1, 0)``."""
     if i < 0:
         return -1, 0
-    k = _digits(buf, i, end)
+    k, v = _fold_digits(buf, i, end, 0, 19)
     n = k - i
     if n == 0 or n > 18 or (n > 1 and buf[i] == 48):
         return -1, 0
-    v = 0
-    for p in range(i, k):
-        v = v * 10 + (int(buf[p]) - 48)
     return k, v
 
 
 @_kernel
 def _fast_fraction(buf, i, end, v, exponent):
-    """Fraction digits at ``i`` folded into ``v`` -> ``(index after, mantissa)``; digits
-    below the exponent must be zeros (``(-1, 0)`` otherwise)."""
-    k = _digits(buf, i, end)
+    """Fraction digits at ``i`` folded into ``v`` -> ``(index after the digits it read,
+    mantissa)``; ``(-1, 0)`` without digits. Below the exponent only zeros are read: a
+    non-zero digit there is left for the caller, which then does not find its closing quote."""
+    j, v = _fold_digits(buf, i, end, v, exponent)
+    k = j
+    while k < end and buf[k] == 48:  # zeros below the instrument's resolution
+        k += 1
     if k == i:
         return -1, 0
-    for p in range(i, k):
-        d = int(buf[p]) - 48
-        if p - i < exponent:
-            v = v * 10 + d
-        elif d != 0:
-            return -1, 0
-    for _ in range(k - i, exponent):
-        v *= 10
-    return k, v
+    return k, v * _POW10[exponent - (j - i)]
 
 
 @_kernel
 def _fast_decimal(buf, i, end, exponent):
     """``digits[.digits]"`` at ``i`` (after the opening quote) -> ``(index after the closing
     quote, mantissa at exponent)``; ``(-1, 0)`` for any other text or more than 18 digits."""
-    if i < 0:
+    if i < 0 or exponent < 0 or exponent > 17:
         return -1, 0
-    k = _digits(buf, i, end)
-    if k == i or exponent < 0 or k - i + exponent > 18:
+    k, v = _fold_digits(buf, i, end, 0, 19 - exponent)
+    if k == i or k - i + exponent > 18:
         return -1, 0
-    v = 0
-    for p in range(i, k):
-        v = v * 10 + (int(buf[p]) - 48)
     if k < end and buf[k] == _DOT:
         k, v = _fast_fraction(buf, k + 1, end, v, exponent)
     else:
-        for _ in range(exponent):
-            v *= 10
+        v = v * _POW10[exponent]
     if k < 0 or k >= end or buf[k] != _QUOTE:
         return -1, 0
     return k + 1, v
