@@ -49,7 +49,10 @@ __all__ = [
     "OK",
     "SPAN_FIELDS",
     "STATE_SIZE",
+    "add_totals",
+    "count_statuses",
     "fnv1a64_limbs",
+    "frame_offsets",
     "lookup_symbol",
     "scan_batch",
 ]
@@ -1254,3 +1257,39 @@ def scan_batch(out_events, out_depth, out_levels, out_status, out_event, out_row
             nl += used
         out_status[f] = status
     return ne, nd, nl
+
+
+# -- batch bookkeeping ---------------------------------------------------------------------
+#
+# What the parser does around a scan, a kernel call each instead of a few NumPy calls (each
+# costs microseconds on a batch of a few hundred frames).
+
+@_kernel
+def frame_offsets(frame_len, out):
+    """``out[f]``: where frame ``f`` starts in the frames joined back to back."""
+    at = 0
+    for f in range(frame_len.shape[0]):
+        out[f] = at
+        at += frame_len[f]
+
+
+@_kernel
+def count_statuses(status, counts):
+    """``counts[s]``: frames with status ``s`` (statuses beyond ``counts`` are not counted)."""
+    counts[:] = 0
+    for f in range(status.shape[0]):
+        s = status[f]
+        if 0 <= s < counts.shape[0]:
+            counts[s] += 1
+
+
+@_kernel
+def add_totals(counts, events, status_totals, type_totals):
+    """Add a batch's status ``counts`` and its events by type to the running totals (types
+    beyond ``type_totals`` are not counted)."""
+    for s in range(counts.shape[0]):
+        status_totals[s] += counts[s]
+    for k in range(events.shape[0]):
+        t = events[k]["event_type"]
+        if t < type_totals.shape[0]:
+            type_totals[t] += 1
