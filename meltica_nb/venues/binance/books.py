@@ -150,7 +150,7 @@ class BinanceBookSync:
                                                *self._arrays, rows, lv, np.int64(now_ns),
                                                self.rule, self.k)
             self.rejected_rows += rejected
-            if not self._requested.any():
+            if not bk.flagged(self._requested):  # usually none: no NumPy call
                 return out[:n], []
             needs = np.flatnonzero(self._requested)
             self._requested[needs] = 0
