@@ -816,18 +816,22 @@ def _emit_trade(out, k, buf, st, id_key, inst, venue, recv, pexp, qexp):
     qs, qty = _decimal(buf, st, _K_q, qexp)
     if ps != DECIMAL_OK or qs != DECIMAL_OK or ms < -_MAX_MS or ms > _MAX_MS:
         return FALLBACK
-    tid = _val(st, id_key)
+    _write_trade(out, k, recv, ms, _val(st, id_key), inst, venue, price, qty,
+                 _val(st, _K_m) != 0)
+    return OK
+
+
+@_kernel
+def _write_trade(out, k, recv, ms, tid, inst, venue, price, qty, maker):
+    """The TRADE record ``out[k]``: trade id ``tid`` at ``ms``; ``maker``: the buyer was the
+    maker (the aggressor sold)."""
     _header(out, k, recv, ms * 1_000_000, tid, inst, venue, _TRADE)
     out[k]["seq_first"] = tid
     out[k]["price"] = price
     out[k]["quantity"] = qty
     out[k]["trade_id"] = tid
-    if _val(st, _K_m) != 0:
-        out[k]["flags"] = _BUYER_MAKER
-        out[k]["side"] = _SELL
-    else:
-        out[k]["side"] = _BUY
-    return OK
+    out[k]["flags"] = _BUYER_MAKER if maker else 0
+    out[k]["side"] = _SELL if maker else _BUY
 
 
 @_kernel
@@ -848,12 +852,18 @@ def _emit_bbo(out, k, buf, st, inst, venue, recv, pexp, qexp):
     s4, ask_qty = _decimal(buf, st, _K_A, qexp)
     if not ok or s1 != DECIMAL_OK or s2 != DECIMAL_OK or s3 != DECIMAL_OK or s4 != DECIMAL_OK:
         return FALLBACK
-    _header(out, k, recv, ns, _val(st, _K_u), inst, venue, _BBO)
-    out[k]["bid_price"] = bid
-    out[k]["bid_qty"] = bid_qty
-    out[k]["ask_price"] = ask
-    out[k]["ask_qty"] = ask_qty
+    _write_bbo(out, k, recv, ns, _val(st, _K_u), inst, venue, (bid, bid_qty, ask, ask_qty))
     return OK
+
+
+@_kernel
+def _write_bbo(out, k, recv, ns, seq, inst, venue, top):
+    """The BBO record ``out[k]``; ``top`` = (bid, bid qty, ask, ask qty)."""
+    _header(out, k, recv, ns, seq, inst, venue, _BBO)
+    out[k]["bid_price"] = top[0]
+    out[k]["bid_qty"] = top[1]
+    out[k]["ask_price"] = top[2]
+    out[k]["ask_qty"] = top[3]
 
 
 @_kernel
@@ -884,18 +894,27 @@ def _emit_book(out_depth, r, out_levels, lev, buf, st, spans, ids, inst, venue, 
             and _convert_levels(out_levels, lev + nb, buf, spans, _val(st, asks_key), na,
                                 exps[0], exps[1])):
         return FALLBACK, 0
-    out_depth[r]["ingest_ns"] = recv
-    out_depth[r]["exchange_ns"] = ns
-    out_depth[r]["first_id"] = first_id
-    out_depth[r]["final_id"] = final_id
-    out_depth[r]["prev_final_id"] = prev_id
-    out_depth[r]["level_off"] = lev
-    out_depth[r]["n_bids"] = nb
-    out_depth[r]["n_asks"] = na
-    out_depth[r]["instrument"] = inst
-    out_depth[r]["venue"] = venue
-    out_depth[r]["is_snapshot"] = snapshot
+    _write_depth_row(out_depth, r, recv, ns, (first_id, final_id, prev_id, snapshot), lev, nb,
+                     na, inst, venue)
     return OK, nb + na
+
+
+@_kernel
+def _write_depth_row(out_depth, r, recv, ns, ids, lev, nb, na, inst, venue):
+    """The DEPTH_UPDATE row ``out_depth[r]``: ``ids`` = (first id, final id, prev final id,
+    is_snapshot), its ``nb`` bids then ``na`` asks from ``out_levels[lev]``."""
+    d = out_depth[r]
+    d["ingest_ns"] = recv
+    d["exchange_ns"] = ns
+    d["first_id"] = ids[0]
+    d["final_id"] = ids[1]
+    d["prev_final_id"] = ids[2]
+    d["level_off"] = lev
+    d["n_bids"] = nb
+    d["n_asks"] = na
+    d["instrument"] = inst
+    d["venue"] = venue
+    d["is_snapshot"] = ids[3]
 
 
 @_kernel
@@ -1082,11 +1101,7 @@ def _fast_bbo(out, k, buf, i, end, recv, venue, syms):
     i, ask_qty = _fast_decimal(buf, _lit(buf, i, end, _W_ASK_QTY), end, qexp)
     if _lit(buf, i, end, _W_CLOSE) != end:
         return False
-    _header(out, k, recv, 0, seq, inst, venue, _BBO)
-    out[k]["bid_price"] = bid
-    out[k]["bid_qty"] = bid_qty
-    out[k]["ask_price"] = ask
-    out[k]["ask_qty"] = ask_qty
+    _write_bbo(out, k, recv, 0, seq, inst, venue, (bid, bid_qty, ask, ask_qty))
     return True
 
 
@@ -1103,13 +1118,7 @@ def _fast_trade(out, k, buf, i, end, recv, venue, syms):
     i, _ = _fast_bool(buf, _lit(buf, i, end, _W_MATCH), end)
     if _lit(buf, i, end, _W_CLOSE) != end or ms > _MAX_MS:
         return False
-    _header(out, k, recv, ms * 1_000_000, tid, inst, venue, _TRADE)
-    out[k]["seq_first"] = tid
-    out[k]["price"] = price
-    out[k]["quantity"] = qty
-    out[k]["trade_id"] = tid
-    out[k]["flags"] = _BUYER_MAKER if maker else 0
-    out[k]["side"] = _SELL if maker else _BUY
+    _write_trade(out, k, recv, ms, tid, inst, venue, price, qty, maker != 0)
     return True
 
 
@@ -1156,18 +1165,8 @@ def _fast_depth(out_depth, r, out_levels, lev, buf, i, end, recv, venue, syms):
                          qexp)
     if _lit(buf, i, end, _W_CLOSE) != end or ms > _MAX_MS:
         return -1
-    d = out_depth[r]
-    d["ingest_ns"] = recv
-    d["exchange_ns"] = ms * 1_000_000
-    d["first_id"] = first_id
-    d["final_id"] = final_id
-    d["prev_final_id"] = -1
-    d["level_off"] = lev
-    d["n_bids"] = nb
-    d["n_asks"] = na
-    d["instrument"] = inst
-    d["venue"] = venue
-    d["is_snapshot"] = 0
+    _write_depth_row(out_depth, r, recv, ms * 1_000_000, (first_id, final_id, -1, 0), lev, nb,
+                     na, inst, venue)
     return nb + na
 
 
