@@ -38,7 +38,9 @@ A snapshot older than the first buffered diff (``L < U``) is too old: a new one 
 A gap, or a crossed book after a diff, drops the book and requests a snapshot while the diffs
 from the gap on stay buffered, so the next snapshot resumes without losing any. While live the
 buffer keeps the most recent applied diffs as history, which lets a periodic refresh snapshot
-older than the book be loaded and brought forward exactly.
+older than the book be loaded and brought forward exactly. The procedure never allocates (the
+caller hands :func:`sync_batch` a :func:`level_work` array, grown when a batch asks for more),
+so it compiles without reference counting, like the book kernels it calls.
 
 Per-instrument state is an int64 ``[n, N_STATE]`` array (``S_*`` columns) with counters in
 ``[n, N_COUNTERS]`` (``C_*`` columns); the buffer is a ring of ``[n, cap, N_HDR]`` headers

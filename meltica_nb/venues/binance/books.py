@@ -141,20 +141,21 @@ class BinanceBookSync:
         rows, lv = self._check(depth_rows, levels)
         out = self._out_for(len(rows), out)
         with self.books.lock, self.table.lock:
-            n, rejected, need = bk.sync_batch(out, self._requested, self._blank, self._work,
-                                              *self._arrays, rows, lv, np.int64(now_ns),
-                                              self.rule, self.k)
+            n, rejected, need = self._sync(out, rows, lv, now_ns)
             if need:  # a row wider than any before: grow the work, run the batch now
                 self._work = bk.level_work(2 * need)
-                n, rejected, _ = bk.sync_batch(out, self._requested, self._blank, self._work,
-                                               *self._arrays, rows, lv, np.int64(now_ns),
-                                               self.rule, self.k)
+                n, rejected, _ = self._sync(out, rows, lv, now_ns)
             self.rejected_rows += rejected
             if not bk.flagged(self._requested):  # usually none: no NumPy call
                 return out[:n], []
             needs = np.flatnonzero(self._requested)
             self._requested[needs] = 0
         return out[:n], needs.tolist()
+
+    def _sync(self, out, rows, lv, now_ns) -> tuple[int, int, int]:
+        """One sync_batch call: (events written, rows rejected, level work needed)."""
+        return bk.sync_batch(out, self._requested, self._blank, self._work, *self._arrays, rows,
+                             lv, np.int64(now_ns), self.rule, self.k)
 
     @staticmethod
     def _check(depth_rows, levels) -> tuple[np.ndarray, np.ndarray]:
