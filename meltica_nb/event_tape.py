@@ -24,6 +24,7 @@ import hashlib
 import numpy as np
 
 from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
+from meltica_nb.errors import ConfigError
 from meltica_nb.kernels import digest_kernels as dk
 from meltica_nb.kernels.canonical_kernels import gather_levels
 from meltica_nb.kernels.tape_kernels import last_per_stream, mark_and_count
@@ -60,8 +61,12 @@ class EventTape:
         self._levels = levels_array(256, self.k)
         self._book_idx = np.zeros(256, np.int64)
 
-    def record(self, events: np.ndarray) -> np.ndarray:
-        """Take one published batch; return the records to publish (flagged REPLAYED)."""
+    def record(self, events: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
+        """Take one published batch; return the records to publish (flagged REPLAYED).
+
+        ``levels``: the table levels of its book events, in order (``levels_array`` rows), when
+        the caller has them already (a canonical file's block, as restored); else they are
+        read from the BookTable."""
         if not events.flags.writeable:  # the kernel flags them in place
             events = events.copy()
         if self._book_idx.shape[0] < events.shape[0]:
@@ -69,7 +74,10 @@ class EventTape:
                                       np.int64)
         n_book = mark_and_count(events, self.mark_replayed, self.counts, self._book_idx)
         book_idx = self._book_idx[:n_book]
-        levels = self._gather(events, book_idx)
+        if levels is None:
+            levels = self._gather(events, book_idx)
+        elif levels.shape[0] != n_book:
+            raise ConfigError(f"{levels.shape[0]} levels rows for {n_book} book events")
         self._digest(events, book_idx, levels)
         if n_book:
             self._remember_books(events, book_idx, levels)

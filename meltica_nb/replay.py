@@ -50,12 +50,13 @@ from meltica_nb.errors import (
     RecordingFormatError,
 )
 from meltica_nb.event_tape import EventTape
+from meltica_nb.kernels.canonical_kernels import restore_levels
 from meltica_nb.paper_trader import PaperTrader
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
 from meltica_nb.replay_trading import OrderEntry, ReplayStrategy
 from meltica_nb.replay_venue import detect_venue, venue_named
-from meltica_nb.schema import BOOK_LEVEL, EventType
+from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, EventType
 
 __all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay"]
 
@@ -170,8 +171,13 @@ class ReplayEngine(Engine):
 
     def publish(self, records: np.ndarray) -> int:
         """Record the batch on the tape (flags it REPLAYED), then publish it as live."""
+        return self.publish_recorded(records, None)
+
+    def publish_recorded(self, records: np.ndarray, levels: np.ndarray | None) -> int:
+        """:meth:`publish` with the table levels of the batch's book events, when the caller
+        has them (see :meth:`EventTape.record`)."""
         if self.tape is not None:
-            records = self.tape.record(records)
+            records = self.tape.record(records, levels)
         return super().publish(records)
 
 
@@ -264,12 +270,10 @@ class _Replay:
         self.engine.dispatcher.warm_up()
         for consumer in self.engine.consumers.values():
             consumer.warm_up()  # compiles njit handlers: not part of the replay's time
-        self._started = time.perf_counter()
         try:
-            if _all_canonical(self.paths):
-                _CanonicalDriver(self).run()
-            else:
-                _LineDriver(self).run()
+            driver = _CanonicalDriver(self) if _all_canonical(self.paths) else _LineDriver(self)
+            self._started = time.perf_counter()  # after the drivers' own warm-up
+            driver.run()
             self.engine.dispatcher.flush_all()
             self.drain()
         finally:
@@ -443,10 +447,14 @@ class _CanonicalDriver:
         self._names_seen: dict | None = None
         self._vmap = self._imap = None
         self._identity = True
+        table = run.engine.book_table
+        with table.lock:  # compiles the restore kernel now: not part of the replay's time
+            restore_levels(np.zeros(0, CANONICAL_EVENT), np.zeros(0, np.int64),
+                           np.zeros((0, 1 + 2 * table.k, 2), np.int64), table.k,
+                           table.bids_raw, table.asks_raw, table.n_bids, table.n_asks,
+                           table.generation, table.head)
 
     def run(self) -> None:
-        from meltica_nb.kernels.canonical_kernels import restore_levels
-
         r = self.run_
         table = r.engine.book_table
         step = min(4096, r.config.ring_capacity // 2)
@@ -465,17 +473,20 @@ class _CanonicalDriver:
                         restore_levels(events, book_idx, block.levels, table.k,
                                        table.bids_raw, table.asks_raw, table.n_bids,
                                        table.n_asks, table.generation, table.head)
-                    self.publish(events, step)
+                    self.publish(events, book_idx, block.levels, step)
                     r.report_progress(*reader.progress())
             except RecordingFormatError as exc:
                 r.error(exc)
 
-    def publish(self, events: np.ndarray, step: int) -> None:
+    def publish(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray,
+                step: int) -> None:
+        """The block in parts of ``step``, each with its book events' (restored) levels."""
         r = self.run_
-        for s in range(0, events.shape[0], step):
+        books_at = np.searchsorted(book_idx, np.arange(0, events.shape[0] + step, step))
+        for part_no, s in enumerate(range(0, events.shape[0], step)):
             part = events[s:s + step]
             r.clock_to(int(part["ingest_ns"].max()))
-            r.engine.publish(part)
+            r.engine.publish_recorded(part, levels[books_at[part_no]:books_at[part_no + 1]])
             r.lines += part.shape[0]
             r.drain()
 

@@ -38,7 +38,9 @@ A snapshot older than the first buffered diff (``L < U``) is too old: a new one 
 A gap, or a crossed book after a diff, drops the book and requests a snapshot while the diffs
 from the gap on stay buffered, so the next snapshot resumes without losing any. While live the
 buffer keeps the most recent applied diffs as history, which lets a periodic refresh snapshot
-older than the book be loaded and brought forward exactly.
+older than the book be loaded and brought forward exactly. The procedure never allocates (the
+caller hands :func:`sync_batch` a :func:`level_work` array, grown when a batch asks for more),
+so it compiles without reference counting, like the book kernels it calls.
 
 Per-instrument state is an int64 ``[n, N_STATE]`` array (``S_*`` columns) with counters in
 ``[n, N_COUNTERS]`` (``C_*`` columns); the buffer is a ring of ``[n, cap, N_HDR]`` headers
@@ -555,7 +557,7 @@ _BBO = int(EventType.BBO)
 _MARKET_DATA = int(Kind.MARKET_DATA)
 
 
-@njit(cache=True)
+@_kernel
 def continuity(st, i, first_id, final_id, prev_id, rule):
     """APPLY, STALE or GAP for a diff ``[first_id, final_id]`` on instrument ``i``."""
     book_id = st[i, S_BOOK_ID]
@@ -574,7 +576,7 @@ def continuity(st, i, first_id, final_id, prev_id, rule):
     return GAP if first_id > book_id + 1 else APPLY
 
 
-@njit(cache=True)
+@_kernel
 def _contained(final_id, snapshot_id, rule):
     """True when a buffered diff ending at ``final_id`` is already inside the snapshot."""
     if rule == RULE_PREV:
@@ -582,12 +584,12 @@ def _contained(final_id, snapshot_id, rule):
     return final_id <= snapshot_id
 
 
-@njit(cache=True)
+@_kernel
 def _ring_len(st, i):
     return st[i, S_RING_HEAD] - st[i, S_RING_TAIL]
 
 
-@njit(cache=True)
+@_kernel
 def _ring_evict(st, counters, i):
     """Drop the oldest buffered diff (counted when it was still waiting to be applied)."""
     st[i, S_RING_TAIL] += 1
@@ -595,12 +597,12 @@ def _ring_evict(st, counters, i):
         counters[i, C_BUFFER_DROPPED] += 1
 
 
-@njit(cache=True)
+@_kernel
 def _ring_clear(st, i):
     st[i, S_RING_TAIL] = st[i, S_RING_HEAD]
 
 
-@njit(cache=True)
+@_kernel
 def _ring_fit(st, counters, ring_hdr, i, end, lcap):
     """Evict the oldest diffs until one more header fits and the levels end by ``end``."""
     cap = ring_hdr.shape[1]
@@ -611,7 +613,7 @@ def _ring_fit(st, counters, ring_hdr, i, end, lcap):
         _ring_evict(st, counters, i)
 
 
-@njit(cache=True)
+@_kernel
 def ring_push(st, counters, ring_hdr, ring_lv, i, first_id, final_id, prev_id, ingest_ns,
               exchange_ns, levels, off, n_bids, n_asks):
     """Append one diff and a copy of its levels; return False if it can never fit."""
@@ -647,21 +649,21 @@ def ring_push(st, counters, ring_hdr, ring_lv, i, first_id, final_id, prev_id, i
     return True
 
 
-@njit(cache=True)
-def _apply_to_book(book, counts, i, levels, off, n_bids, n_asks):
+@_kernel
+def _apply_to_book(work, book, counts, i, levels, off, n_bids, n_asks):
     """Apply one diff to book ``i`` (``book``: 4 level arrays, ``counts``: bid_n, ask_n, trunc)."""
-    t = apply_depth(book[0], book[1], counts[0], book[2], book[3], counts[1], i, levels, off,
-                    n_bids, n_asks)
+    t = apply_depth_in(work, book[0], book[1], counts[0], book[2], book[3], counts[1], i, levels,
+                       off, n_bids, n_asks)
     counts[2][i] += t
     return t
 
 
-@njit(cache=True)
+@_kernel
 def _crossed(book, counts, i):
     return is_crossed(book[0], counts[0], book[2], counts[1], i)
 
 
-@njit(cache=True)
+@_kernel
 def _request(out_requested, st, i, now_ns):
     """Ask the caller for a snapshot of instrument ``i``."""
     st[i, S_NEEDS_SNAPSHOT] = 1
@@ -669,7 +671,7 @@ def _request(out_requested, st, i, now_ns):
     out_requested[i] = 1
 
 
-@njit(cache=True)
+@_kernel
 def _drop_book(out_requested, st, counters, counts, i, now_ns):
     """Resync: empty the book, request a snapshot; later diffs are buffered."""
     counters[i, C_RESYNCS] += 1
@@ -681,7 +683,7 @@ def _drop_book(out_requested, st, counters, counts, i, now_ns):
     _request(out_requested, st, i, now_ns)
 
 
-@njit(cache=True)
+@_kernel
 def _buffer(out_requested, st, counters, ring, i, row, levels, now_ns):
     """Keep a diff that arrived without a valid book; the first one asks for a snapshot."""
     ring_push(st, counters, ring[0], ring[1], i, row["first_id"], row["final_id"],
@@ -693,7 +695,7 @@ def _buffer(out_requested, st, counters, ring, i, row, levels, now_ns):
         _request(out_requested, st, i, now_ns)
 
 
-@njit(cache=True)
+@_kernel
 def _event(out_events, blank, e, event_type, i, venue, ingest_ns, exchange_ns, seq):
     """Zero ``out_events[e]`` and write a market-data header; return the record."""
     out_events[e] = blank[0]
@@ -710,7 +712,7 @@ def _event(out_events, blank, e, event_type, i, venue, ingest_ns, exchange_ns, s
     return ev
 
 
-@njit(cache=True)
+@_kernel
 def _bbo_changed(st, i, bp, bq, ap, aq):
     """Store the best bid/ask; True when it differs from the last BBO event."""
     if (st[i, S_BBO_BID_PX] == bp and st[i, S_BBO_BID_QTY] == bq
@@ -723,7 +725,7 @@ def _bbo_changed(st, i, bp, bq, ap, aq):
     return True
 
 
-@njit(cache=True)
+@_kernel
 def _emit(out_events, blank, e, sync, book, counts, tb_lv, tb_meta, i, k, venue, ingest_ns,
           exchange_ns):
     """BookSnapshot (top-K into the table) and, if the top changed, BBO; return next ``e``."""
@@ -755,7 +757,7 @@ def _emit(out_events, blank, e, sync, book, counts, tb_lv, tb_meta, i, k, venue,
     return e + 2
 
 
-@njit(cache=True)
+@_kernel
 def _too_old(st, ring_hdr, i, snapshot_id):
     """A snapshot below the first buffered diff (or, live, below a book without history)."""
     if _ring_len(st, i) > 0:
@@ -764,7 +766,7 @@ def _too_old(st, ring_hdr, i, snapshot_id):
     return st[i, S_STATE] == LIVE and snapshot_id < st[i, S_BOOK_ID]
 
 
-@njit(cache=True)
+@_kernel
 def _discard(st, counters, ring_hdr, i, snapshot_id, rule, live):
     """Drop buffered diffs the snapshot already contains (oldest first)."""
     cap = ring_hdr.shape[1]
@@ -776,8 +778,8 @@ def _discard(st, counters, ring_hdr, i, snapshot_id, rule, live):
             counters[i, C_DISCARDED] += 1
 
 
-@njit(cache=True)
-def _replay_one(sync, ring, book, counts, i, seq, rule, live):
+@_kernel
+def _replay_one(work, sync, ring, book, counts, i, seq, rule, live):
     """Check and apply buffered diff ``seq``; return its verdict (GAP also when crossed)."""
     st, counters = sync[0], sync[1]
     h = ring[0][i, seq % ring[0].shape[1]]
@@ -788,7 +790,7 @@ def _replay_one(sync, ring, book, counts, i, seq, rule, live):
     if verdict == GAP:
         counters[i, C_GAPS] += 1
         return GAP
-    counters[i, C_TRUNCATED] += _apply_to_book(book, counts, i, ring[1][i],
+    counters[i, C_TRUNCATED] += _apply_to_book(work, book, counts, i, ring[1][i],
                                                h[H_LVL_OFF] % ring[1].shape[1], h[H_NB], h[H_NA])
     counters[i, C_REPLAYED if live else C_APPLIED] += 1
     st[i, S_BOOK_ID] = h[H_FINAL]
@@ -796,8 +798,8 @@ def _replay_one(sync, ring, book, counts, i, seq, rule, live):
     return APPLY
 
 
-@njit(cache=True)
-def _replay(out_requested, sync, ring, book, counts, i, rule, live, now_ns):
+@_kernel
+def _replay(work, out_requested, sync, ring, book, counts, i, rule, live, now_ns):
     """Bring a freshly loaded snapshot forward through the buffer; False if it resynced."""
     st, counters = sync[0], sync[1]
     if _crossed(book, counts, i):
@@ -806,7 +808,7 @@ def _replay(out_requested, sync, ring, book, counts, i, rule, live, now_ns):
         return False
     seq = st[i, S_RING_TAIL]
     while seq < st[i, S_RING_HEAD]:
-        verdict = _replay_one(sync, ring, book, counts, i, seq, rule, live)
+        verdict = _replay_one(work, sync, ring, book, counts, i, seq, rule, live)
         if verdict == GAP:
             st[i, S_RING_TAIL] = seq  # the diffs from the gap on wait for the next snapshot
             _drop_book(out_requested, st, counters, counts, i, now_ns)
@@ -820,9 +822,9 @@ def _replay(out_requested, sync, ring, book, counts, i, rule, live, now_ns):
     return True
 
 
-@njit(cache=True)
-def _on_snapshot(out_events, out_requested, blank, e, sync, ring, book, counts, tb_lv, tb_meta,
-                 row, levels, now_ns, rule, k):
+@_kernel
+def _on_snapshot(work, out_events, out_requested, blank, e, sync, ring, book, counts, tb_lv,
+                 tb_meta, row, levels, now_ns, rule, k):
     """Load a snapshot row: too-old check, discard, load, replay the buffer, emit."""
     st, counters = sync[0], sync[1]
     i = np.int64(row["instrument"])
@@ -834,8 +836,9 @@ def _on_snapshot(out_events, out_requested, blank, e, sync, ring, book, counts, 
             _request(out_requested, st, i, now_ns)
         return e
     _discard(st, counters, ring[0], i, snapshot_id, rule, live)
-    t = load_snapshot(book[0], book[1], counts[0], book[2], book[3], counts[1], i, levels,
-                      row["level_off"], row["n_bids"], row["n_asks"])
+    clear_book(counts[0], counts[1], i)
+    t = apply_depth_in(work, book[0], book[1], counts[0], book[2], book[3], counts[1], i, levels,
+                       row["level_off"], row["n_bids"], row["n_asks"])
     counters[i, C_TRUNCATED] += t
     counts[2][i] += t
     st[i, S_BOOK_ID] = snapshot_id
@@ -844,15 +847,15 @@ def _on_snapshot(out_events, out_requested, blank, e, sync, ring, book, counts, 
     st[i, S_NEEDS_SNAPSHOT] = 0
     st[i, S_SNAPSHOT_NS] = now_ns
     counters[i, C_SNAPSHOTS] += 1
-    if not _replay(out_requested, sync, ring, book, counts, i, rule, live, now_ns):
+    if not _replay(work, out_requested, sync, ring, book, counts, i, rule, live, now_ns):
         return e
     return _emit(out_events, blank, e, sync, book, counts, tb_lv, tb_meta, i, k, row["venue"],
                  row["ingest_ns"], row["exchange_ns"])
 
 
-@njit(cache=True)
-def _on_diff(out_events, out_requested, blank, e, sync, ring, book, counts, tb_lv, tb_meta, row,
-             levels, now_ns, rule, k):
+@_kernel
+def _on_diff(work, out_events, out_requested, blank, e, sync, ring, book, counts, tb_lv, tb_meta,
+             row, levels, now_ns, rule, k):
     """Buffer a diff (no book) or check and apply it (live); emit after applying."""
     st, counters = sync[0], sync[1]
     i = np.int64(row["instrument"])
@@ -870,7 +873,7 @@ def _on_diff(out_events, out_requested, blank, e, sync, ring, book, counts, tb_l
         _ring_clear(st, i)
         _buffer(out_requested, st, counters, ring, i, row, levels, now_ns)
         return e
-    counters[i, C_TRUNCATED] += _apply_to_book(book, counts, i, levels, row["level_off"],
+    counters[i, C_TRUNCATED] += _apply_to_book(work, book, counts, i, levels, row["level_off"],
                                                row["n_bids"], row["n_asks"])
     counters[i, C_APPLIED] += 1
     st[i, S_BOOK_ID] = row["final_id"]
@@ -887,7 +890,7 @@ def _on_diff(out_events, out_requested, blank, e, sync, ring, book, counts, tb_l
                  row["ingest_ns"], row["exchange_ns"])
 
 
-@njit(cache=True)
+@_kernel
 def _row_ok(row, n_books, n_levels):
     """A row whose instrument is a book and whose levels lie inside the arena."""
     off = row["level_off"]
@@ -897,24 +900,42 @@ def _row_ok(row, n_books, n_levels):
             and off + nb + na <= n_levels)
 
 
-@njit(cache=True, nogil=True)
-def sync_batch(out_events, out_requested, blank, sync, ring, book, counts, tb_lv, tb_meta, rows,
-               levels, now_ns, rule, k):
+@_kernel
+def _work_needed(rows, n_books, n_levels):
+    """The most levels one side of a valid row has (the level work a batch needs)."""
+    need = 1
+    for j in range(rows.shape[0]):
+        row = rows[j]
+        if _row_ok(row, n_books, n_levels):
+            need = max(need, np.int64(row["n_bids"]), np.int64(row["n_asks"]))
+    return need
+
+
+@njit(cache=True, _nrt=False, nogil=True)
+def sync_batch(out_events, out_requested, blank, work, sync, ring, book, counts, tb_lv, tb_meta,
+               rows, levels, now_ns, rule, k):
     """Run a batch of DEPTH_UPDATE ``rows`` (levels in ``levels``) through the sync procedure.
 
     ``out_events`` (CANONICAL_EVENT, at least ``2 * len(rows)``) receives the BookSnapshot and
     BBO events; ``out_requested[i]`` is set to 1 for every instrument that needs a (new)
-    snapshot after this batch's rows. ``blank`` is a one-record zero event. ``sync`` is
+    snapshot after this batch's rows. ``blank`` is a one-record zero event. ``work`` is a
+    :func:`level_work` (nothing here allocates, so the procedure runs without reference
+    counting): when a row has more levels on one side than it holds, nothing is done and the
+    size needed is returned, for the caller to grow it (only ever up: buffered diffs were rows
+    of earlier batches) and call again. ``sync`` is
     ``(state, counters)``, ``ring`` ``(headers, levels)``, ``book`` ``(bid_px, bid_qty,
     ask_px, ask_qty)``, ``counts`` ``(bid_n, ask_n, truncated)``, ``tb_lv`` ``(bids, asks)``
     and ``tb_meta`` ``(n_bids, n_asks, generation, head)`` of the book table. ``rule`` is
     RULE_RANGE or RULE_PREV, ``k`` the levels per side written to the table. Rows naming an
     instrument outside the books or levels outside ``levels`` are skipped. Returns
-    ``(events written, rows skipped)``.
+    ``(events written, rows skipped, work needed)``, work needed 0 once the batch ran.
     """
+    st = sync[0]
+    need = _work_needed(rows, st.shape[0], levels.shape[0])
+    if need > work.shape[1]:
+        return 0, 0, need
     e = 0
     rejected = 0
-    st = sync[0]
     for j in range(rows.shape[0]):
         row = rows[j]
         if not _row_ok(row, st.shape[0], levels.shape[0]):
@@ -922,9 +943,9 @@ def sync_batch(out_events, out_requested, blank, sync, ring, book, counts, tb_lv
             continue
         st[np.int64(row["instrument"]), S_SEEN] = 1
         if row["is_snapshot"]:
-            e = _on_snapshot(out_events, out_requested, blank, e, sync, ring, book, counts, tb_lv,
-                             tb_meta, row, levels, now_ns, rule, k)
+            e = _on_snapshot(work, out_events, out_requested, blank, e, sync, ring, book, counts,
+                             tb_lv, tb_meta, row, levels, now_ns, rule, k)
         else:
-            e = _on_diff(out_events, out_requested, blank, e, sync, ring, book, counts, tb_lv,
-                         tb_meta, row, levels, now_ns, rule, k)
-    return e, rejected
+            e = _on_diff(work, out_events, out_requested, blank, e, sync, ring, book, counts,
+                         tb_lv, tb_meta, row, levels, now_ns, rule, k)
+    return e, rejected, 0

@@ -34,7 +34,10 @@ def gather_levels(out, events, book_idx, tb_bids, tb_asks, tb_nb, tb_na, k):
 @njit(cache=True)
 def restore_levels(events, book_idx, levels, k, tb_bids, tb_asks, tb_nb, tb_na, tb_gen,
                    tb_head):
-    """Write each ``levels[j]`` into the next table row; point its event at the new handle."""
+    """Write each ``levels[j]`` into the next table row; point its event at the new handle.
+
+    ``levels[j]`` is left as :func:`gather_levels` would read the row back (counts clipped to
+    the table's ``k``, unused pairs zero), so the replay's tape can take it as it is."""
     for j in range(book_idx.shape[0]):
         row, gen = table_write(tb_bids, tb_asks, tb_nb, tb_na, tb_gen, tb_head,
                                levels[j, 1:1 + k], levels[j, 1 + k:1 + 2 * k],
@@ -42,3 +45,13 @@ def restore_levels(events, book_idx, levels, k, tb_bids, tb_asks, tb_nb, tb_na, 
         ev = events[book_idx[j]]
         ev["book_row"] = row
         ev["book_slot"] = gen
+        _as_gathered(levels[j], tb_nb[row], tb_na[row], k)
+
+
+@njit(cache=True)
+def _as_gathered(lv, nb, na, k):
+    """Clip the counts of one ``[1 + 2k, 2]`` levels row to what the table kept; zero the rest."""
+    lv[0, 0] = nb
+    lv[0, 1] = na
+    lv[1 + nb:1 + k, :] = 0
+    lv[1 + k + na:, :] = 0

@@ -55,6 +55,51 @@ def test_a_canonical_file_replays_to_the_same_digest(tmp_path, suffix):
         assert again.instruments[key].update_id == book.update_id
 
 
+def _first_events_block(data: bytes) -> tuple[int, int, int]:
+    """(offset of its levels, n_book, k) of a plain canonical file's first EVENTS block."""
+    k = int(np.frombuffer(data[len(MAGIC) + 24:len(MAGIC) + 32], np.int64)[0])
+    at = len(MAGIC) + 32
+    while True:
+        kind, n, n_book, size = np.frombuffer(data[at:at + 32], np.int64).tolist()
+        if kind == 2:
+            return at + 32 + n * 128, n_book, k
+        at += 32 + size
+
+
+def test_levels_beyond_a_books_counts_do_not_reach_the_digest(tmp_path):
+    """The tape digests a canonical block's levels as the table holds them: pairs beyond a
+    book's counts (zero in files we write) are cleared when restored, counts beyond the
+    table's ``k`` clipped, not folded as read."""
+    good = tmp_path / "g.canon"
+    replay([SMALL[0]], canonical_out=good)
+    data = good.read_bytes()
+    off, n_book, k = _first_events_block(data)
+    levels = np.frombuffer(data, np.int64, n_book * (1 + 2 * k) * 2, off).reshape(n_book, -1, 2)
+
+    def digest_of(name: str, edit) -> str:
+        lv = levels.copy()
+        edit(lv)
+        path = tmp_path / name
+        path.write_bytes(data[:off] + lv.tobytes() + data[off + lv.nbytes:])
+        result = replay([path])
+        assert result.parse_errors == 0
+        return result.digest
+
+    def fewer_bids(lv) -> None:
+        lv[0, 0, 0] -= 1  # the last bid pair is now beyond the count
+
+    def fewer_bids_clean(lv) -> None:
+        fewer_bids(lv)
+        lv[0, 1 + lv[0, 0, 0]] = 0
+
+    def more_asks(lv) -> None:
+        lv[0, 0, 1] = k + 5  # more than the table keeps
+
+    assert levels[0, 0, 0] == k and levels[0, 0, 1] == k  # a full book to cut
+    assert digest_of("a.canon", fewer_bids) == digest_of("b.canon", fewer_bids_clean)
+    assert digest_of("c.canon", more_asks) == replay([good]).digest
+
+
 def test_canonical_ids_are_remapped_to_the_reading_registry(tmp_path):
     out = tmp_path / "x.canon"
     replay([SMALL[0]], canonical_out=out)
@@ -95,6 +140,11 @@ def test_broken_canonical_files_are_format_errors(tmp_path):
     other.write_bytes(MAGIC + np.array([9, 1, 128, 20], np.int64).tobytes())
     with pytest.raises(RecordingFormatError, match="format 9"):
         list(CanonicalReader(other).blocks())
+    sizes = tmp_path / "sizes.canon"  # a block whose size does not fit its counts
+    head = good.read_bytes()[:len(MAGIC) + 32]
+    sizes.write_bytes(head + np.array([2, 1, 0, 100], np.int64).tobytes() + bytes(100))
+    with pytest.raises(RecordingFormatError, match="events block of 100 bytes for 1 records"):
+        list(CanonicalReader(sizes).blocks())
     with pytest.raises(ConfigError):
         replay([good, SMALL[0]])  # mixed kinds
     with pytest.raises(ConfigError):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from meltica_nb.book_table import BookTable
+from meltica_nb.errors import ConfigError
 from meltica_nb.event_tape import EventTape
 from meltica_nb.schema import CANONICAL_EVENT, EventType, Flag
 
@@ -70,3 +72,23 @@ def test_counts_and_kept_events():
     kept = tape.kept()
     assert kept.shape[0] == 5 and (kept["flags"] & Flag.REPLAYED).all()
     assert EventTape(BookTable(8, 2)).kept() is None
+
+
+def test_levels_handed_in_stand_for_the_table_and_must_match_the_books():
+    """A canonical replay hands the tape the levels it restored: the same digest as reading
+    them back from the table; a levels array that does not match the book events is refused."""
+    table = BookTable(8, 2)
+    levels = np.array([(100, 1), (99, 2)], dtype=[("price", "i8"), ("quantity", "i8")])
+    row, gen = table.write(levels, levels[:1])
+    ev = np.zeros(1, CANONICAL_EVENT)
+    ev["event_type"] = EventType.BOOK_SNAPSHOT
+    ev["book_row"], ev["book_slot"] = row, gen
+    handed = np.zeros((1, 5, 2), np.int64)  # (n_bids, n_asks), 2 bids, 2 asks
+    handed[0, 0] = (2, 1)
+    handed[0, 1:3] = [(100, 1), (99, 2)]
+    handed[0, 3] = (100, 1)
+    tape = EventTape(table)
+    tape.record(ev.copy(), handed)
+    assert tape.digest() == digest(ev, table=table)
+    with pytest.raises(ConfigError, match="2 levels rows for 1 book events"):
+        EventTape(table).record(ev.copy(), np.zeros((2, 5, 2), np.int64))

@@ -122,6 +122,7 @@ class BinanceBookSync:
         self._requested = np.zeros(n, np.uint8)
         self._blank = np.zeros(1, CANONICAL_EVENT)
         self._out = np.zeros(256, CANONICAL_EVENT)
+        self._work = bk.level_work(256)  # grown by apply() when a row needs more
         self._arrays = ((self.state, self.counters), (self.ring_hdr, self.ring_levels),
                         *books.arrays, *table.arrays)
 
@@ -140,14 +141,21 @@ class BinanceBookSync:
         rows, lv = self._check(depth_rows, levels)
         out = self._out_for(len(rows), out)
         with self.books.lock, self.table.lock:
-            n, rejected = bk.sync_batch(out, self._requested, self._blank, *self._arrays, rows,
-                                        lv, np.int64(now_ns), self.rule, self.k)
+            n, rejected, need = self._sync(out, rows, lv, now_ns)
+            if need:  # a row wider than any before: grow the work, run the batch now
+                self._work = bk.level_work(2 * need)
+                n, rejected, _ = self._sync(out, rows, lv, now_ns)
             self.rejected_rows += rejected
-            if not self._requested.any():
+            if not bk.flagged(self._requested):  # usually none: no NumPy call
                 return out[:n], []
             needs = np.flatnonzero(self._requested)
             self._requested[needs] = 0
         return out[:n], needs.tolist()
+
+    def _sync(self, out, rows, lv, now_ns) -> tuple[int, int, int]:
+        """One sync_batch call: (events written, rows rejected, level work needed)."""
+        return bk.sync_batch(out, self._requested, self._blank, self._work, *self._arrays, rows,
+                             lv, np.int64(now_ns), self.rule, self.k)
 
     @staticmethod
     def _check(depth_rows, levels) -> tuple[np.ndarray, np.ndarray]:

@@ -268,6 +268,7 @@ class BinanceParser:
         self._status_totals = np.zeros(_N_STATUS, np.int64)
         self._type_totals = np.zeros(_N_TYPES, np.int64)
         self._totals = {"fallback": 0, "depth_updates": 0, "snapshots": 0, "levels": 0}
+        self._counts = np.zeros(_N_STATUS, np.int64)  # a batch's frames per status
         self._st = np.zeros(scan.STATE_SIZE, np.int64)
         self._stack = np.zeros(scan.MAX_DEPTH, np.uint8)
         self._n_cap = 0
@@ -345,8 +346,7 @@ class BinanceParser:
             self._grow(n, max_levels)
         if offsets is None:
             offsets = self._offsets[:n]
-            np.cumsum(lengths, out=offsets)
-            offsets -= lengths
+            scan.frame_offsets(lengths, offsets)
         self._event_words[: n * 16] = 0
         t = self._table
         ne, nd, nl = scan.scan_batch(
@@ -355,13 +355,14 @@ class BinanceParser:
             t.slots, t.sym_bytes, t.sym_len, t.sym_inst, t.price_exp, t.qty_exp, self._st,
             self._spans, self._stack)
         status = self._status[:n]
-        counts = np.bincount(status, minlength=_N_STATUS)
+        counts = self._counts
+        scan.count_statuses(status, counts)
         n_fallback = int(counts[FrameStatus.FALLBACK])
         if n_fallback and fall_back:
             fallback = np.flatnonzero(status == FrameStatus.FALLBACK)
             ne, nd, nl = self._fall_back(fallback, buf, offsets, lengths, recv, frames,
                                          (ne, nd, nl))
-            counts = np.bincount(status, minlength=_N_STATUS)
+            scan.count_statuses(status, counts)
         result = ParseResult(self._events[:ne], self._depth[:nd], self._levels[:nl], status,
                              self._frame_event[:n], self._frame_depth[:n], counts,
                              n_fallback if fall_back else 0)
@@ -370,9 +371,7 @@ class BinanceParser:
         return result
 
     def _count(self, counts, events, n_depth, n_levels, n_fallback, snapshots=0) -> None:
-        self._status_totals += counts
-        if events.shape[0]:
-            self._type_totals += np.bincount(events["event_type"], minlength=_N_TYPES)
+        scan.add_totals(counts, events, self._status_totals, self._type_totals)
         totals = self._totals
         totals["fallback"] += n_fallback
         totals["depth_updates"] += n_depth - snapshots

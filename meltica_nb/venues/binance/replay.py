@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import orjson
 
 from meltica_nb.errors import ConfigError
@@ -56,9 +57,10 @@ def _is_binance(preview: LineChunk) -> bool:
 def _is_usdm(preview: LineChunk) -> bool:
     if any(url.path.startswith("/fapi/") for url in _rest_urls(preview)):
         return True
-    return any(kind == FRAME and "@depth" in label and b'"pu":' in raw
-               for kind, label, raw in zip(preview.kind.tolist(), preview.label, preview.raw,
-                                           strict=True))
+    depth = {label for label in set(preview.label) if "@depth" in label}
+    frames = np.flatnonzero(preview.kind == FRAME).tolist()
+    first = next((i for i in frames if preview.label[i] in depth), None)
+    return first is not None and b'"pu":' in preview.raw[first]  # every USD-M diff has one
 
 
 class BinanceReplay:
@@ -74,7 +76,8 @@ class BinanceReplay:
         self.name = _NAMES[market]
 
     def detects(self, preview: LineChunk) -> bool:
-        """Binance stream labels or REST URLs; USD-M by ``/fapi/`` or ``pu`` in depth diffs."""
+        """Binance stream labels or REST URLs; USD-M by ``/fapi/`` or ``pu`` in the first
+        depth diff."""
         return _is_binance(preview) and _is_usdm(preview) == (self.market == "usdm")
 
     def snapshot_symbol(self, url: str) -> str | None:

@@ -280,6 +280,22 @@ def test_explicit_out_array_and_batches_of_several_instruments():
 # refresh, bounds, reset, errors
 
 
+def test_rows_wider_than_the_level_work_grow_it():
+    """The procedure runs without allocating: a row with more levels on a side than its work
+    array holds grows it first, buffered or applied, and the batch runs as any other."""
+    sync = BinanceBookSync(OrderBooks(4, 1000), BookTable(rows=64, k=5), "spot", k=5)
+    width = sync._work.shape[1] + 44
+    wide = [(10_000 - p, 1) for p in range(width)]
+    run(sync, diff(20, 21, wide, [(20_000, 1)]))  # buffered: no book yet
+    assert sync._work.shape[1] >= width
+    events, needs = run(sync, snap(20, [(5_000, 1)], [(20_000, 2)]))
+    assert needs == [] and book(sync)[0][:2] == [(10_000, 1), (9_999, 1)]
+    assert len(book(sync)[0]) == width + 1 and book_events(events)["seq_provider"].tolist() == [21]
+    wider = [(30_000 + p, 2) for p in range(2 * width)]
+    run(sync, diff(22, 22, (), wider))
+    assert len(book(sync)[1]) == 2 * width + 1 and sync._work.shape[1] >= 2 * width
+
+
 def test_a_refresh_snapshot_older_than_the_book_is_brought_forward_from_history():
     sync = make()
     run(sync, snap(20, [(100, 1), (90, 1)], [(110, 1)]))

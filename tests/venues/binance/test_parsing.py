@@ -703,6 +703,14 @@ variants = st.builds(variant, st.sampled_from(BASES), st.integers(0, 2**32 - 1),
 hot_layout = st.builds(variant, st.sampled_from(BASES[:6]), st.integers(0, 2**32 - 1),
                        st.frozensets(st.sampled_from(["shuffle", "ws", "escape_unrelated",
                                                       "extra_keys", "wrap"]), min_size=1))
+#: The compact layouts the scanner's fast paths read, with only their values changed (numbers,
+#: decimals, levels, symbol) or their bytes damaged: each step of a fast path must decline or
+#: agree with the reference.
+compact_layout = st.builds(variant, st.sampled_from([TRADE, BBO, DEPTH]),
+                           st.integers(0, 2**32 - 1),
+                           st.frozensets(st.sampled_from(["numbers", "decimals", "levels",
+                                                          "symbol", "drop", "truncate",
+                                                          "flip"]), min_size=1, max_size=2))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -721,6 +729,28 @@ def test_layout_only_variants_are_scanned(parser, frame):
     unless an unknown value holds something only orjson may judge."""
     if check_scanner(parser, frame) != FrameStatus.OK:
         assert ONLY_ORJSON.search(frame), frame
+
+
+@SETTINGS
+@given(frame=compact_layout)
+def test_compact_layout_variants_agree_or_fall_back(parser, frame):
+    check_scanner(parser, frame)
+    check_frames(parser, [frame])
+
+
+def test_compact_layouts_take_the_fast_path(parser):
+    """The hot messages as Binance sends them are read by the fast paths; any other layout of
+    the same message by the general reader, to the same record."""
+    t = parser.symbols.table()
+    syms = (t.slots, t.sym_bytes, t.sym_len, t.sym_inst, t.price_exp, t.qty_exp)
+    outs = (np.zeros(1, CANONICAL_EVENT), np.zeros(1, DEPTH_UPDATE), np.zeros(8, BOOK_LEVEL))
+    for frame, what in ((TRADE, 1), (BBO, 1), (DEPTH, 2), (TRADE.replace(b',"M"', b', "M"'), 0),
+                        (BBO.replace(b'"}}', b'"} }'), 0), (DEPTH.replace(b'"a":[[', b'"a":[ ['),
+                                                            0)):
+        buf = np.frombuffer(frame, np.uint8)
+        got = scan._fast_frame(*outs, 0, 0, 0, buf, 0, buf.shape[0], RECV, 1, syms)
+        assert got[0] == what, frame
+        assert check_scanner(parser, frame) == FrameStatus.OK
 
 
 #: Why a well-formed hot message may still fall back: non-ASCII bytes, an exponent or 19+
@@ -837,8 +867,9 @@ def _kernel_call(parser, frames, n_out=4, n_levels=64, n_spans=64, offsets=None)
 def test_kernel_falls_back_when_outputs_are_full(parser):
     counts, status = _kernel_call(parser, [TRADE, BBO, DEPTH, DEPTH], n_out=1, n_levels=4)
     assert counts == (1, 1, 3) and status.tolist() == [0, 1, 0, 1]
-    _, status = _kernel_call(parser, [DEPTH], n_spans=1)
-    assert status.tolist() == [FrameStatus.FALLBACK]
+    spaced = DEPTH.replace(b'"b":', b'"b": ')  # not the compact layout: the general reader
+    _, status = _kernel_call(parser, [spaced, DEPTH], n_spans=1)
+    assert status.tolist() == [FrameStatus.FALLBACK, FrameStatus.OK]  # it needs span scratch
 
 
 def test_kernel_refuses_frames_outside_the_buffer(parser):
