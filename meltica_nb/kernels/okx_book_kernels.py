@@ -7,7 +7,10 @@ top 25 levels, built from the price and size **text as received** (``"0.0112"`` 
 ``txt = price_decimals << 8 | size_decimals``. The parser accepts only canonical decimal text
 (``0|[1-9][0-9]*`` then optionally ``.`` and digits, with at most the exponent's decimals), so
 ``format_decimal(mantissa // 10**(exponent - decimals), decimals)`` gives back the received
-text byte for byte, and the checksum string is rebuilt without a Python object.
+text byte for byte, and the checksum string is rebuilt without a Python object. A level prints
+its ``px:sz`` piece once, the first time a checksum reads it, and keeps the piece's CRC
+register in the upper bits of ``txt`` (:data:`TXT_FORM`): a checksum then costs a few table
+lookups per unchanged level (:func:`checksum_kernels.crc32_append`).
 
 **Books.** One book per instrument row ``i``: ``bid_px``/``bid_qty``/``bid_txt`` sorted by
 price descending, ``ask_*`` ascending (``[n_books, depth]`` int64), counts ``bid_n``/``ask_n``.
@@ -43,7 +46,14 @@ from numba import njit
 
 from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.book_kernels import _find
-from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update, div_pow10, put_decimal
+from meltica_nb.kernels.checksum_kernels import (
+    crc32_append,
+    crc32_byte,
+    crc32_piece,
+    crc32_signed,
+    div_pow10,
+    put_decimal,
+)
 
 #: Instrument states (``S_STATE``).
 WAITING = bk.SYNCING  # no book: waiting for a snapshot
@@ -91,6 +101,13 @@ _inline = njit(cache=True, _nrt=False, inline="always")
 
 _COLON = 58
 
+#: A level's ``txt`` word: the received text form in its low 16 bits
+#: (``price_decimals << 8 | size_decimals``) and, once a checksum needed it, the level's
+#: checksum piece ``px:sz``: its length in bits 16-23 (0: not printed yet) and its CRC register
+#: (:func:`checksum_kernels.crc32_piece`) in bits 24-55. Writing a level keeps only the form,
+#: so a changed level is printed again; an unchanged one costs four lookups per checksum.
+TXT_FORM = 0xFFFF
+
 
 # -- levels with text ------------------------------------------------------------------------
 
@@ -121,7 +138,7 @@ def set_level(px, qty, txt, count, i, descending, price, quantity, text):
             count[i] = n - 1
         else:
             qty[i, j] = quantity
-            txt[i, j] = text
+            txt[i, j] = text & TXT_FORM
         return 0
     if quantity == 0:
         return 0
@@ -135,7 +152,7 @@ def set_level(px, qty, txt, count, i, descending, price, quantity, text):
     _shift_in(px, qty, txt, i, j, n)
     px[i, j] = price
     qty[i, j] = quantity
-    txt[i, j] = text
+    txt[i, j] = text & TXT_FORM
     count[i] = n + 1
     return dropped
 
@@ -159,7 +176,7 @@ def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan)
     for r in range(m):
         dest = plan[r, 0] + before
         if levels[off + r, 1] != 0 and dest < depth:
-            txt[i, dest] = texts[off + r]
+            txt[i, dest] = texts[off + r] & TXT_FORM
         before = plan[r, 1]
     return t
 
@@ -190,13 +207,19 @@ def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, plan):
 # -- checksum ----------------------------------------------------------------------------------
 
 @_inline
-def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
-    """``px:sz:`` of level ``j``, each printed with the decimals its received text had."""
-    pd = txt[i, j] >> 8
+def _put_piece(buf, pos, px, qty, txt, i, j, pexp, qexp):
+    """``px:sz`` of level ``j``, each printed with the decimals its received text had."""
+    pd = (txt[i, j] >> 8) & 0xFF
     sd = txt[i, j] & 0xFF
     pos = put_decimal(buf, pos, div_pow10(px[i, j], pexp - pd), pd)
     buf[pos] = _COLON
-    pos = put_decimal(buf, pos + 1, div_pow10(qty[i, j], qexp - sd), sd)
+    return put_decimal(buf, pos + 1, div_pow10(qty[i, j], qexp - sd), sd)
+
+
+@_inline
+def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
+    """``px:sz:`` of level ``j``."""
+    pos = _put_piece(buf, pos, px, qty, txt, i, j, pexp, qexp)
     buf[pos] = _COLON
     return pos + 1
 
@@ -215,11 +238,41 @@ def checksum_text(buf, book, counts, i, pexp, qexp):
     return pos - 1 if pos > 0 else 0
 
 
+@_inline
+def _piece(buf, px, qty, txt, i, j, pexp, qexp):
+    """Level ``j``'s cached piece ``(register, length)``, printed and cached on first use."""
+    t = txt[i, j]
+    n = (t >> 16) & 0xFF
+    if n == 0:
+        n = _put_piece(buf, 0, px, qty, txt, i, j, pexp, qexp)
+        txt[i, j] = (t & 0xFFFF) | (n << 16) | (crc32_piece(buf, 0, n) << 24)
+        t = txt[i, j]
+    return t >> 24, n
+
+
+@_inline
+def _append_level(reg, sep, buf, px, qty, txt, i, j, pexp, qexp):
+    """The CRC register after ``:px:sz`` of level ``j`` (``px:sz`` when not ``sep``)."""
+    if sep:
+        reg = crc32_byte(reg, _COLON)
+    piece, n = _piece(buf, px, qty, txt, i, j, pexp, qexp)
+    return crc32_append(reg, piece, n)
+
+
 @_kernel
 def book_checksum(buf, book, counts, i, pexp, qexp):
-    """OKX's signed CRC32 of book ``i`` (``buf``: CHECKSUM_BUFFER bytes of scratch)."""
-    n = checksum_text(buf, book, counts, i, pexp, qexp)
-    return crc32_signed(crc32_update(0, buf, 0, n))
+    """OKX's signed CRC32 of book ``i`` from the levels' cached pieces (see :data:`TXT_FORM`;
+    ``buf``: CHECKSUM_BUFFER bytes of scratch for a piece to print)."""
+    nb = min(counts[0][i], CHECKSUM_LEVELS)
+    na = min(counts[1][i], CHECKSUM_LEVELS)
+    reg = 0xFFFFFFFF
+    for j in range(max(nb, na)):
+        if j < nb:
+            reg = _append_level(reg, j > 0, buf, book[0], book[1], book[2], i, j, pexp, qexp)
+        if j < na:
+            reg = _append_level(reg, j > 0 or nb > 0, buf, book[3], book[4], book[5], i, j, pexp,
+                                qexp)
+    return crc32_signed(reg ^ 0xFFFFFFFF)
 
 
 # -- the procedure -----------------------------------------------------------------------------
