@@ -90,3 +90,32 @@ def test_bad_frames_get_a_status_and_no_record(frame, status):
     assert result.status.tolist() == [status]
     assert result.events.shape[0] == 0 and result.depth.shape[0] == 0
     _same(result, parser.parse_reference(frame, 1))
+
+
+@pytest.mark.parametrize("levels", [
+    b'[ "29345.6" , "0.5" , "0" , "2" ]',  # spaces: the general path reads it
+    b'["29345.6","0.5"]',                  # two strings only
+    b'["29345.6","0.5","0","2","7"]',      # a fifth string
+    b'["29345.6","0.5",  "0","2"]',
+    b'["29345","1","0",""]',
+])
+def test_levels_written_another_way_scan_to_the_same_records(levels):
+    """The scanner's tight path takes levels only as OKX writes them; any other spelling goes
+    through the general path, and the records still equal the orjson path's."""
+    parser, _, _ = parser_and_books(["BTC-USDT"])
+    frame = book_frame("BTC-USDT", [["29345.5", "1.25"]], [["29346", "3"]]).replace(
+        b'["29346","3","0","1"]', levels)
+    result = parser.parse_batch([frame], [1])
+    assert result.n_fallback == 0 and result.depth.shape[0] == 1
+    _same(result, parser.parse_reference(frame, 1))
+
+
+@pytest.mark.parametrize("level", [b'["29345.","1","0","2"]', b'["29345.6","1.","0","2"]',
+                                   b'["29345.6","1","0","2\\u0041"]', b'["29345.6","-1","0","2"]',
+                                   b'[".5","1","0","2"]', b'["29345.6","1","0",2]'])
+def test_levels_neither_path_scans_fall_back_to_orjson(level):
+    parser, _, _ = parser_and_books(["BTC-USDT"])
+    frame = book_frame("BTC-USDT", [], [["29346", "3"]]).replace(b'["29346","3","0","1"]', level)
+    result = parser.parse_batch([frame], [1])
+    assert result.n_fallback == 1
+    _same(result, parser.parse_reference(frame, 1))
