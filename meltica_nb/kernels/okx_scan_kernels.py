@@ -26,6 +26,7 @@ from meltica_nb.kernels.binance_scan_kernels import (
     _plain_string,
     _skip_value,
     _span_eq,
+    _word_at,
     _ws,
     lookup_symbol,
 )
@@ -60,6 +61,12 @@ _W_BOOKS, _W_BOOKS5 = _word(b"books"), _word(b"books5")
 _W_SNAPSHOT, _W_UPDATE = _word(b"snapshot"), _word(b"update")
 _W_ASKS, _W_BIDS, _W_TS = _word(b"asks"), _word(b"bids"), _word(b"ts")
 _W_CHECKSUM, _W_SEQ, _W_PREV = _word(b"checksum"), _word(b"seqId"), _word(b"prevSeqId")
+
+# a book push byte for byte as OKX writes it (the tight path; member values in between)
+_T_CHANNEL, _T_INST = _word(b'{"arg":{"channel":"books'), _word(b'","instId":"')
+_T_ACTION, _T_ASKS = _word(b'},"action":'), _word(b',"data":[{"asks":')
+_T_BIDS, _T_TS, _T_CHECKSUM = _word(b',"bids":'), _word(b',"ts":'), _word(b',"checksum":')
+_T_PREV, _T_SEQ, _T_END = _word(b',"prevSeqId":'), _word(b',"seqId":'), _word(b"}]}")
 
 _QUOTE, _COMMA, _COLON, _DOT = 34, 44, 58, 46
 _LBRACK, _RBRACK, _LBRACE, _RBRACE = 91, 93, 123, 125
@@ -408,6 +415,82 @@ def _scan_frame(buf, start, end, st, stack, out_levels, out_texts, nl, lookup, e
 
 
 @_kernel
+def _after(buf, i, end, word):
+    """Index after ``word`` when the bytes at ``i >= 0`` spell it; -1 otherwise."""
+    return _word_at(buf, i, end, word) if i >= 0 else -1
+
+
+@_kernel
+def _tight_head(buf, i, end, st, lookup, exps):
+    """``{"arg":{"channel":"books[5]","instId":"..."},"action":"..."`` -> the index after it,
+    with channel, instrument (known) and action in ``st``; -1 for anything else."""
+    i = _after(buf, i, end, _T_CHANNEL)
+    if i < 0 or i >= end:
+        return -1
+    books5 = buf[i] == 53  # "books5"
+    st[_CHANNEL] = BOOKS5 if books5 else BOOKS
+    i = _after(buf, i + 1 if books5 else i, end, _T_INST)
+    q = _plain_string(buf, i - 1, end) if i > 0 else -1
+    if q < 0:
+        return -1
+    st[_INST_S] = i
+    st[_INST_E] = q
+    if not _exps_of(buf, st, lookup[0], lookup[1], lookup[2], exps):
+        return -1
+    st[_SEEN] |= 32
+    i = _after(buf, q + 1, end, _T_ACTION)
+    s, e, i = _string(buf, i, end) if i > 0 else (-1, -1, -1)
+    if s < 0:
+        return -1
+    update = 0 if _span_eq(buf, s, e, _W_UPDATE) else -1
+    st[_ACTION] = 1 if _span_eq(buf, s, e, _W_SNAPSHOT) else update
+    return i
+
+
+@_kernel
+def _tight_sides(buf, i, end, st, out_levels, out_texts, nl, exps):
+    """``,"data":[{"asks":[..],"bids":[..]`` -> the index after it (levels written); -1 if
+    it differs."""
+    i = _after(buf, i, end, _T_ASKS)
+    if i < 0:
+        return -1
+    i = _side(buf, i, end, st, out_levels, out_texts, nl, exps, _ASK_OFF, _HAS_ASKS)
+    i = _after(buf, i, end, _T_BIDS)
+    if i < 0:
+        return -1
+    return _side(buf, i, end, st, out_levels, out_texts, nl, exps, _BID_OFF, _HAS_BIDS)
+
+
+@_kernel
+def _tight_tail(buf, i, end, st):
+    """``,"ts":"..","checksum":..`` (then ``,"prevSeqId":..,"seqId":..`` or not) ``}]}`` ->
+    True when the frame ends there."""
+    i = _after(buf, i, end, _T_TS)
+    i = _ts(buf, i, end, st) if i > 0 else -1
+    i = _after(buf, i, end, _T_CHECKSUM)
+    i = _int_member(buf, i, end, st, _CHECKSUM, 0) if 0 < i < end else -1
+    if 0 < i < end and buf[i] == _COMMA:
+        i = _after(buf, i, end, _T_PREV)
+        i = _int_member(buf, i, end, st, _PREV, _HAS_PREV) if 0 < i < end else -1
+        i = _after(buf, i, end, _T_SEQ)
+        i = _int_member(buf, i, end, st, _SEQ, _HAS_SEQ) if 0 < i < end else -1
+    return _after(buf, i, end, _T_END) == end
+
+
+@_kernel
+def _tight_frame(buf, start, end, st, out_levels, out_texts, nl, lookup, exps):
+    """A book push laid out exactly as OKX sends it (members in OKX's order, no spaces,
+    ``prevSeqId`` and ``seqId`` both or neither), read by the same member readers as
+    :func:`_scan_frame` without its key-by-key dispatch: True when read. False for any other
+    layout; then :func:`_scan_frame` reads the frame from the start.
+    """
+    _reset(st)
+    i = _tight_head(buf, start, end, st, lookup, exps)
+    i = _tight_sides(buf, i, end, st, out_levels, out_texts, nl, exps) if i > 0 else -1
+    return i > 0 and _tight_tail(buf, i, end, st) and _complete(st)
+
+
+@_kernel
 def _complete(st):
     need = _HAS_TS | _HAS_ASKS | _HAS_BIDS | 32
     if st[_SEEN] & need != need or st[_TS] > _MAX_MS:
@@ -479,7 +562,9 @@ def scan_books(out_depth, out_levels, out_texts, out_checksum, out_kind, out_fra
     for f in range(frame_len.shape[0]):
         start = end
         end = start + frame_len[f]
-        if not _scan_frame(buf, start, end, st, stack, out_levels, out_texts, nl, lookup, exps):
+        if not (_tight_frame(buf, start, end, st, out_levels, out_texts, nl, lookup, exps)
+                or _scan_frame(buf, start, end, st, stack, out_levels, out_texts, nl, lookup,
+                               exps)):
             out_status[f] = FALLBACK
             continue
         inst = lookup_symbol(buf, st[_INST_S], st[_INST_E], slots, sym_bytes, sym_len, sym_inst)
