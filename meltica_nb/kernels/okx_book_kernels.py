@@ -48,8 +48,8 @@ from numba import njit
 from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.book_kernels import _find
 from meltica_nb.kernels.checksum_kernels import (
+    CRC32_TABLES,
     crc32_append,
-    crc32_byte,
     crc32_piece,
     crc32_signed,
     div_pow10,
@@ -104,7 +104,7 @@ _COLON = 58
 
 #: A level's ``txt`` word: the received text form in its low 16 bits
 #: (``price_decimals << 8 | size_decimals``) and, once a checksum needed it, the level's
-#: checksum piece ``px:sz``: its length in bits 16-23 (0: not printed yet) and its CRC register
+#: checksum piece ``:px:sz``: its length in bits 16-23 (0: not printed yet) and its CRC register
 #: (:func:`checksum_kernels.crc32_piece`) in bits 24-55. Writing a level keeps only the form,
 #: so a changed level is printed again; an unchanged one costs four lookups per checksum.
 TXT_FORM = 0xFFFF
@@ -241,23 +241,29 @@ def checksum_text(buf, book, counts, i, pexp, qexp):
 
 @_inline
 def _piece(buf, px, qty, txt, i, j, pexp, qexp):
-    """Level ``j``'s cached piece ``(register, length)``, printed and cached on first use."""
+    """Level ``j``'s cached piece ``:px:sz`` as ``(register, length)``, printed and cached on
+    first use."""
     t = txt[i, j]
     n = (t >> 16) & 0xFF
     if n == 0:
-        n = _put_piece(buf, 0, px, qty, txt, i, j, pexp, qexp)
-        txt[i, j] = (t & 0xFFFF) | (n << 16) | (crc32_piece(buf, 0, n) << 24)
+        buf[0] = _COLON
+        n = _put_piece(buf, 1, px, qty, txt, i, j, pexp, qexp)
+        txt[i, j] = (t & TXT_FORM) | (n << 16) | (crc32_piece(buf, 0, n) << 24)
         t = txt[i, j]
     return t >> 24, n
 
 
+#: The register a checksum starts from so that its first piece's colon drops out: with
+#: ``L(":" + x) = shift(L(":"), len(x)) ^ L(x)`` and the shift linear, the register after ``x``
+#: from 0xFFFFFFFF is :func:`crc32_append` of ``:x``'s register, ``len(x)``, from this one.
+_FIRST = 0xFFFFFFFF ^ (int(CRC32_TABLES[0, _COLON]) & 0xFFFFFFFF)
+
+
 @_inline
-def _append_level(reg, sep, buf, px, qty, txt, i, j, pexp, qexp):
-    """The CRC register after ``:px:sz`` of level ``j`` (``px:sz`` when not ``sep``)."""
-    if sep:
-        reg = crc32_byte(reg, _COLON)
+def _append_level(reg, first, buf, px, qty, txt, i, j, pexp, qexp):
+    """The CRC register after ``:px:sz`` of level ``j`` (``px:sz`` when ``first``)."""
     piece, n = _piece(buf, px, qty, txt, i, j, pexp, qexp)
-    return crc32_append(reg, piece, n)
+    return crc32_append(_FIRST, piece, n - 1) if first else crc32_append(reg, piece, n)
 
 
 @_kernel
@@ -269,10 +275,10 @@ def book_checksum(buf, book, counts, i, pexp, qexp):
     reg = 0xFFFFFFFF
     for j in range(max(nb, na)):
         if j < nb:
-            reg = _append_level(reg, j > 0, buf, book[0], book[1], book[2], i, j, pexp, qexp)
+            reg = _append_level(reg, j == 0, buf, book[0], book[1], book[2], i, j, pexp, qexp)
         if j < na:
-            reg = _append_level(reg, j > 0 or nb > 0, buf, book[3], book[4], book[5], i, j, pexp,
-                                qexp)
+            reg = _append_level(reg, j == 0 and nb == 0, buf, book[3], book[4], book[5], i, j,
+                                pexp, qexp)
     return crc32_signed(reg ^ 0xFFFFFFFF)
 
 
