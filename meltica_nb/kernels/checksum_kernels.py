@@ -205,8 +205,3 @@ def crc32_append(reg, piece, n):
     return ((int(t[n, 0, reg & 0xFF]) ^ int(t[n, 1, (reg >> 8) & 0xFF])
              ^ int(t[n, 2, (reg >> 16) & 0xFF]) ^ int(t[n, 3, reg >> 24])) & 0xFFFFFFFF) ^ piece
 
-
-@_inline
-def crc32_byte(reg, byte):
-    """The register after one more byte (a separator between pieces)."""
-    return (int(CRC32_TABLES[0, (reg ^ byte) & 0xFF]) & 0xFFFFFFFF) ^ (reg >> 8)
