@@ -49,9 +49,11 @@ from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.book_kernels import _find
 from meltica_nb.kernels.checksum_kernels import (
     CRC32_TABLES,
+    MAX_PIECE,
     crc32_append,
     crc32_piece,
     crc32_signed,
+    crc32_update,
     div_pow10,
     put_decimal,
 )
@@ -245,12 +247,14 @@ def _piece(buf, px, qty, txt, i, j, pexp, qexp):
     first use."""
     t = txt[i, j]
     n = (t >> 16) & 0xFF
-    if n == 0:
-        buf[0] = _COLON
-        n = _put_piece(buf, 1, px, qty, txt, i, j, pexp, qexp)
-        txt[i, j] = (t & TXT_FORM) | (n << 16) | (crc32_piece(buf, 0, n) << 24)
-        t = txt[i, j]
-    return t >> 24, n
+    if n > 0:
+        return t >> 24, n
+    buf[0] = _COLON
+    n = _put_piece(buf, 1, px, qty, txt, i, j, pexp, qexp)
+    if n > MAX_PIECE:  # too long for the shift tables: left in buf, not cached
+        return 0, n
+    txt[i, j] = (t & TXT_FORM) | (n << 16) | (crc32_piece(buf, 0, n) << 24)
+    return txt[i, j] >> 24, n
 
 
 #: The register a checksum starts from so that its first piece's colon drops out: with
@@ -263,6 +267,8 @@ _FIRST = 0xFFFFFFFF ^ (int(CRC32_TABLES[0, _COLON]) & 0xFFFFFFFF)
 def _append_level(reg, first, buf, px, qty, txt, i, j, pexp, qexp):
     """The CRC register after ``:px:sz`` of level ``j`` (``px:sz`` when ``first``)."""
     piece, n = _piece(buf, px, qty, txt, i, j, pexp, qexp)
+    if n > MAX_PIECE:  # no OKX text is this long; CRC the printed piece byte by byte
+        return crc32_update(reg ^ 0xFFFFFFFF, buf, 1 if first else 0, n) ^ 0xFFFFFFFF
     return crc32_append(_FIRST, piece, n - 1) if first else crc32_append(reg, piece, n)
 
 

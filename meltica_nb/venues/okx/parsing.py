@@ -204,6 +204,8 @@ class OkxParser:
         self._grow(64, 4096)
 
     def _grow(self, n: int, n_levels: int) -> None:
+        if n <= self._n_cap and n_levels <= self._lv_cap:  # the usual case, checked cheaply
+            return
         frames = grow(self._n_cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64, np.int8)
         if frames is not None:
             self._n_cap, arrays = frames

@@ -195,3 +195,22 @@ def test_a_level_changed_after_a_checksum_is_hashed_afresh():
                                                 checksum=crc - (1 << 32 if crc >= 1 << 31 else 0))])
     assert resync == [] and books.checksum_text(inst) == text
     assert books.stats(inst).checksum_ok == 2
+
+
+def test_a_piece_too_long_for_the_shift_tables_is_hashed_as_printed():
+    """Received texts make pieces of at most 42 bytes, but a caller's text form may ask for
+    more decimals: such a piece is CRC'd as printed (not cached), still zlib's checksum."""
+    parser, books, symbols = parser_and_books(["ACOIN-USDT"])
+    inst = symbols["ACOIN-USDT"].instrument
+    bids, asks, _, _ = VECTORS[0]
+    result = parser.parse_batch([book_frame("ACOIN-USDT", bids, asks, action="snapshot")], [1])
+    texts = result.texts.copy()
+    texts[:2] = 18 << 8 | 18  # both bids printed with 18 decimals: pieces of 42+ bytes
+    books.apply(result.depth, result.levels, texts, result.checksums)  # no checksum sent
+    text = books.checksum_text(inst)
+    f = text.split(":")
+    assert min(len(f[0]) + len(f[1]), len(f[4]) + len(f[5])) + 2 > ck.MAX_PIECE  # ":px:sz"
+    crc = zlib.crc32(text.encode())
+    signed = np.array([crc - (1 << 32 if crc >= 1 << 31 else 0)])
+    _, resync = books.apply(result.depth, result.levels, texts, signed)
+    assert resync == [] and books.stats(inst).checksum_ok == 1
