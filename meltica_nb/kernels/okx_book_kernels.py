@@ -116,18 +116,16 @@ TXT_FORM = 0xFFFF
 
 @_kernel
 def _shift_out(px, qty, txt, i, j, n):
-    for c in range(j, n - 1):
-        px[i, c] = px[i, c + 1]
-        qty[i, c] = qty[i, c + 1]
-        txt[i, c] = txt[i, c + 1]
+    """Close the gap at column ``j`` of row ``i`` (``n`` levels before), texts along."""
+    for col in (px, qty, txt):
+        bk.shift_row(col, i, j, j + 1, n - 1 - j)
 
 
 @_kernel
 def _shift_in(px, qty, txt, i, j, n):
-    for c in range(n, j, -1):
-        px[i, c] = px[i, c - 1]
-        qty[i, c] = qty[i, c - 1]
-        txt[i, c] = txt[i, c - 1]
+    """Open a gap at column ``j`` of row ``i`` (``n`` levels before), texts along."""
+    for col in (px, qty, txt):
+        bk.shift_row(col, i, j + 1, j, n - j)
 
 
 @_kernel
@@ -186,7 +184,7 @@ def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan)
 
 @_kernel
 def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan):
-    if m > 1 and _in_book_order(levels, off, m, descending):
+    if m > 0 and _in_book_order(levels, off, m, descending):
         return _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan)
     t = 0
     for r in range(off, off + m):
