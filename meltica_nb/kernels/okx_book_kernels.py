@@ -8,7 +8,7 @@ top 25 levels, built from the price and size **text as received** (``"0.0112"`` 
 (``0|[1-9][0-9]*`` then optionally ``.`` and digits, with at most the exponent's decimals), so
 ``format_decimal(mantissa // 10**(exponent - decimals), decimals)`` gives back the received
 text byte for byte, and the checksum string is rebuilt without a Python object. A level prints
-its ``px:sz`` piece once, the first time a checksum reads it, and keeps the piece's CRC
+its ``:px:sz`` piece once, the first time a checksum reads it, and keeps the piece's CRC
 register in the upper bits of ``txt`` (:data:`TXT_FORM`): a checksum then costs a few table
 lookups per unchanged level (:func:`checksum_kernels.crc32_append`).
 
