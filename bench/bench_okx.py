@@ -8,8 +8,9 @@ is replayed ``--repeat`` times (each pass starts with the snapshots, so every pa
 Cost per message of parsing it, updating the book and validating its checksum:
 
 * engine batched: ``OkxParser.parse_batch`` (the Numba byte scanner) and ``OkxBooks.apply``
-  (levels with their text forms, the checksum string rebuilt and CRC'd in Numba, top 20
-  published into the BookTable and a BBO event when the top moved) on batches of 64 frames;
+  (levels with their text forms, the checksum CRC'd in Numba from each level's cached piece,
+  a changed level's text reprinted, top 20 published into the BookTable and a BBO event when
+  the top moved) on batches of 64 frames;
 * engine 1 msg/call: the same, one frame per call (a quiet feed);
 * pure Python, as cryptofeed does it: ``orjson.loads``, one dict per side (price -> the
   received price and size strings), the top 25 by ``heapq``, the ``px:sz:...`` string joined

@@ -160,3 +160,48 @@ def put_decimal(buf, pos, value, decimals):
     end = pos + 1 + decimals
     _put_fixed(buf, end, value - whole * POW10[decimals], decimals)
     return end
+
+
+# -- checksums from cached pieces ------------------------------------------------------------
+#
+# A book checksum string is a join of per-level pieces (``px:sz``) that mostly stay the same
+# from one message to the next. CRC32 is linear, so the register after a piece is the register
+# before it advanced through ``n`` zero bytes, XOR the piece's own register (its CRC from a
+# zero register): ``r' = shift_n(r) ^ L(piece)``. A book that keeps ``L`` and ``n`` beside each
+# level checksums its top levels with four table lookups per level instead of re-reading their
+# text (the zlib ``crc32_combine`` identity, with the shift by ``n`` bytes tabulated).
+
+#: Longest piece the shift tables cover, in bytes.
+MAX_PIECE = 40
+
+
+def _shift_tables(max_len: int) -> np.ndarray:
+    """``[max_len + 1, 4, 256]`` int32: row ``n, b, v`` is the register ``v << 8b`` advanced
+    through ``n`` zero bytes (the shift is linear: a register's is the XOR of its bytes')."""
+    byte_table = CRC32_TABLES[0].view(np.uint32).astype(np.int64)
+    reg = (np.arange(256, dtype=np.int64)[None, :] << (8 * np.arange(4, dtype=np.int64))[:, None])
+    out = np.zeros((max_len + 1, 4, 256), np.int64)
+    for n in range(max_len + 1):
+        out[n] = reg
+        reg = byte_table[reg & 0xFF] ^ (reg >> 8)
+    return out.astype(np.uint32).view(np.int32)
+
+
+CRC32_SHIFT = _shift_tables(MAX_PIECE)
+
+
+@njit(cache=True, nogil=True)
+def crc32_piece(buf, start, end):
+    """The register of ``buf[start:end]`` from a zero register (``L`` above; no pre/post XOR)."""
+    return crc32_update(0xFFFFFFFF, buf, start, end) ^ 0xFFFFFFFF
+
+
+@_inline
+def crc32_append(reg, piece, n):
+    """The register after a piece of ``n <= MAX_PIECE`` bytes whose own register is ``piece``,
+    from register ``reg``. A checksum starts at ``reg = 0xFFFFFFFF`` and ends ``reg ^ 0xFFFFFFFF``.
+    """
+    t = CRC32_SHIFT
+    return ((int(t[n, 0, reg & 0xFF]) ^ int(t[n, 1, (reg >> 8) & 0xFF])
+             ^ int(t[n, 2, (reg >> 16) & 0xFF]) ^ int(t[n, 3, reg >> 24])) & 0xFFFFFFFF) ^ piece
+

@@ -7,12 +7,16 @@ top 25 levels, built from the price and size **text as received** (``"0.0112"`` 
 ``txt = price_decimals << 8 | size_decimals``. The parser accepts only canonical decimal text
 (``0|[1-9][0-9]*`` then optionally ``.`` and digits, with at most the exponent's decimals), so
 ``format_decimal(mantissa // 10**(exponent - decimals), decimals)`` gives back the received
-text byte for byte, and the checksum string is rebuilt without a Python object.
+text byte for byte, and the checksum string is rebuilt without a Python object. A level prints
+its ``:px:sz`` piece once, the first time a checksum reads it, and keeps the piece's CRC
+register in the upper bits of ``txt`` (:data:`TXT_FORM`): a checksum then costs a few table
+lookups per unchanged level (:func:`checksum_kernels.crc32_append`).
 
 **Books.** One book per instrument row ``i``: ``bid_px``/``bid_qty``/``bid_txt`` sorted by
-price descending, ``ask_*`` ascending (``[n_books, depth]`` int64), counts ``bid_n``/``ask_n``.
-Kernels take them as ``book = (bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_txt)`` and
-``counts = (bid_n, ask_n)``.
+price descending, ``ask_*`` ascending, counts ``bid_n``/``ask_n``. Kernels take them as one
+int64 ``book[6, n_books, depth]`` (``bid_px, bid_qty, bid_txt, ask_px, ask_qty, ask_txt``) and
+``counts[2, n_books]`` (``bid_n, ask_n``): few arguments, because each one costs the caller
+~0.1 us of dispatch (a tuple of arrays several times that) on every call.
 
 **Procedure** (:func:`apply_batch`, per DEPTH_UPDATE row, from ``exchange-book-rules.md``):
 
@@ -43,7 +47,16 @@ from numba import njit
 
 from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels.book_kernels import _find
-from meltica_nb.kernels.checksum_kernels import crc32_signed, crc32_update, div_pow10, put_decimal
+from meltica_nb.kernels.checksum_kernels import (
+    CRC32_TABLES,
+    MAX_PIECE,
+    crc32_append,
+    crc32_piece,
+    crc32_signed,
+    crc32_update,
+    div_pow10,
+    put_decimal,
+)
 
 #: Instrument states (``S_STATE``).
 WAITING = bk.SYNCING  # no book: waiting for a snapshot
@@ -91,23 +104,28 @@ _inline = njit(cache=True, _nrt=False, inline="always")
 
 _COLON = 58
 
+#: A level's ``txt`` word: the received text form in its low 16 bits
+#: (``price_decimals << 8 | size_decimals``) and, once a checksum needed it, the level's
+#: checksum piece ``:px:sz``: its length in bits 16-23 (0: not printed yet) and its CRC register
+#: (:func:`checksum_kernels.crc32_piece`) in bits 24-55. Writing a level keeps only the form,
+#: so a changed level is printed again; an unchanged one costs four lookups per checksum.
+TXT_FORM = 0xFFFF
+
 
 # -- levels with text ------------------------------------------------------------------------
 
 @_kernel
 def _shift_out(px, qty, txt, i, j, n):
-    for c in range(j, n - 1):
-        px[i, c] = px[i, c + 1]
-        qty[i, c] = qty[i, c + 1]
-        txt[i, c] = txt[i, c + 1]
+    """Close the gap at column ``j`` of row ``i`` (``n`` levels before), texts along."""
+    for col in (px, qty, txt):
+        bk.shift_row(col, i, j, j + 1, n - 1 - j)
 
 
 @_kernel
 def _shift_in(px, qty, txt, i, j, n):
-    for c in range(n, j, -1):
-        px[i, c] = px[i, c - 1]
-        qty[i, c] = qty[i, c - 1]
-        txt[i, c] = txt[i, c - 1]
+    """Open a gap at column ``j`` of row ``i`` (``n`` levels before), texts along."""
+    for col in (px, qty, txt):
+        bk.shift_row(col, i, j + 1, j, n - j)
 
 
 @_kernel
@@ -121,7 +139,7 @@ def set_level(px, qty, txt, count, i, descending, price, quantity, text):
             count[i] = n - 1
         else:
             qty[i, j] = quantity
-            txt[i, j] = text
+            txt[i, j] = text & TXT_FORM
         return 0
     if quantity == 0:
         return 0
@@ -135,7 +153,7 @@ def set_level(px, qty, txt, count, i, descending, price, quantity, text):
     _shift_in(px, qty, txt, i, j, n)
     px[i, j] = price
     qty[i, j] = quantity
-    txt[i, j] = text
+    txt[i, j] = text & TXT_FORM
     count[i] = n + 1
     return dropped
 
@@ -159,14 +177,14 @@ def _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan)
     for r in range(m):
         dest = plan[r, 0] + before
         if levels[off + r, 1] != 0 and dest < depth:
-            txt[i, dest] = texts[off + r]
+            txt[i, dest] = texts[off + r] & TXT_FORM
         before = plan[r, 1]
     return t
 
 
 @_kernel
 def _apply_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan):
-    if m > 1 and _in_book_order(levels, off, m, descending):
+    if m > 0 and _in_book_order(levels, off, m, descending):
         return _merge_side(px, qty, txt, count, i, descending, levels, texts, off, m, plan)
     t = 0
     for r in range(off, off + m):
@@ -190,13 +208,19 @@ def apply_levels(book, counts, i, levels, texts, off, n_bids, n_asks, plan):
 # -- checksum ----------------------------------------------------------------------------------
 
 @_inline
-def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
-    """``px:sz:`` of level ``j``, each printed with the decimals its received text had."""
-    pd = txt[i, j] >> 8
+def _put_piece(buf, pos, px, qty, txt, i, j, pexp, qexp):
+    """``px:sz`` of level ``j``, each printed with the decimals its received text had."""
+    pd = (txt[i, j] >> 8) & 0xFF
     sd = txt[i, j] & 0xFF
     pos = put_decimal(buf, pos, div_pow10(px[i, j], pexp - pd), pd)
     buf[pos] = _COLON
-    pos = put_decimal(buf, pos + 1, div_pow10(qty[i, j], qexp - sd), sd)
+    return put_decimal(buf, pos + 1, div_pow10(qty[i, j], qexp - sd), sd)
+
+
+@_inline
+def _put_level(buf, pos, px, qty, txt, i, j, pexp, qexp):
+    """``px:sz:`` of level ``j``."""
+    pos = _put_piece(buf, pos, px, qty, txt, i, j, pexp, qexp)
     buf[pos] = _COLON
     return pos + 1
 
@@ -215,11 +239,51 @@ def checksum_text(buf, book, counts, i, pexp, qexp):
     return pos - 1 if pos > 0 else 0
 
 
+@_inline
+def _piece(buf, px, qty, txt, i, j, pexp, qexp):
+    """Level ``j``'s cached piece ``:px:sz`` as ``(register, length)``, printed and cached on
+    first use."""
+    t = txt[i, j]
+    n = (t >> 16) & 0xFF
+    if n > 0:
+        return t >> 24, n
+    buf[0] = _COLON
+    n = _put_piece(buf, 1, px, qty, txt, i, j, pexp, qexp)
+    if n > MAX_PIECE:  # too long for the shift tables: left in buf, not cached
+        return 0, n
+    txt[i, j] = (t & TXT_FORM) | (n << 16) | (crc32_piece(buf, 0, n) << 24)
+    return txt[i, j] >> 24, n
+
+
+#: The register a checksum starts from so that its first piece's colon drops out: with
+#: ``L(":" + x) = shift(L(":"), len(x)) ^ L(x)`` and the shift linear, the register after ``x``
+#: from 0xFFFFFFFF is :func:`crc32_append` of ``:x``'s register, ``len(x)``, from this one.
+_FIRST = 0xFFFFFFFF ^ (int(CRC32_TABLES[0, _COLON]) & 0xFFFFFFFF)
+
+
+@_inline
+def _append_level(reg, first, buf, px, qty, txt, i, j, pexp, qexp):
+    """The CRC register after ``:px:sz`` of level ``j`` (``px:sz`` when ``first``)."""
+    piece, n = _piece(buf, px, qty, txt, i, j, pexp, qexp)
+    if n > MAX_PIECE:  # no OKX text is this long; CRC the printed piece byte by byte
+        return crc32_update(reg ^ 0xFFFFFFFF, buf, 1 if first else 0, n) ^ 0xFFFFFFFF
+    return crc32_append(_FIRST, piece, n - 1) if first else crc32_append(reg, piece, n)
+
+
 @_kernel
 def book_checksum(buf, book, counts, i, pexp, qexp):
-    """OKX's signed CRC32 of book ``i`` (``buf``: CHECKSUM_BUFFER bytes of scratch)."""
-    n = checksum_text(buf, book, counts, i, pexp, qexp)
-    return crc32_signed(crc32_update(0, buf, 0, n))
+    """OKX's signed CRC32 of book ``i`` from the levels' cached pieces (see :data:`TXT_FORM`;
+    ``buf``: CHECKSUM_BUFFER bytes of scratch for a piece to print)."""
+    nb = min(counts[0][i], CHECKSUM_LEVELS)
+    na = min(counts[1][i], CHECKSUM_LEVELS)
+    reg = 0xFFFFFFFF
+    for j in range(max(nb, na)):
+        if j < nb:
+            reg = _append_level(reg, j == 0, buf, book[0], book[1], book[2], i, j, pexp, qexp)
+        if j < na:
+            reg = _append_level(reg, j == 0 and nb == 0, buf, book[3], book[4], book[5], i, j,
+                                pexp, qexp)
+    return crc32_signed(reg ^ 0xFFFFFFFF)
 
 
 # -- the procedure -----------------------------------------------------------------------------
@@ -322,19 +386,26 @@ def _one_row(out_resync, scratch, book, counts, sync, exps, i, levels, texts, ro
 
 
 @njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
-def apply_batch(out_events, out_resync, blank, scratch, sync, book, counts, exps, tb_lv, tb_meta,
-                rows, levels, texts, checksums, k):
+def apply_batch(out_events, out_resync, blank, text_buf, plan, state, counters, book, counts,
+                exps, tb_bids, tb_asks, tb_nb, tb_na, tb_gen, tb_head, rows, levels, texts,
+                checksums, k):
     """Run DEPTH_UPDATE ``rows`` (levels ``[m, 2]`` int64 with ``texts[m]``) through the books.
 
-    ``checksums[r]`` is row ``r``'s venue checksum (0: none); ``scratch`` is
-    ``(uint8[CHECKSUM_BUFFER], int64[len(levels), 2])``. Writes at most two events per row
-    into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
+    ``checksums[r]`` is row ``r``'s venue checksum (0: none); ``text_buf`` (uint8
+    ``[CHECKSUM_BUFFER]``) and ``plan`` (int64 ``[len(levels), 2]``) are scratch; ``state``
+    and ``counters`` are the per-instrument rows (``S_*``, ``C_*``), ``exps[2, n_books]`` the
+    price and quantity exponents and ``tb_*`` the BookTable's arrays. Writes at most two events
+    per row into ``out_events`` and sets ``out_resync[i]`` for books dropped; returns
     ``(events written, rows rejected, books flagged in out_resync)`` (rejected: instrument
     outside the books, levels outside the arena).
     """
+    scratch = (text_buf, plan)
+    sync = (state, counters)
+    tb_lv = (tb_bids, tb_asks)
+    tb_meta = (tb_nb, tb_na, tb_gen, tb_head)
     e = 0
     rejected = 0
-    n_books = sync[0].shape[0]
+    n_books = state.shape[0]
     n_levels = levels.shape[0]
     for r in range(rows.shape[0]):
         row = rows[r]

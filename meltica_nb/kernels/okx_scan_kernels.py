@@ -26,6 +26,7 @@ from meltica_nb.kernels.binance_scan_kernels import (
     _plain_string,
     _skip_value,
     _span_eq,
+    _word_at,
     _ws,
     lookup_symbol,
 )
@@ -61,6 +62,12 @@ _W_SNAPSHOT, _W_UPDATE = _word(b"snapshot"), _word(b"update")
 _W_ASKS, _W_BIDS, _W_TS = _word(b"asks"), _word(b"bids"), _word(b"ts")
 _W_CHECKSUM, _W_SEQ, _W_PREV = _word(b"checksum"), _word(b"seqId"), _word(b"prevSeqId")
 
+# a book push byte for byte as OKX writes it (the tight path; member values in between)
+_T_CHANNEL, _T_INST = _word(b'{"arg":{"channel":"books'), _word(b'","instId":"')
+_T_ACTION, _T_ASKS = _word(b'},"action":'), _word(b',"data":[{"asks":')
+_T_BIDS, _T_TS, _T_CHECKSUM = _word(b',"bids":'), _word(b',"ts":'), _word(b',"checksum":')
+_T_PREV, _T_SEQ, _T_END = _word(b',"prevSeqId":'), _word(b',"seqId":'), _word(b"}]}")
+
 _QUOTE, _COMMA, _COLON, _DOT = 34, 44, 58, 46
 _LBRACK, _RBRACK, _LBRACE, _RBRACE = 91, 93, 123, 125
 _MAX_MS = 9_223_372_036_854
@@ -68,7 +75,8 @@ _MAX_MS = 9_223_372_036_854
 # frame scratch: st[...]
 _CHANNEL, _INST_S, _INST_E, _ACTION, _TS, _CHECKSUM, _SEQ, _PREV = 0, 1, 2, 3, 4, 5, 6, 7
 _ASK_OFF, _ASK_N, _BID_OFF, _BID_N, _SEEN = 8, 9, 10, 11, 12
-STATE_SIZE = 13
+_EXPS = 13  # the instrument's price and quantity exponents (2 slots)
+STATE_SIZE = 15
 _HAS_TS, _HAS_ASKS, _HAS_BIDS, _HAS_SEQ, _HAS_PREV = 1, 2, 4, 8, 16
 
 _POW10 = np.array([10**k for k in range(19)], np.int64)
@@ -123,8 +131,9 @@ def _digits_from(buf, k, e, v):
 
 
 @_inline
-def _value(buf, s, e, exponent):
-    """``(mantissa, decimals)`` of canonical text ``0|[1-9][0-9]*`` (``.[0-9]+``)?.
+def _decimal(buf, s, e, exponent):
+    """Read canonical decimal text ``0|[1-9][0-9]*`` (``.[0-9]+``)? from ``s`` up to the first
+    byte that cannot continue it: ``(that index, mantissa, decimals)``.
 
     Decimals are -1 when the text will not do here: not canonical (it could not be rebuilt as
     received), more decimals than ``exponent``, or a value that might not fit an int64 (more
@@ -133,16 +142,22 @@ def _value(buf, s, e, exponent):
     k, v = _digits_from(buf, s, e, 0)
     whole = k - s
     if whole == 0 or (buf[s] == 48 and whole > 1) or whole + exponent > 18:
-        return 0, -1
-    if k == e:
-        return v * _POW10[exponent], 0
-    if buf[k] != _DOT:
-        return 0, -1
+        return k, 0, -1
+    if k == e or buf[k] != _DOT:
+        return k, v * _POW10[exponent], 0
     m, v = _digits_from(buf, k + 1, e, v)
     decimals = m - k - 1
-    if m != e or decimals == 0 or decimals > exponent:
-        return 0, -1
-    return v * _POW10[exponent - decimals], decimals
+    if decimals == 0 or decimals > exponent:
+        return m, 0, -1
+    return m, v * _POW10[exponent - decimals], decimals
+
+
+@_inline
+def _value(buf, s, e, exponent):
+    """``(mantissa, decimals)`` of the whole span ``buf[s:e]`` as :func:`_decimal` reads it
+    (decimals -1: not one canonical decimal)."""
+    k, v, decimals = _decimal(buf, s, e, exponent)
+    return (v, decimals) if k == e else (0, -1)
 
 
 @_inline
@@ -176,6 +191,40 @@ def _level(buf, i, end, out_levels, out_texts, n, exps):
     return i
 
 
+@_inline
+def _rest_of_level(buf, i, end):
+    """After the size's closing quote, the remaining ``,"..."`` strings written tightly and the
+    closing bracket -> the index after it; -1 for anything else."""
+    while i + 1 < end and buf[i] == _COMMA and buf[i + 1] == _QUOTE:
+        q = _plain_string(buf, i + 1, end)
+        if q < 0:
+            return -1
+        i = q + 1
+    return i + 1 if i < end and buf[i] == _RBRACK else -1
+
+
+@_inline
+def _tight_level(buf, i, end, out_levels, out_texts, n, exps):
+    """:func:`_level` for the way OKX writes a level (``["px","sz","0","n"]``: no spaces, the
+    two numbers plain digits and a dot): index after it, level written at ``n``; -1 when the
+    level looks any different (then :func:`_level` decides, with the same result)."""
+    if i + 1 >= end or buf[i] != _LBRACK or buf[i + 1] != _QUOTE or n >= out_levels.shape[0]:
+        return -1
+    pe, price, pd = _decimal(buf, i + 2, end, exps[0])
+    if pe + 2 >= end or buf[pe] != _QUOTE or buf[pe + 1] != _COMMA or buf[pe + 2] != _QUOTE:
+        return -1
+    se, size, sd = _decimal(buf, pe + 3, end, exps[1])
+    if se >= end or buf[se] != _QUOTE or pd < 0 or sd < 0:
+        return -1
+    i = _rest_of_level(buf, se + 1, end)
+    if i < 0:
+        return -1
+    out_levels[n, 0] = price
+    out_levels[n, 1] = size
+    out_texts[n] = (pd << 8) | sd
+    return i
+
+
 @_kernel
 def _levels(buf, i, end, out_levels, out_texts, n, exps):
     """At a level array -> ``(index after it, levels written)``; -1 if not understood."""
@@ -187,7 +236,9 @@ def _levels(buf, i, end, out_levels, out_texts, n, exps):
         return j + 1, 0
     i = j
     while True:
-        i = _level(buf, _ws(buf, i, end), end, out_levels, out_texts, n, exps)
+        i = _ws(buf, i, end)
+        tight = _tight_level(buf, i, end, out_levels, out_texts, n, exps)
+        i = tight if tight >= 0 else _level(buf, i, end, out_levels, out_texts, n, exps)
         if i < 0:
             return -1, 0
         n += 1
@@ -332,7 +383,7 @@ def _top_member(buf, ks, ke, i, end, st, stack, out_levels, out_texts, nl, looku
 
 @_kernel
 def _reset(st):
-    st[:] = 0
+    st[:_EXPS] = 0
     st[_CHANNEL] = -1
     st[_INST_S] = -1
     st[_ACTION] = -2  # absent
@@ -361,6 +412,82 @@ def _scan_frame(buf, start, end, st, stack, out_levels, out_texts, nl, lookup, e
         if done:
             break
     return _ws(buf, i, end) == end and _complete(st)
+
+
+@_kernel
+def _after(buf, i, end, word):
+    """Index after ``word`` when the bytes at ``i >= 0`` spell it; -1 otherwise."""
+    return _word_at(buf, i, end, word) if i >= 0 else -1
+
+
+@_kernel
+def _tight_head(buf, i, end, st, lookup, exps):
+    """``{"arg":{"channel":"books[5]","instId":"..."},"action":"..."`` -> the index after it,
+    with channel, instrument (known) and action in ``st``; -1 for anything else."""
+    i = _after(buf, i, end, _T_CHANNEL)
+    if i < 0 or i >= end:
+        return -1
+    books5 = buf[i] == 53  # "books5"
+    st[_CHANNEL] = BOOKS5 if books5 else BOOKS
+    i = _after(buf, i + 1 if books5 else i, end, _T_INST)
+    q = _plain_string(buf, i - 1, end) if i > 0 else -1
+    if q < 0:
+        return -1
+    st[_INST_S] = i
+    st[_INST_E] = q
+    if not _exps_of(buf, st, lookup[0], lookup[1], lookup[2], exps):
+        return -1
+    st[_SEEN] |= 32
+    i = _after(buf, q + 1, end, _T_ACTION)
+    s, e, i = _string(buf, i, end) if i > 0 else (-1, -1, -1)
+    if s < 0:
+        return -1
+    update = 0 if _span_eq(buf, s, e, _W_UPDATE) else -1
+    st[_ACTION] = 1 if _span_eq(buf, s, e, _W_SNAPSHOT) else update
+    return i
+
+
+@_kernel
+def _tight_sides(buf, i, end, st, out_levels, out_texts, nl, exps):
+    """``,"data":[{"asks":[..],"bids":[..]`` -> the index after it (levels written); -1 if
+    it differs."""
+    i = _after(buf, i, end, _T_ASKS)
+    if i < 0:
+        return -1
+    i = _side(buf, i, end, st, out_levels, out_texts, nl, exps, _ASK_OFF, _HAS_ASKS)
+    i = _after(buf, i, end, _T_BIDS)
+    if i < 0:
+        return -1
+    return _side(buf, i, end, st, out_levels, out_texts, nl, exps, _BID_OFF, _HAS_BIDS)
+
+
+@_kernel
+def _tight_tail(buf, i, end, st):
+    """``,"ts":"..","checksum":..`` (then ``,"prevSeqId":..,"seqId":..`` or not) ``}]}`` ->
+    True when the frame ends there."""
+    i = _after(buf, i, end, _T_TS)
+    i = _ts(buf, i, end, st) if i > 0 else -1
+    i = _after(buf, i, end, _T_CHECKSUM)
+    i = _int_member(buf, i, end, st, _CHECKSUM, 0) if 0 < i < end else -1
+    if 0 < i < end and buf[i] == _COMMA:
+        i = _after(buf, i, end, _T_PREV)
+        i = _int_member(buf, i, end, st, _PREV, _HAS_PREV) if 0 < i < end else -1
+        i = _after(buf, i, end, _T_SEQ)
+        i = _int_member(buf, i, end, st, _SEQ, _HAS_SEQ) if 0 < i < end else -1
+    return _after(buf, i, end, _T_END) == end
+
+
+@_kernel
+def _tight_frame(buf, start, end, st, out_levels, out_texts, nl, lookup, exps):
+    """A book push laid out exactly as OKX sends it (members in OKX's order, no spaces,
+    ``prevSeqId`` and ``seqId`` both or neither), read by the same member readers as
+    :func:`_scan_frame` without its key-by-key dispatch: True when read. False for any other
+    layout; then :func:`_scan_frame` reads the frame from the start.
+    """
+    _reset(st)
+    i = _tight_head(buf, start, end, st, lookup, exps)
+    i = _tight_sides(buf, i, end, st, out_levels, out_texts, nl, exps) if i > 0 else -1
+    return i > 0 and _tight_tail(buf, i, end, st) and _complete(st)
 
 
 @_kernel
@@ -419,21 +546,25 @@ def _write_row(out_depth, out_checksum, out_kind, d, st, inst, venue, recv, nl):
 
 @njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
 def scan_books(out_depth, out_levels, out_texts, out_checksum, out_kind, out_frame, out_status,
-               buf, frame_off, frame_len, recv_ns, venue, slots, sym_bytes, sym_len, sym_inst,
-               price_exp, qty_exp, st, stack, exps):
-    """Scan ``frame_len.shape[0]`` frames; return ``(rows written, levels written)``.
+               buf, frame_len, recv_ns, venue, slots, sym_bytes, sym_len, sym_inst, price_exp,
+               qty_exp, st, stack):
+    """Scan the ``frame_len.shape[0]`` frames laid end to end in ``buf``; return
+    ``(rows written, levels written)``.
 
     ``out_frame[d]`` is the frame of row ``d``; ``out_status[f]`` is OK or FALLBACK. ``st``
-    (:data:`STATE_SIZE` int64), ``stack`` (:data:`MAX_DEPTH` uint8) and ``exps`` (2 int64)
-    are scratch.
+    (:data:`STATE_SIZE` int64) and ``stack`` (:data:`MAX_DEPTH` uint8) are scratch.
     """
     lookup = ((slots, sym_bytes, sym_len, sym_inst), price_exp, qty_exp)
+    exps = st[_EXPS:]
     d = 0
     nl = 0
+    end = 0
     for f in range(frame_len.shape[0]):
-        start = frame_off[f]
+        start = end
         end = start + frame_len[f]
-        if not _scan_frame(buf, start, end, st, stack, out_levels, out_texts, nl, lookup, exps):
+        if not (_tight_frame(buf, start, end, st, out_levels, out_texts, nl, lookup, exps)
+                or _scan_frame(buf, start, end, st, stack, out_levels, out_texts, nl, lookup,
+                               exps)):
             out_status[f] = FALLBACK
             continue
         inst = lookup_symbol(buf, st[_INST_S], st[_INST_E], slots, sym_bytes, sym_len, sym_inst)

@@ -29,6 +29,9 @@ __all__ = ["DEFAULT_DEPTH", "InstrumentBookStats", "OkxBooks"]
 DEFAULT_DEPTH = 1024
 
 _STATES = {ok.WAITING: "waiting", ok.LIVE: "live"}
+#: A BOOK_LEVEL as two int64 words (the kernels' ``[m, 2]`` levels; frombuffer is the cheapest
+#: way to that view of a structured array).
+_PAIR = np.dtype((np.int64, (2,)))
 
 
 @dataclass(frozen=True)
@@ -74,23 +77,25 @@ class OkxBooks:
                               f"{depth}")
         if not 0 < k <= table.k:
             raise ConfigError(f"k={k} must be in 1..{table.k} (the book table's k)")
-        exps = [np.zeros(max_books, np.int64) for _ in range(2)]
-        for out, given in zip(exps, (price_exp, qty_exp), strict=True):
+        self.exps = np.zeros((2, max_books), np.int64)  # price, quantity
+        for out, given in zip(self.exps, (price_exp, qty_exp), strict=True):
             given = np.asarray(given, np.int64)[:max_books]
             out[: given.shape[0]] = given
         self.max_books, self.depth, self.table, self.k = max_books, depth, table, k
-        shape = (max_books, depth)
-        self.book = tuple(np.zeros(shape, np.int64) for _ in range(6))
-        self.counts = (np.zeros(max_books, np.int64), np.zeros(max_books, np.int64))
+        # bid px, qty, txt, ask px, qty, txt (see okx_book_kernels)
+        self.book = np.zeros((6, max_books, depth), np.int64)
+        self.counts = np.zeros((2, max_books), np.int64)  # bid and ask levels
         self.state = np.zeros((max_books, ok.N_STATE), np.int64)
         self.state[:, ok.S_SEQ] = -1
         self.counters = np.zeros((max_books, ok.N_COUNTERS), np.int64)
-        self.exps = tuple(exps)
         self.rejected_rows = 0
         self._resync = np.zeros(max_books, np.uint8)
-        self._scratch = (np.zeros(ok.CHECKSUM_BUFFER, np.uint8), np.zeros((4096, 2), np.int64))
+        self._text_buf = np.zeros(ok.CHECKSUM_BUFFER, np.uint8)
+        self._plan = np.zeros((4096, 2), np.int64)
         self._blank = np.zeros(1, CANONICAL_EVENT)
         self._out = np.zeros(256, CANONICAL_EVENT)
+        (bids, asks), meta = table.arrays
+        self._table_arrays = (bids, asks, *meta)
 
     def apply(self, rows: np.ndarray, levels: np.ndarray, texts: np.ndarray,
               checksums: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -103,19 +108,17 @@ class OkxBooks:
         """
         if rows.dtype != DEPTH_UPDATE or levels.dtype != BOOK_LEVEL:
             raise ConfigError("rows must be DEPTH_UPDATE and levels BOOK_LEVEL arrays")
-        lv = np.ascontiguousarray(levels).view(np.int64).reshape(-1, 2)
-        need = 2 * rows.shape[0]
-        if self._out.shape[0] < need:
-            self._out = np.zeros(max(need, 2 * self._out.shape[0]), CANONICAL_EVENT)
-        if self._scratch[1].shape[0] < lv.shape[0]:  # the merge plan: one row per level
-            self._scratch = (self._scratch[0], np.zeros((2 * lv.shape[0], 2), np.int64))
+        lv = np.frombuffer(np.ascontiguousarray(levels), _PAIR)  # [m, 2] int64, no copy
+        if self._out.shape[0] < 2 * rows.shape[0]:
+            self._out = np.zeros(max(2 * rows.shape[0], 2 * self._out.shape[0]), CANONICAL_EVENT)
+        if self._plan.shape[0] < lv.shape[0]:  # the merge plan: one row per level
+            self._plan = np.zeros((2 * lv.shape[0], 2), np.int64)
         with self.table.lock:
             n, rejected, flagged = ok.apply_batch(
-                self._out, self._resync, self._blank, self._scratch,
-                (self.state, self.counters), self.book, self.counts, self.exps,
-                *self.table.arrays, np.ascontiguousarray(rows), lv,
-                np.ascontiguousarray(texts, np.int64), np.ascontiguousarray(checksums, np.int64),
-                self.k)
+                self._out, self._resync, self._blank, self._text_buf, self._plan, self.state,
+                self.counters, self.book, self.counts, self.exps, *self._table_arrays,
+                np.ascontiguousarray(rows), lv, np.ascontiguousarray(texts, np.int64),
+                np.ascontiguousarray(checksums, np.int64), self.k)
         self.rejected_rows += rejected
         if not flagged:
             return self._out[:n], []
@@ -128,8 +131,7 @@ class OkxBooks:
         self.state[:, ok.S_STATE] = ok.WAITING
         self.state[:, ok.S_SEQ] = -1
         self.state[:, ok.S_BBO_BID_PX:ok.S_BBO_ASK_QTY + 1] = 0
-        for count in self.counts:
-            count[:] = 0
+        self.counts[:] = 0
 
     def levels(self, instrument: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of a book's levels as BOOK_LEVEL ``(bids, asks)``, best first."""
@@ -151,9 +153,9 @@ class OkxBooks:
     def checksum_text(self, instrument: int) -> str:
         """The checksum string of a book, as rebuilt from the received text (for tests)."""
         i = int(instrument)
-        n = ok.checksum_text(self._scratch[0], self.book, self.counts, i, self.exps[0][i],
+        n = ok.checksum_text(self._text_buf, self.book, self.counts, i, self.exps[0][i],
                              self.exps[1][i])
-        return self._scratch[0][:n].tobytes().decode("ascii")
+        return self._text_buf[:n].tobytes().decode("ascii")
 
     def is_live(self, instrument: int) -> bool:
         return int(self.state[int(instrument), ok.S_STATE]) == ok.LIVE

@@ -200,11 +200,12 @@ class OkxParser:
         self._totals = {"scanned": 0, "fallback": 0, "book_rows": 0, "levels": 0}
         self._st = np.zeros(scan.STATE_SIZE, np.int64)
         self._stack = np.zeros(scan.MAX_DEPTH, np.uint8)
-        self._exps = np.zeros(2, np.int64)
         self._n_cap = self._lv_cap = 0
         self._grow(64, 4096)
 
     def _grow(self, n: int, n_levels: int) -> None:
+        if n <= self._n_cap and n_levels <= self._lv_cap:  # the usual case, checked cheaply
+            return
         frames = grow(self._n_cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64, np.int8)
         if frames is not None:
             self._n_cap, arrays = frames
@@ -230,14 +231,13 @@ class OkxParser:
             raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
         joined = b"".join(frames)
         lengths = np.fromiter(map(len, frames), np.int64, n)
-        offsets = np.cumsum(lengths) - lengths
         self._grow(n, len(joined) // 9 + 16)
         t = self._symbols()
         nd, nl = scan.scan_books(
             self._depth, self._level_words, self._texts, self._checksums, self._kinds,
-            self._row_frame, self._status, np.frombuffer(joined, np.uint8), offsets, lengths,
-            recv, self.venue_id, t.slots, t.sym_bytes, t.sym_len, t.sym_inst, t.price_exp,
-            t.qty_exp, self._st, self._stack, self._exps)
+            self._row_frame, self._status, np.frombuffer(joined, np.uint8), lengths, recv,
+            self.venue_id, t.slots, t.sym_bytes, t.sym_len, t.sym_inst, t.price_exp, t.qty_exp,
+            self._st, self._stack)
         status = self._status[:n]
         self._totals["scanned"] += nd
         if nd == n:  # every frame a book push: rows already in frame order, no fallback

@@ -7,6 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
+from meltica_nb.kernels import checksum_kernels as ck
 from meltica_nb.schema import EventType
 from tests.venues.okx.helpers import book_frame, parser_and_books, recorded_frames
 
@@ -167,3 +168,49 @@ def test_a_sorted_run_merges_to_the_same_book_as_levels_one_by_one():
     full = results[2]
     assert full[3] > 0 and len(full[0]) == 24  # the side filled up, the worst fell off
     assert full[0][0] == results[0][0][0]  # the best bid is the same
+
+
+def test_checksum_from_cached_pieces_equals_zlib_over_the_joined_text():
+    """crc32_append over each piece's own register equals zlib.crc32 of the pieces joined,
+    for pieces of every length the shift tables cover."""
+    rng = np.random.default_rng(7)
+    pieces = [rng.integers(46, 58, size=n, dtype=np.uint8) for n in
+              [1, ck.MAX_PIECE, *rng.integers(1, ck.MAX_PIECE + 1, size=60)]]
+    reg = 0xFFFFFFFF
+    for piece in pieces:
+        reg = ck.crc32_append(reg, ck.crc32_piece(piece, 0, piece.shape[0]), piece.shape[0])
+    assert reg ^ 0xFFFFFFFF == zlib.crc32(b"".join(p.tobytes() for p in pieces))
+
+
+def test_a_level_changed_after_a_checksum_is_hashed_afresh():
+    """The piece cached when a checksum read a level is dropped when the level is written."""
+    parser, books, symbols = parser_and_books(["ACOIN-USDT"])
+    inst = symbols["ACOIN-USDT"].instrument
+    bids, asks, _, checksum = VECTORS[0]
+    _run(parser, books, [book_frame("ACOIN-USDT", bids, asks, action="snapshot",
+                                    checksum=checksum)])
+    text = "3366.1:7.5:3366.8:9:3366:6:3368:8"  # the best bid's size changes, same price
+    crc = zlib.crc32(text.encode())
+    _, resync = _run(parser, books, [book_frame("ACOIN-USDT", [["3366.1", "7.5"]], [],
+                                                checksum=crc - (1 << 32 if crc >= 1 << 31 else 0))])
+    assert resync == [] and books.checksum_text(inst) == text
+    assert books.stats(inst).checksum_ok == 2
+
+
+def test_a_piece_too_long_for_the_shift_tables_is_hashed_as_printed():
+    """Received texts make pieces of at most 42 bytes, but a caller's text form may ask for
+    more decimals: such a piece is CRC'd as printed (not cached), still zlib's checksum."""
+    parser, books, symbols = parser_and_books(["ACOIN-USDT"])
+    inst = symbols["ACOIN-USDT"].instrument
+    bids, asks, _, _ = VECTORS[0]
+    result = parser.parse_batch([book_frame("ACOIN-USDT", bids, asks, action="snapshot")], [1])
+    texts = result.texts.copy()
+    texts[:2] = 18 << 8 | 18  # both bids printed with 18 decimals: pieces of 42+ bytes
+    books.apply(result.depth, result.levels, texts, result.checksums)  # no checksum sent
+    text = books.checksum_text(inst)
+    f = text.split(":")
+    assert min(len(f[0]) + len(f[1]), len(f[4]) + len(f[5])) + 2 > ck.MAX_PIECE  # ":px:sz"
+    crc = zlib.crc32(text.encode())
+    signed = np.array([crc - (1 << 32 if crc >= 1 << 31 else 0)])
+    _, resync = books.apply(result.depth, result.levels, texts, signed)
+    assert resync == [] and books.stats(inst).checksum_ok == 1

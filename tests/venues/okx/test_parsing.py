@@ -90,3 +90,72 @@ def test_bad_frames_get_a_status_and_no_record(frame, status):
     assert result.status.tolist() == [status]
     assert result.events.shape[0] == 0 and result.depth.shape[0] == 0
     _same(result, parser.parse_reference(frame, 1))
+
+
+@pytest.mark.parametrize("levels", [
+    b'[ "29345.6" , "0.5" , "0" , "2" ]',  # spaces: the general path reads it
+    b'["29345.6","0.5"]',                  # two strings only
+    b'["29345.6","0.5","0","2","7"]',      # a fifth string
+    b'["29345.6","0.5",  "0","2"]',
+    b'["29345","1","0",""]',
+])
+def test_levels_written_another_way_scan_to_the_same_records(levels):
+    """The scanner's tight path takes levels only as OKX writes them; any other spelling goes
+    through the general path, and the records still equal the orjson path's."""
+    parser, _, _ = parser_and_books(["BTC-USDT"])
+    frame = book_frame("BTC-USDT", [["29345.5", "1.25"]], [["29346", "3"]]).replace(
+        b'["29346","3","0","1"]', levels)
+    result = parser.parse_batch([frame], [1])
+    assert result.n_fallback == 0 and result.depth.shape[0] == 1
+    _same(result, parser.parse_reference(frame, 1))
+
+
+@pytest.mark.parametrize("level", [b'["29345.","1","0","2"]', b'["29345.6","1.","0","2"]',
+                                   b'["29345.6","1","0","2\\u0041"]', b'["29345.6","-1","0","2"]',
+                                   b'[".5","1","0","2"]', b'["29345.6","1","0",2]'])
+def test_levels_neither_path_scans_fall_back_to_orjson(level):
+    parser, _, _ = parser_and_books(["BTC-USDT"])
+    frame = book_frame("BTC-USDT", [], [["29346", "3"]]).replace(b'["29346","3","0","1"]', level)
+    result = parser.parse_batch([frame], [1])
+    assert result.n_fallback == 1
+    _same(result, parser.parse_reference(frame, 1))
+
+
+_PUSH = book_frame("BTC-USDT", [["29345.5", "1.25"]], [["29346", "3"]], checksum=-5, prev=7,
+                   seq=9)
+
+
+@pytest.mark.parametrize("frame", [
+    _PUSH,                                                                # OKX's own layout
+    book_frame("BTC-USDT", [["29345.5", "1.25"]], [], checksum=12),      # no seqId (2022)
+    book_frame("BTC-USDT", [["29345.5", "1.25"]], [], action="snapshot", checksum=1, seq=3,
+               prev=-1),
+    book_frame("BTC-USDT", [["1", "2"]], [["3", "4"]], action=None, channel="books5"),
+    _PUSH.replace(b',"prevSeqId":7', b""),                                # seqId alone
+    _PUSH.replace(b',"seqId":9', b""),                                    # prevSeqId alone
+    _PUSH + b"\n",                                                        # trailing space
+    _PUSH.replace(b'"action":"update",', b"").replace(b'{"arg"', b'{"action":"update","arg"'),
+    _PUSH.replace(b'"ts":"1652459227570","checksum":-5', b'"checksum":-5,"ts":"1652459227570"'),
+    _PUSH.replace(b'{"channel":"books","instId":"BTC-USDT"}',
+                  b'{"instId":"BTC-USDT","channel":"books"}'),
+    _PUSH.replace(b'"data":[{', b'"data":[ {'),
+])
+def test_book_pushes_in_any_layout_scan_to_the_orjson_records(frame):
+    """The scanner reads OKX's own layout on a tight path and any other on its general one;
+    both give exactly the orjson path's records."""
+    parser, _, _ = parser_and_books(["BTC-USDT"])
+    result = parser.parse_batch([frame], [1])
+    assert result.n_fallback == 0 and result.depth.shape[0] == 1
+    _same(result, parser.parse_reference(frame, 1))
+
+
+@pytest.mark.parametrize("frame", [
+    _PUSH[:-1], _PUSH[:-40], _PUSH.replace(b'"checksum":-5', b'"checksum":'),
+    _PUSH.replace(b'"books"', b'"books50"'), _PUSH.replace(b'"update"', b'"upd"'),
+    book_frame("BTC-USDT", [["1", "2"]], [], action="update", channel="books5"),
+])
+def test_broken_book_pushes_fall_back(frame):
+    parser, _, _ = parser_and_books(["BTC-USDT"])
+    result = parser.parse_batch([frame], [1])
+    assert result.n_fallback == 1 and result.depth.shape[0] == 0
+    _same(result, parser.parse_reference(frame, 1))
