@@ -33,17 +33,18 @@ _BYTE = np.uint64(0xFF)
 _ZERO = np.uint64(0)
 
 
-@njit(cache=True)
-def _mix(state, w):
-    a = (state[0] ^ w) * _P1
-    state[0] = a ^ (a >> _S1)
-    b = (state[1] + w) * _P2
-    state[1] = b ^ (b >> _S2)
+@njit(cache=True, _nrt=False)
+def _mix(s0, s1, w):
+    """The two lanes after folding ``w`` (kept in locals by the callers: no store per word)."""
+    a = (s0 ^ w) * _P1
+    b = (s1 + w) * _P2
+    return a ^ (a >> _S1), b ^ (b >> _S2)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def fold_records(state, words):
     """Fold records given as uint64 ``words[n, WORDS_PER_RECORD]`` into ``state`` (uint64[2])."""
+    s0, s1 = state[0], state[1]
     for i in range(words.shape[0]):
         book = ((words[i, _TYPE_WORD] >> _TYPE_SHIFT) & _BYTE) == _BOOK
         for j in range(words.shape[1]):
@@ -52,11 +53,14 @@ def fold_records(state, words):
                 w = w & ~_REPLAYED_BIT
             elif book and j in (_ROW_WORD, _SLOT_WORD):
                 w = _ZERO
-            _mix(state, w)
+            s0, s1 = _mix(s0, s1, w)
+    state[0], state[1] = s0, s1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def fold_words(state, words):
     """Fold plain uint64 ``words`` (1-d) into ``state``."""
+    s0, s1 = state[0], state[1]
     for i in range(words.shape[0]):
-        _mix(state, words[i])
+        s0, s1 = _mix(s0, s1, words[i])
+    state[0], state[1] = s0, s1
