@@ -62,7 +62,7 @@ def handicapped_runs():
 
     20x, not 10x: with the faster fan-out a 10x slower publisher still left the end-to-end
     gate at 3.0x its naive baseline, exactly on the threshold."""
-    slow = _gates_child(Handicap(slowdown=20.0), ["pool", "parse", "fanout", "kraken"])
+    slow = _gates_child(Handicap(slowdown=20.0), ["pool", "parse", "fanout", "okx", "kraken"])
     bloated = _gates_child(Handicap(allocs=4096), ["alloc"])
     return {"slow": slow, "bloated": bloated}
 
