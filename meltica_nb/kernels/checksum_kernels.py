@@ -160,3 +160,53 @@ def put_decimal(buf, pos, value, decimals):
     end = pos + 1 + decimals
     _put_fixed(buf, end, value - whole * POW10[decimals], decimals)
     return end
+
+
+# -- joining the CRCs of pieces ---------------------------------------------------------------
+#
+# A checksum string made of pieces that recur message after message (Kraken's levels: most
+# top-10 levels are the same as at the last message) need not be hashed byte by byte each
+# time. CRC32 is linear over GF(2): the CRC of ``A + B`` follows from the CRC of ``A``, the
+# CRC of ``B`` started from a zero register, and ``len(B)``, by advancing ``A``'s register
+# over ``len(B)`` zero bytes, which per length is a 32x32 bit matrix, applied here as four
+# byte-indexed tables. So a piece's CRC, once computed, is joined on in four lookups.
+
+#: The longest piece :func:`crc32_piece` summarises (two 19-digit decimals and a separator).
+CRC32_PIECE_MAX = 40
+
+
+def _zero_byte_tables() -> np.ndarray:
+    """``[CRC32_PIECE_MAX + 1, 4, 256]``: row ``n`` advances a register over ``n`` zero bytes,
+    one table per register byte (the advance is linear: XOR the four lookups)."""
+    byte_table = CRC32_TABLES[0].view(np.uint32).astype(np.int64)
+    shifts = 8 * np.arange(4, dtype=np.int64)
+    register = (np.arange(256, dtype=np.int64)[None, :] << shifts[:, None]).reshape(-1)
+    out = np.zeros((CRC32_PIECE_MAX + 1, 4 * 256), np.int64)
+    out[0] = register
+    for n in range(1, CRC32_PIECE_MAX + 1):
+        register = byte_table[register & 0xFF] ^ (register >> 8)
+        out[n] = register
+    return out.reshape(CRC32_PIECE_MAX + 1, 4, 256).astype(np.uint32).view(np.int32)
+
+
+#: Int32 like :data:`CRC32_TABLES` (the same 32 bits, half the cache lines).
+CRC32_ZERO_BYTES = _zero_byte_tables()
+
+
+@njit(cache=True, nogil=True)
+def crc32_piece(buf, start, end):
+    """A piece's summary for :func:`crc32_append`: ``len << 32 | CRC register of
+    buf[start:end] from zero`` (at most :data:`CRC32_PIECE_MAX` bytes; always > 0 when the
+    piece is not empty, so 0 can mean "none")."""
+    return ((end - start) << 32) | (crc32_update(0xFFFFFFFF, buf, start, end) ^ 0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def crc32_append(crc, piece):
+    """The CRC32 of the text whose CRC32 is ``crc`` followed by the ``piece``'s bytes (start
+    from 0, the CRC of nothing): equals :func:`crc32_update` over the concatenation."""
+    z = CRC32_ZERO_BYTES[piece >> 32]
+    r = crc ^ 0xFFFFFFFF
+    r = (int(z[0, r & 0xFF]) ^ int(z[1, (r >> 8) & 0xFF]) ^ int(z[2, (r >> 16) & 0xFF])
+         ^ int(z[3, r >> 24])) & 0xFFFFFFFF
+    return r ^ (piece & 0xFFFFFFFF) ^ 0xFFFFFFFF

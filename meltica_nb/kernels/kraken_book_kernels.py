@@ -7,11 +7,14 @@ levels that fall out of range; then the checksum of the message must equal the C
 string made of the top 10 asks (ascending) and then the top 10 bids (descending), each level
 as its price and then its quantity text with the ``.`` removed and leading zeros stripped.
 
-Kraken prints every level of a pair with the pair's fixed decimals, so that text is exactly
-the decimal digits of the mantissa at those decimals: the kernels keep mantissas at the
-instrument's exponents and divide by ``10**shift`` (``shift`` = exponent - pair decimals, per
-instrument) when they print, into a preallocated byte buffer handed to
-:func:`~meltica_nb.kernels.checksum_kernels.crc32_update`. No string is built per message.
+Kraken prints every level of a pair with the pair's fixed decimals, so a level's text is
+exactly the decimal digits of its mantissas at those decimals (``shift`` = exponent - pair
+decimals, per instrument). Most of the top 10 levels are the same from one message to the
+next, so each book keeps a small memo of level texts, keyed by price and quantity: the CRC
+piece (:func:`~meltica_nb.kernels.checksum_kernels.crc32_piece`) of a level's text is printed
+and hashed once, and the checksum joins the 20 pieces with
+:func:`~meltica_nb.kernels.checksum_kernels.crc32_append`, four table lookups each. No string
+is built per message; only a message carrying a checksum computes one.
 
 A failed checksum drops the book (state RESYNC, levels cleared) and flags the instrument in
 ``out_requested``: the feed resubscribes for a fresh snapshot, and updates arriving before it
@@ -26,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from meltica_nb.kernels import book_kernels as bk
-from meltica_nb.kernels.checksum_kernels import crc32_update, div_pow10, put_digits
+from meltica_nb.kernels.checksum_kernels import crc32_append, crc32_piece, div_pow10, put_digits
 
 #: No kernel here allocates (the level merge works in the caller's ``work`` array): compiled
 #: without reference counting, which saves an atomic incref/decref per array argument of every
@@ -39,6 +42,7 @@ __all__ = [
     "K_CHECKSUM_OK",
     "K_SKIPPED",
     "K_UNCHECKED",
+    "MEMO_SLOTS",
     "N_KRAKEN",
     "P_DEPTH",
     "P_PX_SHIFT",
@@ -52,8 +56,12 @@ __all__ = [
 
 #: Levels per side that enter the checksum.
 CHECKSUM_LEVELS = 10
-#: Bytes of the checksum text buffer: 20 levels x 2 numbers x 19 digits at most.
-SCRATCH_BYTES = 2 * CHECKSUM_LEVELS * 2 * 19
+#: Bytes of the text buffer: one level's price and quantity, 19 digits each at most.
+SCRATCH_BYTES = 2 * 19
+#: Slots of each book's level-text memo (a power of two): ``[MEMO_SLOTS, 3]`` int64 rows of
+#: (price, quantity, CRC piece of the level's text); a price picks its slot by hash.
+MEMO_SLOTS = 128
+_MEMO_BITS = 7
 
 # Kraken counter columns
 K_CHECKSUM_OK = 0     # messages whose checksum matched the book
@@ -72,20 +80,47 @@ N_PARAMS = 3
 
 
 @_kernel
-def _side_text(out, pos, px, qty, i, n, px_shift, qty_shift):
-    """Each level's price then quantity digits, leading zeros stripped (0 prints nothing)."""
-    for j in range(min(n, CHECKSUM_LEVELS)):
-        pos = put_digits(out, pos, div_pow10(px[i, j], px_shift))
-        pos = put_digits(out, pos, div_pow10(qty[i, j], qty_shift))
-    return pos
+def _slot(px):
+    """The memo slot of a price (Fibonacci hashing of its low 31 bits: neighbouring prices,
+    which differ by a tick, land far apart)."""
+    return ((px & 0x7FFFFFFF) * 2654435761 & 0xFFFFFFFF) >> (32 - _MEMO_BITS)
 
 
 @_kernel
-def book_checksum(book, counts, i, px_shift, qty_shift, scratch):
-    """CRC32 (unsigned) of book ``i``'s checksum text (top 10 asks, then top 10 bids)."""
-    pos = _side_text(scratch, 0, book[2], book[3], i, counts[1][i], px_shift, qty_shift)
-    pos = _side_text(scratch, pos, book[0], book[1], i, counts[0][i], px_shift, qty_shift)
-    return crc32_update(0, scratch, 0, pos)
+def _print_piece(memo, slot, scratch, px, qty, px_shift, qty_shift):
+    """Print a level's text (price digits then quantity digits, leading zeros stripped),
+    keep its CRC piece in the memo ``slot`` and return it."""
+    n = put_digits(scratch, 0, div_pow10(px, px_shift))
+    n = put_digits(scratch, n, div_pow10(qty, qty_shift))
+    piece = crc32_piece(scratch, 0, n)
+    memo[slot, 0] = px
+    memo[slot, 1] = qty
+    memo[slot, 2] = piece
+    return piece
+
+
+@_kernel
+def _side_crc(crc, memo, scratch, px, qty, i, n, px_shift, qty_shift):
+    """``crc`` continued over the text of a side's top 10 levels (a level the memo holds is
+    not printed again; the check is written out here, the printing is the rare call)."""
+    for j in range(min(n, CHECKSUM_LEVELS)):
+        p = px[i, j]
+        q = qty[i, j]
+        slot = _slot(p)
+        if memo[slot, 0] == p and memo[slot, 1] == q:
+            piece = memo[slot, 2]
+        else:
+            piece = _print_piece(memo, slot, scratch, p, q, px_shift, qty_shift)
+        crc = crc32_append(crc, piece)
+    return crc
+
+
+@_kernel
+def book_checksum(book, counts, memo, i, px_shift, qty_shift, scratch):
+    """CRC32 (unsigned) of book ``i``'s checksum text (top 10 asks, then top 10 bids);
+    ``memo`` is the book's level-text memo (``[MEMO_SLOTS, 3]``)."""
+    crc = _side_crc(0, memo, scratch, book[2], book[3], i, counts[1][i], px_shift, qty_shift)
+    return _side_crc(crc, memo, scratch, book[0], book[1], i, counts[0][i], px_shift, qty_shift)
 
 
 @_kernel
@@ -131,12 +166,13 @@ def _apply_row(sync, book, counts, row, levels, work):
 
 
 @_kernel
-def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
+def _check(out_requested, sync, book, counts, kc, params, memo, i, expected, scratch):
     """Compare the book with the message's checksum -> ``(book kept, crc)``."""
     if expected < 0:
         kc[i, K_UNCHECKED] += 1
         return True, np.int64(0)
-    crc = book_checksum(book, counts, i, params[i, P_PX_SHIFT], params[i, P_QTY_SHIFT], scratch)
+    crc = book_checksum(book, counts, memo[i], i, params[i, P_PX_SHIFT], params[i, P_QTY_SHIFT],
+                        scratch)
     if crc == expected:
         kc[i, K_CHECKSUM_OK] += 1
         return True, crc
@@ -146,7 +182,7 @@ def _check(out_requested, sync, book, counts, kc, params, i, expected, scratch):
 
 
 @njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
-def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, tb_lv,
+def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, memo, tb_lv,
                 tb_meta, rows, levels, checksums, k, scratch, work):
     """Run DEPTH_UPDATE ``rows`` (levels in ``levels``, ``checksums[j]``: -1 = none) through
     the books -> ``(events written, rows rejected, books flagged in out_requested)``.
@@ -156,7 +192,8 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
     per message applied and verified; ``out_requested[i] = 1`` marks a book whose checksum
     failed. ``sync`` = (state, counters) with :mod:`book_kernels` columns, ``book`` = (bid_px,
     bid_qty, ask_px, ask_qty), ``counts`` = (bid_n, ask_n, truncated), ``kc`` the ``K_*``
-    counters, ``params`` the ``P_*`` columns, ``tb_lv`` / ``tb_meta`` the book table's arrays,
+    counters, ``params`` the ``P_*`` columns, ``memo`` the books' level-text memos
+    (``[n_books, MEMO_SLOTS, 3]``), ``tb_lv`` / ``tb_meta`` the book table's arrays,
     ``scratch`` :data:`SCRATCH_BYTES` uint8, ``work`` a :func:`book_kernels.level_work` of at
     least ``len(levels)`` levels. Rows naming no book or levels outside the arena are rejected.
     """
@@ -176,8 +213,8 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
         cut = _truncate(counts, i, params[i, P_DEPTH])
         counts[2][i] += cut
         counters[i, bk.C_TRUNCATED] += cut
-        kept, crc = _check(out_requested, sync, book, counts, kc, params, i, checksums[j],
-                           scratch)
+        kept, crc = _check(out_requested, sync, book, counts, kc, params, memo, i,
+                           checksums[j], scratch)
         if not kept:
             continue
         st[i, bk.S_BOOK_ID] += 1

@@ -76,6 +76,7 @@ class KrakenBooks:
         self.kraken = np.zeros((max_books, kk.N_KRAKEN), np.int64)
         self.params = np.zeros((max_books, kk.N_PARAMS), np.int64)
         self.params[:, kk.P_DEPTH] = depth
+        self.memo = np.zeros((max_books, kk.MEMO_SLOTS, 3), np.int64)
         self.rejected_rows = 0
         self._requested = np.zeros(max_books, np.uint8)
         self._blank = np.zeros(1, CANONICAL_EVENT)
@@ -84,7 +85,7 @@ class KrakenBooks:
         self._work = bk.level_work(4096)
         (book, counts), (tb_lv, tb_meta) = self.books.arrays, table.arrays
         self._arrays = ((self.state, self.counters), book, counts, self.kraken, self.params,
-                        tb_lv, tb_meta)
+                        self.memo, tb_lv, tb_meta)
 
     def add_pair(self, pair: KrakenPair) -> None:
         """Print ``pair``'s checksum text with its decimals (its shifts from the exponents)."""
@@ -92,6 +93,7 @@ class KrakenBooks:
             raise ConfigError(f"instrument {pair.instrument} is outside the books")
         self.params[pair.instrument, kk.P_PX_SHIFT] = pair.price_shift
         self.params[pair.instrument, kk.P_QTY_SHIFT] = pair.qty_shift
+        self.memo[pair.instrument] = 0  # texts printed with the old decimals
 
     def apply(self, depth_rows: np.ndarray, levels: np.ndarray, checksums: np.ndarray
               ) -> tuple[np.ndarray, list[int]]:
@@ -127,8 +129,8 @@ class KrakenBooks:
         with self.books.lock:
             (book, counts) = self.books.arrays
             p = self.params[instrument]
-            return int(kk.book_checksum(book, counts, instrument, p[kk.P_PX_SHIFT],
-                                        p[kk.P_QTY_SHIFT], self._scratch))
+            return int(kk.book_checksum(book, counts, self.memo[instrument], instrument,
+                                        p[kk.P_PX_SHIFT], p[kk.P_QTY_SHIFT], self._scratch))
 
     def reset(self) -> None:
         """Every book waits for a snapshot (a reconnect: the resubscription brings them)."""
