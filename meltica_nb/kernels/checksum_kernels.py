@@ -201,7 +201,7 @@ def crc32_piece(buf, start, end):
     return ((end - start) << 32) | (crc32_update(0xFFFFFFFF, buf, start, end) ^ 0xFFFFFFFF)
 
 
-@njit(cache=True, nogil=True)
+@_inline
 def crc32_append(crc, piece):
     """The CRC32 of the text whose CRC32 is ``crc`` followed by the ``piece``'s bytes (start
     from 0, the CRC of nothing): equals :func:`crc32_update` over the concatenation."""

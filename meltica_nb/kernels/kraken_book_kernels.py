@@ -79,7 +79,7 @@ P_QTY_SHIFT = 2  # quantity exponent - pair lot decimals (>= 0)
 N_PARAMS = 3
 
 
-@_kernel
+@njit(cache=True, _nrt=False, inline="always")
 def _slot(px):
     """The memo slot of a price (Fibonacci hashing of its low 31 bits: neighbouring prices,
     which differ by a tick, land far apart)."""

@@ -756,10 +756,11 @@ def _frame(out_depth, out_levels, out_checksum, nd, nl, buf, start, end, recv, v
 
 
 @njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
-def scan_batch(out_depth, out_levels, out_checksum, out_status, out_row, buf, frame_off,
-               frame_len, recv_ns, venue, slots, sym_bytes, sym_len, sym_inst, price_exp,
-               qty_exp, spans, st, stack):
-    """Scan frames ``buf[frame_off[f] : frame_off[f] + frame_len[f]]`` -> ``(rows, levels)``.
+def scan_batch(out_depth, out_levels, out_checksum, out_status, out_row, buf, frame_len,
+               recv_ns, venue, slots, sym_bytes, sym_len, sym_inst, price_exp, qty_exp, spans,
+               st, stack):
+    """Scan the frames laid end to end in ``buf`` (``frame_len[f]`` bytes each) ->
+    ``(rows, levels)``.
 
     Writes ``out_depth`` rows (DEPTH_UPDATE), their levels in ``out_levels`` (BOOK_LEVEL),
     ``out_checksum[row]`` (-1: none), ``out_status[f]`` (OK / FALLBACK) and ``out_row[f]``
@@ -770,8 +771,9 @@ def scan_batch(out_depth, out_levels, out_checksum, out_status, out_row, buf, fr
     symbols = (slots, sym_bytes, sym_len, sym_inst, price_exp, qty_exp)
     nd = 0
     nl = 0
-    for f in range(frame_off.shape[0]):
-        start = frame_off[f]
+    end = 0
+    for f in range(frame_len.shape[0]):
+        start = end
         end = start + frame_len[f]
         out_row[f] = -1
         out_status[f] = FALLBACK

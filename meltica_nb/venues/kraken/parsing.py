@@ -116,10 +116,10 @@ class KrakenParser:
         self._grow(256, 4096)
 
     def _grow(self, n: int, n_levels: int) -> None:
-        frames = grow(self._cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64, np.int64)
+        frames = grow(self._cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64)
         if frames is not None:
             self._cap, arrays = frames
-            self._depth, self._checksums, self._status, self._row, self._offsets = arrays
+            self._depth, self._checksums, self._status, self._row = arrays
         levels = grow(self._lv_cap, n_levels, BOOK_LEVEL, (np.int64, scan.SPAN_FIELDS))
         if levels is not None:
             self._lv_cap, (self._levels, self._spans) = levels
@@ -135,22 +135,21 @@ class KrakenParser:
         return self._parse(frames, recv_ns, fall_back=False)
 
     def _parse(self, frames, recv_ns, fall_back: bool) -> KrakenParseResult:
-        frames = [f if isinstance(f, bytes) else bytes(f) for f in frames]
+        if not isinstance(frames, list):
+            frames = list(frames)
         n = len(frames)
         recv = np.asarray(recv_ns, np.int64)
         if recv.shape != (n,):
             raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
-        buf = np.frombuffer(b"".join(frames), np.uint8)
+        buf = np.frombuffer(b"".join(frames), np.uint8)  # any bytes-like frame joins as is
         lengths = np.fromiter(map(len, frames), np.int64, n)
-        self._grow(n, buf.shape[0] // 8 + 16)
-        offsets = self._offsets[:n]
-        np.cumsum(lengths, out=offsets)
-        offsets -= lengths
+        if n > self._cap or buf.shape[0] // 8 + 16 > self._lv_cap:
+            self._grow(n, buf.shape[0] // 8 + 16)
         t = self.symbols.table()
         nd, nl = scan.scan_batch(
-            self._depth, self._levels, self._checksums, self._status, self._row, buf, offsets,
-            lengths, recv, self.venue_id, t.slots, t.sym_bytes, t.sym_len, t.sym_inst,
-            t.price_exp, t.qty_exp, self._spans, self._st, self._stack)
+            self._depth, self._levels, self._checksums, self._status, self._row, buf, lengths,
+            recv, self.venue_id, t.slots, t.sym_bytes, t.sym_len, t.sym_inst, t.price_exp,
+            t.qty_exp, self._spans, self._st, self._stack)
         status = self._status[:n]
         depth, levels, checksums = self._depth[:nd], self._levels[:nl], self._checksums[:nd]
         self._counts["scanned"] += nd
