@@ -59,7 +59,8 @@ _LBRACK, _RBRACK, _LBRACE, _RBRACE = 91, 93, 123, 125
 _BID, _ASK = 0, 1
 
 # per-frame state slots (int64 scratch ``st``); the fast path's first level and level count
-# of each side (``_FIRST + side``, ``_COUNT + side``; count -1: the side's key not seen)
+# of each side (``_FIRST + side``, ``_COUNT + side``; count -1: the side's key not seen, which
+# the general path checks too)
 _N, _SNAP, _CSUM, _TS, _SYM_S, _SYM_E, _UPDATE = 0, 1, 2, 3, 4, 5, 6
 _FIRST, _COUNT = 7, 9
 #: int64 slots of the per-frame state array.
@@ -211,10 +212,12 @@ def _v1_level(buf, i, end, spans, st, side):
 
 @_kernel
 def _levels(buf, i, end, spans, st, side, v2):
-    """At ``[level, ...]`` (v1 arrays or v2 objects) -> index after it."""
+    """At ``[level, ...]`` (v1 arrays or v2 objects) -> index after it. A side's second key
+    falls back: in one JSON object the last one counts, which orjson decides."""
     i = _expect(buf, i, end, _LBRACK)
-    if i < 0:
-        return i
+    if i < 0 or st[_COUNT + side] >= 0:
+        return _E_FB
+    st[_COUNT + side] = 0
     j = _ws(buf, i, end)
     if j < end and buf[j] == _RBRACK:
         return j + 1
