@@ -19,8 +19,10 @@ is built per message; only a message carrying a checksum computes one.
 A failed checksum drops the book (state RESYNC, levels cleared) and flags the instrument in
 ``out_requested``: the feed resubscribes for a fresh snapshot, and updates arriving before it
 are counted and skipped. The state and counter columns, the event writer and the book
-primitives are those of :mod:`meltica_nb.kernels.book_kernels`; Kraken's own counters are the
-``K_*`` columns.
+primitives are those of :mod:`meltica_nb.kernels.book_kernels`; Kraken's own per-instrument
+row (``kraken``, the ``K_*`` columns) holds its counters, the pair's print parameters and the
+CRC of the asks' text as of the last checksum: an update without asks (half of them) leaves the
+asks unchanged, so its checksum only goes on over the bids.
 """
 
 from __future__ import annotations
@@ -38,16 +40,16 @@ _kernel = njit(cache=True, _nrt=False)
 
 __all__ = [
     "CHECKSUM_LEVELS",
+    "K_ASK_CRC",
     "K_CHECKSUM_FAIL",
     "K_CHECKSUM_OK",
+    "K_DEPTH",
+    "K_PX_SHIFT",
+    "K_QTY_SHIFT",
     "K_SKIPPED",
     "K_UNCHECKED",
     "MEMO_SLOTS",
     "N_KRAKEN",
-    "P_DEPTH",
-    "P_PX_SHIFT",
-    "P_QTY_SHIFT",
-    "N_PARAMS",
     "SCRATCH_BYTES",
     "apply_batch",
     "book_checksum",
@@ -63,20 +65,19 @@ SCRATCH_BYTES = 2 * 19
 MEMO_SLOTS = 128
 _MEMO_BITS = 7
 
-# Kraken counter columns
+# Kraken's per-instrument columns: counters
 K_CHECKSUM_OK = 0     # messages whose checksum matched the book
 K_CHECKSUM_FAIL = 1   # messages whose checksum did not (book dropped, resubscribe)
 K_UNCHECKED = 2       # messages without a checksum (v1 snapshots)
 K_SKIPPED = 3         # updates that arrived while the book waited for a snapshot
-#: Length of a Kraken counter row.
-N_KRAKEN = 4
-
-# per-instrument parameter columns
-P_DEPTH = 0      # subscribed depth: each side is truncated to it after every message
-P_PX_SHIFT = 1   # price exponent - pair price decimals (>= 0)
-P_QTY_SHIFT = 2  # quantity exponent - pair lot decimals (>= 0)
-#: Length of a parameter row.
-N_PARAMS = 3
+# ... parameters
+K_DEPTH = 4      # subscribed depth: each side is truncated to it after every message
+K_PX_SHIFT = 5   # price exponent - pair price decimals (>= 0)
+K_QTY_SHIFT = 6  # quantity exponent - pair lot decimals (>= 0)
+# ... and the checksum's state
+K_ASK_CRC = 7    # CRC32 of the asks' text at the last checksum; -1: asks changed since
+#: Length of a Kraken row.
+N_KRAKEN = 8
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -146,10 +147,12 @@ def _drop(out_requested, sync, counts, i):
 
 
 @_kernel
-def _apply_row(sync, book, counts, row, levels, work):
+def _apply_row(sync, book, counts, kraken, row, levels, work):
     """Load or apply one row; False when it is an update without a live book (skipped)."""
     st, counters = sync[0], sync[1]
     i = np.int64(row["instrument"])
+    if row["is_snapshot"] or row["n_asks"] > 0:  # a book only comes back by a snapshot
+        kraken[i, K_ASK_CRC] = -1
     if row["is_snapshot"]:
         bk.clear_book(counts[0], counts[1], i)
         st[i, bk.S_STATE] = bk.LIVE
@@ -166,23 +169,33 @@ def _apply_row(sync, book, counts, row, levels, work):
 
 
 @_kernel
-def _check(out_requested, sync, book, counts, kc, params, memo, i, expected, scratch):
+def _book_crc(book, counts, kraken, memo, i, scratch):
+    """:func:`book_checksum`, going on from the asks' CRC when the asks are unchanged."""
+    ps, qs = kraken[i, K_PX_SHIFT], kraken[i, K_QTY_SHIFT]
+    asks = kraken[i, K_ASK_CRC]
+    if asks < 0:
+        asks = _side_crc(0, memo, scratch, book[2], book[3], i, counts[1][i], ps, qs)
+        kraken[i, K_ASK_CRC] = asks
+    return _side_crc(asks, memo, scratch, book[0], book[1], i, counts[0][i], ps, qs)
+
+
+@_kernel
+def _check(out_requested, sync, book, counts, kraken, memo, i, expected, scratch):
     """Compare the book with the message's checksum -> ``(book kept, crc)``."""
     if expected < 0:
-        kc[i, K_UNCHECKED] += 1
+        kraken[i, K_UNCHECKED] += 1
         return True, np.int64(0)
-    crc = book_checksum(book, counts, memo[i], i, params[i, P_PX_SHIFT], params[i, P_QTY_SHIFT],
-                        scratch)
+    crc = _book_crc(book, counts, kraken, memo[i], i, scratch)
     if crc == expected:
-        kc[i, K_CHECKSUM_OK] += 1
+        kraken[i, K_CHECKSUM_OK] += 1
         return True, crc
-    kc[i, K_CHECKSUM_FAIL] += 1
+    kraken[i, K_CHECKSUM_FAIL] += 1
     _drop(out_requested, sync, counts, i)
     return False, crc
 
 
 @njit(cache=True, _nrt=False, nogil=True)  # the feed's lock guards its arrays
-def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params, memo, tb_lv,
+def apply_batch(out_events, out_requested, blank, sync, book, counts, kraken, memo, tb_lv,
                 tb_meta, rows, levels, checksums, k, scratch, work):
     """Run DEPTH_UPDATE ``rows`` (levels in ``levels``, ``checksums[j]``: -1 = none) through
     the books -> ``(events written, rows rejected, books flagged in out_requested)``.
@@ -191,8 +204,8 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
     ``k`` into the book table, its ``checksum`` field set) and, when the top changed, a BBO
     per message applied and verified; ``out_requested[i] = 1`` marks a book whose checksum
     failed. ``sync`` = (state, counters) with :mod:`book_kernels` columns, ``book`` = (bid_px,
-    bid_qty, ask_px, ask_qty), ``counts`` = (bid_n, ask_n, truncated), ``kc`` the ``K_*``
-    counters, ``params`` the ``P_*`` columns, ``memo`` the books' level-text memos
+    bid_qty, ask_px, ask_qty), ``counts`` = (bid_n, ask_n, truncated), ``kraken`` the
+    ``K_*`` columns, ``memo`` the books' level-text memos
     (``[n_books, MEMO_SLOTS, 3]``), ``tb_lv`` / ``tb_meta`` the book table's arrays,
     ``scratch`` :data:`SCRATCH_BYTES` uint8, ``work`` a :func:`book_kernels.level_work` of at
     least ``len(levels)`` levels. Rows naming no book or levels outside the arena are rejected.
@@ -207,14 +220,14 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kc, params
             continue
         i = np.int64(row["instrument"])
         st[i, bk.S_SEEN] = 1
-        if not _apply_row(sync, book, counts, row, levels, work):
-            kc[i, K_SKIPPED] += 1
+        if not _apply_row(sync, book, counts, kraken, row, levels, work):
+            kraken[i, K_SKIPPED] += 1
             continue
-        cut = _truncate(counts, i, params[i, P_DEPTH])
+        cut = _truncate(counts, i, kraken[i, K_DEPTH])
         counts[2][i] += cut
         counters[i, bk.C_TRUNCATED] += cut
-        kept, crc = _check(out_requested, sync, book, counts, kc, params, memo, i,
-                           checksums[j], scratch)
+        kept, crc = _check(out_requested, sync, book, counts, kraken, memo, i, checksums[j],
+                           scratch)
         if not kept:
             continue
         st[i, bk.S_BOOK_ID] += 1
