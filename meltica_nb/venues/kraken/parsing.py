@@ -114,6 +114,8 @@ class KrakenParser:
         self._counts = {"scanned": 0, "fallback": 0, "rows": 0, "levels": 0, "events": 0}
         self._cap = self._lv_cap = 0
         self._grow(256, 4096)
+        self._one_len = np.zeros(1, np.int64)   # a single frame's length and receive time
+        self._one_recv = np.zeros(1, np.int64)
 
     def _grow(self, n: int, n_levels: int) -> None:
         frames = grow(self._cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64)
@@ -138,11 +140,7 @@ class KrakenParser:
         if not isinstance(frames, list):
             frames = list(frames)
         n = len(frames)
-        recv = np.asarray(recv_ns, np.int64)
-        if recv.shape != (n,):
-            raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
-        buf = np.frombuffer(b"".join(frames), np.uint8)  # any bytes-like frame joins as is
-        lengths = np.fromiter(map(len, frames), np.int64, n)
+        buf, lengths, recv = self._lay_out(frames, recv_ns)
         if n > self._cap or buf.shape[0] // 8 + 16 > self._lv_cap:
             self._grow(n, buf.shape[0] // 8 + 16)
         t = self.symbols.table()
@@ -170,6 +168,20 @@ class KrakenParser:
             self._totals += counts
             self._add(fallback.shape[0], depth.shape[0], levels.shape[0], events.shape[0])
         return KrakenParseResult(events, depth, levels, checksums, status, counts)
+
+    def _lay_out(self, frames: list, recv_ns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The frames end to end as the scanner reads them: (bytes, each frame's length, its
+        receive time). One frame, a quiet feed's batch, fills two kept one-element arrays."""
+        n = len(frames)
+        if n == 1 and isinstance(recv_ns, list | tuple) and len(recv_ns) == 1:
+            self._one_len[0] = len(frames[0])
+            self._one_recv[0] = recv_ns[0]
+            return np.frombuffer(frames[0], np.uint8), self._one_len, self._one_recv
+        recv = np.asarray(recv_ns, np.int64)
+        if recv.shape != (n,):
+            raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
+        buf = np.frombuffer(b"".join(frames), np.uint8)  # any bytes-like frame joins as is
+        return buf, np.fromiter(map(len, frames), np.int64, n), recv
 
     def _add(self, fallback: int, rows: int, levels: int, events: int) -> None:
         c = self._counts
