@@ -21,8 +21,11 @@ A failed checksum drops the book (state RESYNC, levels cleared) and flags the in
 are counted and skipped. The state and counter columns, the event writer and the book
 primitives are those of :mod:`meltica_nb.kernels.book_kernels`; Kraken's own per-instrument
 row (``kraken``, the ``K_*`` columns) holds its counters, the pair's print parameters and the
-CRC of the asks' text as of the last checksum: an update without asks (half of them) leaves the
-asks unchanged, so its checksum only goes on over the bids.
+CRCs of the asks' text and of the whole text as of the last checksum. A message that leaves a
+side's top 10 as they were (no levels for that side, or all of them behind its 10th level)
+does not hash that side again: after an update without asks (half of them) the checksum goes
+on from the asks' CRC over the bids, and one that changes neither top 10 (a fifth) has the
+last checksum.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ _kernel = njit(cache=True, _nrt=False)
 __all__ = [
     "CHECKSUM_LEVELS",
     "K_ASK_CRC",
+    "K_BOOK_CRC",
     "K_CHECKSUM_FAIL",
     "K_CHECKSUM_OK",
     "K_DEPTH",
@@ -74,10 +78,11 @@ K_SKIPPED = 3         # updates that arrived while the book waited for a snapsho
 K_DEPTH = 4      # subscribed depth: each side is truncated to it after every message
 K_PX_SHIFT = 5   # price exponent - pair price decimals (>= 0)
 K_QTY_SHIFT = 6  # quantity exponent - pair lot decimals (>= 0)
-# ... and the checksum's state
-K_ASK_CRC = 7    # CRC32 of the asks' text at the last checksum; -1: asks changed since
+# ... and the checksum's state (-1: that text changed since)
+K_ASK_CRC = 7    # CRC32 of the asks' text at the last checksum
+K_BOOK_CRC = 8   # CRC32 of the whole text (asks then bids) at the last checksum
 #: Length of a Kraken row.
-N_KRAKEN = 8
+N_KRAKEN = 9
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -147,12 +152,10 @@ def _drop(out_requested, sync, counts, i):
 
 
 @_kernel
-def _apply_row(sync, book, counts, kraken, row, levels, work):
+def _apply_row(sync, book, counts, row, levels, work):
     """Load or apply one row; False when it is an update without a live book (skipped)."""
     st, counters = sync[0], sync[1]
     i = np.int64(row["instrument"])
-    if row["is_snapshot"] or row["n_asks"] > 0:  # a book only comes back by a snapshot
-        kraken[i, K_ASK_CRC] = -1
     if row["is_snapshot"]:
         bk.clear_book(counts[0], counts[1], i)
         st[i, bk.S_STATE] = bk.LIVE
@@ -169,14 +172,49 @@ def _apply_row(sync, book, counts, kraken, row, levels, work):
 
 
 @_kernel
+def _top_kept(px, count, i, levels, off, n, descending):
+    """True when ``levels[off:off + n]``, applied to a side, left its top 10 as they were:
+    each is priced behind the 10th level after them (on a side of fewer than 10 levels, any
+    change shows)."""
+    if n == 0:
+        return True
+    if count[i] < CHECKSUM_LEVELS:
+        return False
+    tenth = px[i, CHECKSUM_LEVELS - 1]
+    for r in range(off, off + n):
+        p = levels[r, 0]
+        if (p >= tenth) if descending else (p <= tenth):
+            return False
+    return True
+
+
+@_kernel
+def _forget_changed(kraken, book, counts, row, levels, i):
+    """Forget the CRCs of the text an applied row changed."""
+    off = row["level_off"]
+    nb = np.int64(row["n_bids"])
+    if row["is_snapshot"] or not _top_kept(book[2], counts[1], i, levels, off + nb,
+                                           np.int64(row["n_asks"]), False):
+        kraken[i, K_ASK_CRC] = -1
+        kraken[i, K_BOOK_CRC] = -1
+    elif not _top_kept(book[0], counts[0], i, levels, off, nb, True):
+        kraken[i, K_BOOK_CRC] = -1
+
+
+@_kernel
 def _book_crc(book, counts, kraken, memo, i, scratch):
-    """:func:`book_checksum`, going on from the asks' CRC when the asks are unchanged."""
+    """:func:`book_checksum`, hashing only the sides whose text changed since the last."""
+    crc = kraken[i, K_BOOK_CRC]
+    if crc >= 0:
+        return crc
     ps, qs = kraken[i, K_PX_SHIFT], kraken[i, K_QTY_SHIFT]
     asks = kraken[i, K_ASK_CRC]
     if asks < 0:
         asks = _side_crc(0, memo, scratch, book[2], book[3], i, counts[1][i], ps, qs)
         kraken[i, K_ASK_CRC] = asks
-    return _side_crc(asks, memo, scratch, book[0], book[1], i, counts[0][i], ps, qs)
+    crc = _side_crc(asks, memo, scratch, book[0], book[1], i, counts[0][i], ps, qs)
+    kraken[i, K_BOOK_CRC] = crc
+    return crc
 
 
 @_kernel
@@ -220,12 +258,13 @@ def apply_batch(out_events, out_requested, blank, sync, book, counts, kraken, me
             continue
         i = np.int64(row["instrument"])
         st[i, bk.S_SEEN] = 1
-        if not _apply_row(sync, book, counts, kraken, row, levels, work):
+        if not _apply_row(sync, book, counts, row, levels, work):
             kraken[i, K_SKIPPED] += 1
             continue
         cut = _truncate(counts, i, kraken[i, K_DEPTH])
         counts[2][i] += cut
         counters[i, bk.C_TRUNCATED] += cut
+        _forget_changed(kraken, book, counts, row, levels, i)
         kept, crc = _check(out_requested, sync, book, counts, kraken, memo, i, checksums[j],
                            scratch)
         if not kept:

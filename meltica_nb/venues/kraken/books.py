@@ -78,7 +78,7 @@ class KrakenBooks:
         self.counters = np.zeros((max_books, bk.N_COUNTERS), np.int64)
         self.kraken = np.zeros((max_books, kk.N_KRAKEN), np.int64)
         self.kraken[:, kk.K_DEPTH] = depth
-        self.kraken[:, kk.K_ASK_CRC] = -1
+        self.kraken[:, kk.K_ASK_CRC] = self.kraken[:, kk.K_BOOK_CRC] = -1
         self.memo = np.zeros((max_books, kk.MEMO_SLOTS, 3), np.int64)
         self.rejected_rows = 0
         self._requested = np.zeros(max_books, np.uint8)
@@ -96,7 +96,7 @@ class KrakenBooks:
             raise ConfigError(f"instrument {pair.instrument} is outside the books")
         row = self.kraken[pair.instrument]
         row[kk.K_PX_SHIFT], row[kk.K_QTY_SHIFT] = pair.price_shift, pair.qty_shift
-        row[kk.K_ASK_CRC] = -1  # texts printed with the old decimals
+        row[kk.K_ASK_CRC] = row[kk.K_BOOK_CRC] = -1  # texts printed with the old decimals
         self.memo[pair.instrument] = 0
 
     def apply(self, depth_rows: np.ndarray, levels: np.ndarray, checksums: np.ndarray

@@ -255,18 +255,22 @@ def _rows(*messages):
 
 
 def test_each_checksum_follows_the_side_that_changed():
-    """Updates without asks go on from the asks' last CRC; snapshots and reconnects forget it."""
+    """A side whose top 10 a message left alone is not hashed again; snapshots and reconnects
+    forget every CRC kept."""
     pair = KrakenSymbols(Registry()).add("XBT/USD", 1, 8)
     books = KrakenBooks(2, 25, BookTable(8, 10), k=10)
     books.add_pair(pair)
     asks = [(452850 + j, 1000 + j) for j in range(12)]
     bids = [(452840 - j, 2000 + j) for j in range(12)]
+    deep = [(0, [(452800, 4)], []), (0, [], [(452900, 4)]), (0, [(452800, 0)], [(452900, 0)])]
     rows, levels, sums = _rows((1, bids, asks), (0, [(452841, 7)], []), (0, [], [(452849, 5)]),
-                               (0, [(452840, 0)], []), (1, bids[:3], []), (0, [], [(452860, 9)]))
+                               *deep, (0, [(452840, 0)], []), (1, bids[:3], []),
+                               (0, [], [(452860, 9)]))
     _, failed = books.apply(rows, levels, sums)
-    assert failed == [] and books.stats(1).checksum_ok == 6
+    assert failed == [] and books.stats(1).checksum_ok == 9
+    assert sums[3] == sums[4] == sums[5] == sums[2]  # deep levels: the text is the same
     books.reset()  # a reconnect: the next snapshot's asks are new
     rows, levels, sums = _rows((1, bids[2:], asks[4:]), (0, [(452830, 3)], []))
-    assert books.apply(rows, levels, sums)[1] == [] and books.stats(1).checksum_ok == 8
+    assert books.apply(rows, levels, sums)[1] == [] and books.stats(1).checksum_ok == 11
     levels[-1]["quantity"] += 1  # the bid the update sets, corrupted: a fail, the asks kept
     assert books.apply(rows[1:], levels, sums[1:])[1] == [1]
