@@ -438,28 +438,30 @@ def _scan_v2(buf, start, end, spans, st, stack):
 _inline = njit(cache=True, _nrt=False, inline="always")
 
 @_inline
-def _fast_digits(buf, k, end, v):
-    """Digits from ``k`` folded into ``v`` -> ``(index of the first non-digit, value)``."""
-    while k < end:
+def _fast_digits(buf, k, v):
+    """Digits from ``k`` folded into ``v`` -> ``(index of the first non-digit, value)``. No
+    bound check per byte: :func:`_fast_v1` only reads frames whose last byte is ``]``."""
+    while True:
         d = int(buf[k]) - 48
         if d < 0 or d > 9:
-            break
+            return k, v
         v = v * 10 + d
         k += 1
-    return k, v
 
 
 @_inline
 def _fast_decimal(buf, i, end):
     """At ``digits[.digits]`` closed by a quote -> ``(index of the quote, digits, decimals)``;
     more than 18 digits, or any other byte, gives ``_E_FB``."""
-    k, v = _fast_digits(buf, i, end, 0)
+    if i >= end:
+        return _E_FB, 0, 0
+    k, v = _fast_digits(buf, i, 0)
     if k == i:
         return _E_FB, 0, 0
     decimals = 0
     if k < end and buf[k] == 46:
         dot = k
-        k, v = _fast_digits(buf, k + 1, end, v)
+        k, v = _fast_digits(buf, k + 1, v)
         decimals = k - dot - 1
         if decimals == 0:
             return _E_FB, 0, 0
@@ -570,7 +572,8 @@ def _fast_object(buf, i, end, spans, st):
 @_kernel
 def _fast_v1(buf, start, end, spans, st):
     """A compact v1 book frame -> True when read whole; the pair span lands in the state."""
-    if end - start < 2 or buf[start] != _LBRACK or not 49 <= buf[start + 1] <= 57:
+    if (end - start < 2 or buf[start] != _LBRACK or buf[end - 1] != _RBRACK
+            or not 49 <= buf[start + 1] <= 57):
         return False
     i = _digits(buf, start + 1, end)
     if i - start > 19:

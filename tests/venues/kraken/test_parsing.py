@@ -106,6 +106,15 @@ def test_compact_v1_frames_take_the_fast_path():
     assert _fast(V1_SNAPSHOT) and _fast(V1_UPDATE) and _fast(V1_BOTH)
 
 
+@pytest.mark.parametrize("frame", [V1_SNAPSHOT, V1_UPDATE])
+def test_every_cut_of_a_compact_frame_is_refused(parser, frame):
+    """The fast path reads digits up to the frame's closing bracket, never past a cut."""
+    cuts = [frame[:n] for n in range(len(frame))]
+    assert not any(_fast(cut) for cut in cuts)
+    r = parser.parse_batch(cuts, list(range(len(cuts))))
+    assert r.depth.shape[0] == 0 and r.count(FrameStatus.OK) == 0
+
+
 @pytest.mark.parametrize("frame", GENERAL_V1)
 def test_other_v1_shapes_are_read_by_the_general_path(parser, frame):
     assert not _fast(frame)
