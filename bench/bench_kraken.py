@@ -5,8 +5,10 @@ The input is the recorded Kraken WebSocket v1 ``book-1000`` feed of 2021-04-17
 Kraken's CRC32 checksum, in recorded order, as the exact text Kraken sent.
 
 Cost per book message (snapshot or update), everything included: parse the frame, apply its
-entries, truncate to the subscribed depth (1000), build the top-10 checksum text, CRC32,
-compare, and (engine) publish the BookSnapshot/BBO records:
+entries, truncate to the subscribed depth (1000), the CRC32 of the top-10 checksum text
+(engine: each level's text CRC'd once and memoised, the pieces joined; a side whose top 10 the
+message left alone is not hashed again), compare, and (engine) publish the BookSnapshot/BBO
+records:
 
 * engine batched: ``KrakenParser.parse_batch`` (the Numba byte scanner) and
   ``KrakenBooks.apply`` (one kernel call) per batch of 256 frames, as the connection delivers

@@ -164,12 +164,13 @@ def put_decimal(buf, pos, value, decimals):
 
 # -- checksums from cached pieces ------------------------------------------------------------
 #
-# A book checksum string is a join of per-level pieces (``px:sz``) that mostly stay the same
-# from one message to the next. CRC32 is linear, so the register after a piece is the register
-# before it advanced through ``n`` zero bytes, XOR the piece's own register (its CRC from a
-# zero register): ``r' = shift_n(r) ^ L(piece)``. A book that keeps ``L`` and ``n`` beside each
-# level checksums its top levels with four table lookups per level instead of re-reading their
-# text (the zlib ``crc32_combine`` identity, with the shift by ``n`` bytes tabulated).
+# A book checksum string is a join of per-level pieces (OKX ``:px:sz``, Kraken's digits) that
+# mostly stay the same from one message to the next. CRC32 is linear, so the register after a
+# piece is the register before it advanced through ``n`` zero bytes, XOR the piece's own
+# register (its CRC from a zero register): ``r' = shift_n(r) ^ L(piece)``. A book that keeps
+# ``L`` and ``n`` beside each level checksums its top levels with four table lookups per level
+# instead of re-reading their text (the zlib ``crc32_combine`` identity, with the shift by
+# ``n`` bytes tabulated).
 
 #: Longest piece the shift tables cover, in bytes.
 MAX_PIECE = 40

@@ -33,6 +33,9 @@ from meltica_nb.venues.kraken.symbols import KrakenPair
 
 __all__ = ["InstrumentBookStats", "KrakenBooks"]
 
+#: A BOOK_LEVEL record seen as its two int64 (price, quantity): one view, no reshape.
+_LEVEL_ROW = np.dtype((np.int64, 2))
+
 
 @dataclass(frozen=True)
 class InstrumentBookStats:
@@ -74,8 +77,9 @@ class KrakenBooks:
         self.state = np.zeros((max_books, bk.N_STATE), np.int64)
         self.counters = np.zeros((max_books, bk.N_COUNTERS), np.int64)
         self.kraken = np.zeros((max_books, kk.N_KRAKEN), np.int64)
-        self.params = np.zeros((max_books, kk.N_PARAMS), np.int64)
-        self.params[:, kk.P_DEPTH] = depth
+        self.kraken[:, kk.K_DEPTH] = depth
+        self.kraken[:, kk.K_ASK_CRC] = self.kraken[:, kk.K_BOOK_CRC] = -1
+        self.memo = np.zeros((max_books, kk.MEMO_SLOTS, 3), np.int64)
         self.rejected_rows = 0
         self._requested = np.zeros(max_books, np.uint8)
         self._blank = np.zeros(1, CANONICAL_EVENT)
@@ -83,15 +87,17 @@ class KrakenBooks:
         self._scratch = np.zeros(kk.SCRATCH_BYTES, np.uint8)
         self._work = bk.level_work(4096)
         (book, counts), (tb_lv, tb_meta) = self.books.arrays, table.arrays
-        self._arrays = ((self.state, self.counters), book, counts, self.kraken, self.params,
-                        tb_lv, tb_meta)
+        self._arrays = ((self.state, self.counters), book, counts, self.kraken, self.memo, tb_lv,
+                        tb_meta)
 
     def add_pair(self, pair: KrakenPair) -> None:
         """Print ``pair``'s checksum text with its decimals (its shifts from the exponents)."""
         if not 0 < pair.instrument < self.books.max_books:
             raise ConfigError(f"instrument {pair.instrument} is outside the books")
-        self.params[pair.instrument, kk.P_PX_SHIFT] = pair.price_shift
-        self.params[pair.instrument, kk.P_QTY_SHIFT] = pair.qty_shift
+        row = self.kraken[pair.instrument]
+        row[kk.K_PX_SHIFT], row[kk.K_QTY_SHIFT] = pair.price_shift, pair.qty_shift
+        row[kk.K_ASK_CRC] = row[kk.K_BOOK_CRC] = -1  # texts printed with the old decimals
+        self.memo[pair.instrument] = 0
 
     def apply(self, depth_rows: np.ndarray, levels: np.ndarray, checksums: np.ndarray
               ) -> tuple[np.ndarray, list[int]]:
@@ -102,7 +108,7 @@ class KrakenBooks:
         if depth_rows.dtype != DEPTH_UPDATE or levels.dtype != BOOK_LEVEL:
             raise ConfigError("apply takes DEPTH_UPDATE rows and BOOK_LEVEL levels")
         rows = np.ascontiguousarray(depth_rows)
-        lv = np.ascontiguousarray(levels).view(np.int64).reshape(-1, 2)
+        lv = np.ascontiguousarray(levels).view(_LEVEL_ROW)
         sums = np.ascontiguousarray(checksums, np.int64)
         if sums.shape[0] != rows.shape[0]:
             raise ConfigError("one checksum per depth row (-1: none)")
@@ -126,9 +132,9 @@ class KrakenBooks:
         """The CRC32 of book ``instrument`` as it stands (what Kraken would send for it)."""
         with self.books.lock:
             (book, counts) = self.books.arrays
-            p = self.params[instrument]
-            return int(kk.book_checksum(book, counts, instrument, p[kk.P_PX_SHIFT],
-                                        p[kk.P_QTY_SHIFT], self._scratch))
+            p = self.kraken[instrument]
+            return int(kk.book_checksum(book, counts, self.memo[instrument], instrument,
+                                        p[kk.K_PX_SHIFT], p[kk.K_QTY_SHIFT], self._scratch))
 
     def reset(self) -> None:
         """Every book waits for a snapshot (a reconnect: the resubscription brings them)."""

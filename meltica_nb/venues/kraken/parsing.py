@@ -114,12 +114,14 @@ class KrakenParser:
         self._counts = {"scanned": 0, "fallback": 0, "rows": 0, "levels": 0, "events": 0}
         self._cap = self._lv_cap = 0
         self._grow(256, 4096)
+        self._one_len = np.zeros(1, np.int64)   # a single frame's length and receive time
+        self._one_recv = np.zeros(1, np.int64)
 
     def _grow(self, n: int, n_levels: int) -> None:
-        frames = grow(self._cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64, np.int64)
+        frames = grow(self._cap, n, DEPTH_UPDATE, np.int64, np.int8, np.int64)
         if frames is not None:
             self._cap, arrays = frames
-            self._depth, self._checksums, self._status, self._row, self._offsets = arrays
+            self._depth, self._checksums, self._status, self._row = arrays
         levels = grow(self._lv_cap, n_levels, BOOK_LEVEL, (np.int64, scan.SPAN_FIELDS))
         if levels is not None:
             self._lv_cap, (self._levels, self._spans) = levels
@@ -135,22 +137,17 @@ class KrakenParser:
         return self._parse(frames, recv_ns, fall_back=False)
 
     def _parse(self, frames, recv_ns, fall_back: bool) -> KrakenParseResult:
-        frames = [f if isinstance(f, bytes) else bytes(f) for f in frames]
+        if not isinstance(frames, list):
+            frames = list(frames)
         n = len(frames)
-        recv = np.asarray(recv_ns, np.int64)
-        if recv.shape != (n,):
-            raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
-        buf = np.frombuffer(b"".join(frames), np.uint8)
-        lengths = np.fromiter(map(len, frames), np.int64, n)
-        self._grow(n, buf.shape[0] // 8 + 16)
-        offsets = self._offsets[:n]
-        np.cumsum(lengths, out=offsets)
-        offsets -= lengths
+        buf, lengths, recv = self._lay_out(frames, recv_ns)
+        if n > self._cap or buf.shape[0] // 8 + 16 > self._lv_cap:
+            self._grow(n, buf.shape[0] // 8 + 16)
         t = self.symbols.table()
         nd, nl = scan.scan_batch(
-            self._depth, self._levels, self._checksums, self._status, self._row, buf, offsets,
-            lengths, recv, self.venue_id, t.slots, t.sym_bytes, t.sym_len, t.sym_inst,
-            t.price_exp, t.qty_exp, self._spans, self._st, self._stack)
+            self._depth, self._levels, self._checksums, self._status, self._row, buf, lengths,
+            recv, self.venue_id, t.slots, t.sym_bytes, t.sym_len, t.sym_inst, t.price_exp,
+            t.qty_exp, self._spans, self._st, self._stack)
         status = self._status[:n]
         depth, levels, checksums = self._depth[:nd], self._levels[:nl], self._checksums[:nd]
         self._counts["scanned"] += nd
@@ -171,6 +168,20 @@ class KrakenParser:
             self._totals += counts
             self._add(fallback.shape[0], depth.shape[0], levels.shape[0], events.shape[0])
         return KrakenParseResult(events, depth, levels, checksums, status, counts)
+
+    def _lay_out(self, frames: list, recv_ns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The frames end to end as the scanner reads them: (bytes, each frame's length, its
+        receive time). One frame, a quiet feed's batch, fills two kept one-element arrays."""
+        n = len(frames)
+        if n == 1 and isinstance(recv_ns, list | tuple) and len(recv_ns) == 1:
+            self._one_len[0] = len(frames[0])
+            self._one_recv[0] = recv_ns[0]
+            return np.frombuffer(frames[0], np.uint8), self._one_len, self._one_recv
+        recv = np.asarray(recv_ns, np.int64)
+        if recv.shape != (n,):
+            raise ConfigError(f"recv_ns must hold one time per frame: {recv.shape} for {n}")
+        buf = np.frombuffer(b"".join(frames), np.uint8)  # any bytes-like frame joins as is
+        return buf, np.fromiter(map(len, frames), np.int64, n), recv
 
     def _add(self, fallback: int, rows: int, levels: int, events: int) -> None:
         c = self._counts

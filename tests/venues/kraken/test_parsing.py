@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meltica_nb.kernels import kraken_scan_kernels as scan
 from meltica_nb.kernels.kraken_scan_kernels import iso8601_ns
 from meltica_nb.registry import Registry
 from meltica_nb.schema import EventType, Side
@@ -21,6 +22,14 @@ V2_BOOK = (b'{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids
            b'1e-05}],"checksum":3310070434,"timestamp":"2023-10-06T17:35:55.440295Z"}]}')
 V1_BOTH = (b'[336,{"a":[["45285.2","0.00100000","1696613755.440295"]]},{"b":[["45283.5",'
            b'"0.10000000","1696613755.440296","r"]],"c":"123"},"book-10","XBT/USD"]')
+#: Compact v1 frames as Kraken prints them (the scanner's fast path): a snapshot, and an
+#: update with both sides in one object, asks first, a delete and a republished level.
+V1_SNAPSHOT = (b'[1840,{"as":[["0.0500500","136.91309120","1618678131.169956"],["0.0500600",'
+               b'"50.00000000","1618678121.2"]],"bs":[["0.0500000","1.00000000","1618678132"]]},'
+               b'"book-1000","XDG/USD"]')
+V1_UPDATE = (b'[336,{"a":[["45285.2","0.00100000","1696613755.440295"],["45285.3","0.00000000",'
+             b'"1696613755.440299","r"]],"b":[["45283.5","0.10000000","1696613755.440296"]],'
+             b'"c":"974947235"},"book-10","XBT/USD"]')
 
 
 def make_parser() -> KrakenParser:
@@ -63,7 +72,7 @@ def test_v2_book_update_by_the_scanner(parser):
 
 @pytest.mark.parametrize("frame", [V2_BOOK, V1_BOTH, V2_BOOK.replace(b'"update"', b'"snapshot"'),
                                    b' [1, {"as": [], "bs": [["0.5000000", "1.00000000", "1.5"]]}'
-                                   b', "book-25", "XDG/USD"] '])
+                                   b', "book-25", "XDG/USD"] ', V1_SNAPSHOT, V1_UPDATE])
 def test_scanner_equals_the_reference(parser, frame):
     scanned = parser.scan([frame], [7])
     ref = parser.reference(frame, 7)
@@ -73,6 +82,64 @@ def test_scanner_equals_the_reference(parser, frame):
     assert [tuple(x) for x in scanned.levels.tolist()] == bids + asks
     assert (bool(row["is_snapshot"]), int(row["instrument"]), int(row["exchange_ns"]),
             int(scanned.checksums[0])) == (snap, inst, exchange_ns, checksum)
+
+
+def _fast(frame: bytes) -> bool:
+    """Whether the scanner's fast path reads ``frame`` whole."""
+    st = np.zeros(scan.STATE_SIZE, np.int64)
+    scan._reset(st)
+    spans = np.zeros((16, scan.SPAN_FIELDS), np.int64)
+    return bool(scan._fast_v1(np.frombuffer(frame, np.uint8), 0, len(frame), spans, st))
+
+
+#: v1 book frames off the compact print: the general path reads them (same records).
+GENERAL_V1 = [
+    V1_UPDATE.replace(b'"a":', b'"a" :'),  # whitespace
+    V1_UPDATE.replace(b'"c":"974947235"', b'"c":"1","c":"2"'),  # two checksums
+    V1_UPDATE.replace(b"[336,", b"[0,"),
+    V1_UPDATE.replace(b'"0.00100000"', b'"1e-3"'),
+    V1_UPDATE.replace(b'"1696613755.440295"', b'"1696613755.4402950000"'),  # 10 decimals
+]
+
+
+def test_compact_v1_frames_take_the_fast_path():
+    assert _fast(V1_SNAPSHOT) and _fast(V1_UPDATE) and _fast(V1_BOTH)
+
+
+@pytest.mark.parametrize("frame", [V1_SNAPSHOT, V1_UPDATE])
+def test_every_cut_of_a_compact_frame_is_refused(parser, frame):
+    """The fast path reads digits up to the frame's closing bracket, never past a cut."""
+    cuts = [frame[:n] for n in range(len(frame))]
+    assert not any(_fast(cut) for cut in cuts)
+    r = parser.parse_batch(cuts, list(range(len(cuts))))
+    assert r.depth.shape[0] == 0 and r.count(FrameStatus.OK) == 0
+
+
+@pytest.mark.parametrize("frame", GENERAL_V1)
+def test_other_v1_shapes_are_read_by_the_general_path(parser, frame):
+    assert not _fast(frame)
+    mine, theirs = _records(parser, frame)
+    assert mine is not None and mine == theirs
+
+
+@pytest.mark.parametrize("frame", [
+    V1_UPDATE.replace(b'"b":[', b'"a":['),  # in one object: the last "a" counts
+    V1_BOTH.replace(b'{"b":[', b'{"a":['),  # in two objects: both apply
+    V2_BOOK.replace(b'"asks":', b'"bids":'),
+])
+def test_a_side_named_twice_is_left_to_orjson(parser, frame):
+    mine, theirs = _records(parser, frame)
+    assert mine is None and theirs is not None
+    assert one(parser, frame).status.tolist() == [FrameStatus.OK]
+
+
+def test_decimals_beyond_the_exponent_are_left_to_orjson(parser):
+    """45285.20 has more decimals than BTC-USD keeps (1): exact, but not Kraken's print."""
+    frame = V1_UPDATE.replace(b'"45283.5"', b'"45283.50"')
+    assert _fast(frame) and parser.scan([frame], [9]).status.tolist() == [FrameStatus.FALLBACK]
+    r = one(parser, frame)
+    assert r.status.tolist() == [FrameStatus.OK]
+    assert r.levels.tolist() == one(parser, V1_UPDATE).levels.tolist()
 
 
 def test_v1_both_sides_in_one_frame(parser):
@@ -224,7 +291,8 @@ def _records(parser, frame: bytes):
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.sampled_from([V2_BOOK, V1_BOTH, V2_BOOK.replace(b'"update"', b'"snapshot"')]),
+@given(st.sampled_from([V2_BOOK, V1_BOTH, V2_BOOK.replace(b'"update"', b'"snapshot"'),
+                        V1_SNAPSHOT, V1_UPDATE]),
        st.integers(min_value=0, max_value=400), st.sampled_from(
            [b"", b" ", b"\n", b",", b'"', b"]", b"}", b"0", b"-", b".", b"e5", b"\\u0041", b"x"]),
        st.booleans())

@@ -13,6 +13,7 @@ hundreds of checksummed updates).
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +227,50 @@ def test_our_v1_subscribe_requests_have_the_recorded_shape(name, channel):
     ours = conn._request("subscribe", channel, recorded["pair"], 7)
     assert ours.pop("reqid") == 7
     assert ours == recorded
+
+
+def _kraken_crc(bids: list, asks: list) -> int:
+    """Kraken's checksum of books given as mantissas at the pair's decimals (the oracle)."""
+    return zlib.crc32("".join(f"{p}{q}" for p, q in (*asks[:10], *bids[:10])).encode())
+
+
+def _rows(*messages):
+    """DEPTH_UPDATE rows, levels and checksums of (is_snapshot, bids, asks) messages, each
+    checksummed against the book it leaves (``book`` is kept here as dicts)."""
+    book: dict[str, dict[int, int]] = {"b": {}, "a": {}}
+    rows = np.zeros(len(messages), DEPTH_UPDATE)
+    levels, sums = [], []
+    for j, (snapshot, bids, asks) in enumerate(messages):
+        if snapshot:
+            book = {"b": {}, "a": {}}
+        for side, entries in (("b", bids), ("a", asks)):
+            book[side].update(entries)
+            book[side] = {p: q for p, q in book[side].items() if q}
+        row = rows[j]
+        row["instrument"], row["is_snapshot"], row["level_off"] = 1, snapshot, len(levels)
+        row["n_bids"], row["n_asks"] = len(bids), len(asks)
+        levels.extend([*bids, *asks])
+        sums.append(_kraken_crc(sorted(book["b"].items(), reverse=True), sorted(book["a"].items())))
+    return rows, np.array(levels, np.int64).view(BOOK_LEVEL).reshape(-1), np.array(sums)
+
+
+def test_each_checksum_follows_the_side_that_changed():
+    """A side whose top 10 a message left alone is not hashed again; snapshots and reconnects
+    forget every CRC kept."""
+    pair = KrakenSymbols(Registry()).add("XBT/USD", 1, 8)
+    books = KrakenBooks(2, 25, BookTable(8, 10), k=10)
+    books.add_pair(pair)
+    asks = [(452850 + j, 1000 + j) for j in range(12)]
+    bids = [(452840 - j, 2000 + j) for j in range(12)]
+    deep = [(0, [(452800, 4)], []), (0, [], [(452900, 4)]), (0, [(452800, 0)], [(452900, 0)])]
+    rows, levels, sums = _rows((1, bids, asks), (0, [(452841, 7)], []), (0, [], [(452849, 5)]),
+                               *deep, (0, [(452840, 0)], []), (1, bids[:3], []),
+                               (0, [], [(452860, 9)]))
+    _, failed = books.apply(rows, levels, sums)
+    assert failed == [] and books.stats(1).checksum_ok == 9
+    assert sums[3] == sums[4] == sums[5] == sums[2]  # deep levels: the text is the same
+    books.reset()  # a reconnect: the next snapshot's asks are new
+    rows, levels, sums = _rows((1, bids[2:], asks[4:]), (0, [(452830, 3)], []))
+    assert books.apply(rows, levels, sums)[1] == [] and books.stats(1).checksum_ok == 11
+    levels[-1]["quantity"] += 1  # the bid the update sets, corrupted: a fail, the asks kept
+    assert books.apply(rows[1:], levels, sums[1:])[1] == [1]

@@ -170,18 +170,6 @@ def test_a_sorted_run_merges_to_the_same_book_as_levels_one_by_one():
     assert full[0][0] == results[0][0][0]  # the best bid is the same
 
 
-def test_checksum_from_cached_pieces_equals_zlib_over_the_joined_text():
-    """crc32_append over each piece's own register equals zlib.crc32 of the pieces joined,
-    for pieces of every length the shift tables cover."""
-    rng = np.random.default_rng(7)
-    pieces = [rng.integers(46, 58, size=n, dtype=np.uint8) for n in
-              [1, ck.MAX_PIECE, *rng.integers(1, ck.MAX_PIECE + 1, size=60)]]
-    reg = 0xFFFFFFFF
-    for piece in pieces:
-        reg = ck.crc32_append(reg, ck.crc32_piece(piece, 0, piece.shape[0]), piece.shape[0])
-    assert reg ^ 0xFFFFFFFF == zlib.crc32(b"".join(p.tobytes() for p in pieces))
-
-
 def test_a_level_changed_after_a_checksum_is_hashed_afresh():
     """The piece cached when a checksum read a level is dropped when the level is written."""
     parser, books, symbols = parser_and_books(["ACOIN-USDT"])
