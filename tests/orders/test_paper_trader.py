@@ -37,6 +37,9 @@ def paper(sim):
     with engine:
         assert engine.control.set_trading_mode("strategy", True).success
         assert wait_until(lambda: len(books.of_type(BOOK)) > 0, 10.0)
+        # the paper venue trades an instrument once its own consumer has seen its market data
+        # (another consumer's first book says nothing of that; under load it lagged behind)
+        assert wait_until(lambda: trader.stats().instruments > 0, 10.0)
         yield engine, trader, strategy, books
 
 
