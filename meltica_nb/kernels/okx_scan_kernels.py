@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from meltica_nb.kernels.binance_scan_kernels import (
+    _fold_digits,
     _parse_int,
     _plain_string,
     _skip_value,
@@ -122,15 +123,6 @@ def _next(buf, i, end, close):
 # -- decimals ------------------------------------------------------------------------------
 
 @_inline
-def _digits_from(buf, k, e, v):
-    """Read digits from ``k``: ``(index after them, v extended by them)``."""
-    while k < e and 48 <= buf[k] <= 57:
-        v = v * 10 + (int(buf[k]) - 48)
-        k += 1
-    return k, v
-
-
-@_inline
 def _decimal(buf, s, e, exponent):
     """Read canonical decimal text ``0|[1-9][0-9]*`` (``.[0-9]+``)? from ``s`` up to the first
     byte that cannot continue it: ``(that index, mantissa, decimals)``.
@@ -139,13 +131,13 @@ def _decimal(buf, s, e, exponent):
     received), more decimals than ``exponent``, or a value that might not fit an int64 (more
     than 18 digits at the exponent; the orjson path then decides exactly).
     """
-    k, v = _digits_from(buf, s, e, 0)
+    k, v = _fold_digits(buf, s, e, 0, e)  # every digit up to e
     whole = k - s
     if whole == 0 or (buf[s] == 48 and whole > 1) or whole + exponent > 18:
         return k, 0, -1
     if k == e or buf[k] != _DOT:
         return k, v * _POW10[exponent], 0
-    m, v = _digits_from(buf, k + 1, e, v)
+    m, v = _fold_digits(buf, k + 1, e, v, e)
     decimals = m - k - 1
     if decimals == 0 or decimals > exponent:
         return m, 0, -1
