@@ -116,12 +116,11 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
     publishes into each ring of the bank (row ``c`` is consumer column ``c``) with the
     market-data policy: latest-wins per stream, else append, dropping the oldest into ``dlq``
     (``dlq_column`` names the ring) when full. ``per_column[c]`` receives how many events ring
-    ``c`` took (the other entries are zeroed). ``out_counts`` receives (dropped, unrouted,
-    deliveries, events): the ready events are ``batch[:events]``. The originals stay in the
-    pool: the caller releases them.
+    ``c`` took (entries past the bank's rows are never written: they stay 0). ``out_counts``
+    receives (dropped, unrouted, deliveries, events): the ready events are
+    ``batch[:events]``. The originals stay in the pool: the caller releases them.
     """
     n = slots.shape[0]
-    per_column[:] = 0
     gather(batch, pool_records, slots)
     events = batch[:n]
     route_batch(mask, events, route_memo, rule_consumer, type_start, type_rules,
