@@ -301,6 +301,7 @@ class StreamHub:
         session.enqueue(None, orjson.dumps(result.response))
 
     def _subscribe(self, session: Session, streams: list[str] | tuple[str, ...]) -> None:
+        self.counters["subscribed_streams"] += len(streams)
         for stream in streams:
             self.subscribers.setdefault(stream, set()).add(session)
 
@@ -317,6 +318,7 @@ class StreamHub:
         return {
             "connections": {"total": self.counters["connections"], "open": len(self.sessions)},
             "subscribe_requests": self.counters["subscribe_requests"],
+            "subscribed_streams": self.counters["subscribed_streams"],
             "messages_received": self.counters["messages_received"],
             "pings_sent": self.counters["pings_sent"],
             "pongs_received": self.counters["pongs_received"],

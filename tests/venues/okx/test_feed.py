@@ -147,8 +147,10 @@ def test_books_trades_and_bbo_reach_the_consumer(live):
 def _corrupt_checked(run):
     stats = run.feed.stats()
     assert stats.checksum_fail >= 2 and stats.resyncs >= 2
-    # the start, then the resubscribes; the simulator counts them a loopback hop later
-    wait_until(lambda: run.sim.stats()["subscribe_requests"] >= 3, 5.0,
+    # the start's streams, then two books streams again; the simulator counts them a loopback
+    # hop later (streams, not requests: resubscribes due at the same tick share one request)
+    start = len(INST_IDS) * 3  # books, trades, bbo-tbt
+    wait_until(lambda: run.sim.stats()["subscribed_streams"] >= start + 2, 5.0,
                what="the simulator saw the start and two resubscribes")
 
 
