@@ -109,7 +109,7 @@ class Dispatcher:
         self.order = StreamOrder(self.config.max_streams, self.config.max_buffer,
                                  int(self.config.lateness_ms * 1e6))
         self.consumers: list[Consumer] = []
-        self.wake_chain = WakeChain()
+        self.wake_chain = WakeChain(router.n_consumers_max)
         self.bank = RingBank()
         self.lock = threading.RLock()
         self._trace_next = 1
@@ -123,9 +123,9 @@ class Dispatcher:
         self._ordered = np.empty((dk.N_COLS, n), np.int64)
         self._critical = np.empty(n, np.int64)
         self._invalid = np.empty(n, np.int64)
-        self._per_column = np.zeros(self.router.n_consumers_max, np.int64)
         self._fan_counts = np.zeros(4, np.int64)
         self._result = np.zeros(dk.N_RESULT, np.int64)
+        self._outcome: list[int] = [0] * dk.N_RESULT  # the last _result, as Python ints
         self._params = np.zeros(dk.N_PARAMS, np.int64)
         self._params[dk.P_SCHEMA_VERSION] = SCHEMA_VERSION
         self._params[dk.P_LATENESS_NS] = self.order.lateness_ns
@@ -140,10 +140,12 @@ class Dispatcher:
         self._route_memo = rk.new_memo()
         self._dlq = np.zeros(0, CANONICAL_EVENT)
         self._dlq_column = np.zeros(0, np.int64)
+        self._room = 0  # events (new + held) a publish takes without growing anything
 
     def add_consumer(self, consumer: Consumer) -> None:
         """Fan out to ``consumer`` (its column is its index) and wake it through the chain."""
         with self.lock:
+            self._room = 0  # the DLQ scratch holds one drop per event and ring: grown on use
             self.consumers.append(consumer)
             self.wake_chain.add(consumer)
             consumer.chain = self.wake_chain
@@ -162,11 +164,14 @@ class Dispatcher:
             raise ConfigError("publish needs an array of meltica_nb.schema.CANONICAL_EVENT")
         if events.ndim != 1 or not events.flags.c_contiguous:
             events = np.ascontiguousarray(events.reshape(-1))
-        step = self._step()
+        n, step = events.shape[0], self._step()
         with self.lock:
-            for start in range(0, events.shape[0], step):
-                self._publish_chunk(events[start:start + step])
-        return events.shape[0]
+            if n > step:
+                for start in range(0, n, step):
+                    self._publish_chunk(events[start:start + step])
+            elif n:
+                self._publish_chunk(events)
+        return n
 
     def publish_to(self, column: int, events: np.ndarray) -> None:
         """Deliver critical records (control acks and results) to one consumer only."""
@@ -236,41 +241,40 @@ class Dispatcher:
         those two are handled.
         """
         n = events.shape[0]
-        self.order.reserve(n)
-        self._reserve(n + self.order.held())
+        if n + self.order.held() > self._room:
+            self._make_room(n)
         self.pool.serve(n, self.config.acquire_timeout_s, lambda: self._dispatch(events))
         self._trace_next += n
         self._published += n
-        result = self._result
-        if result[dk.R_INVALID]:
-            self._refuse(self._invalid[:result[dk.R_INVALID]].copy())
-        if result[dk.R_CRITICAL]:
-            self._deliver(self._critical[:result[dk.R_CRITICAL]].copy(), critical=True)
-        if result[dk.R_STATUS] == dk.ORDER_REFUSED:
-            self.order.check_status(int(result[dk.R_DETAIL]), self._ordered[dk.COL_KEY])
+        status, n_critical, n_invalid, _, _, detail, _ = self._outcome
+        if n_invalid:
+            self._refuse(self._invalid[:n_invalid].copy())
+        if n_critical:
+            self._deliver(self._critical[:n_critical].copy(), critical=True)
+        if status == dk.ORDER_REFUSED:
+            self.order.check_status(detail, self._ordered[dk.COL_KEY])
         self._after_fan_out()
 
     def _dispatch(self, events: np.ndarray) -> bool:
         """One attempt of the fused kernel; False when the pool has too few free slots."""
         pool = self.pool
         pool.check_open()
-        in_use = pool.in_use
         params, clock = self._params, self.clock
         params[dk.P_TRACE_BASE] = self._trace_next
         params[dk.P_NOW_NS] = clock.now_ns()
         params[dk.P_MONOTONIC_NS] = clock.monotonic_ns()
         _dispatch_kernel(self._result, events, *self._kernel_args())
-        result = self._result
-        if result[dk.R_STATUS] == dk.NO_SLOTS:
+        self._outcome = outcome = self._result.tolist()  # one conversion, read as Python ints
+        status, _, _, released, bad, detail, peak = outcome
+        if status == dk.NO_SLOTS:
             return False
-        if result[dk.R_STATUS] == dk.POISONED:
-            pool.refuse_poisoned(int(result[dk.R_DETAIL]))
-        n = events.shape[0]
-        pool.note_acquired(n, in_use + n)
-        pool.recycler.note_released(pool, self._released_slots())
-        if result[dk.R_BAD_RELEASES]:
-            raise PoolError(f"pool {pool.name}: the dispatch kernel met "
-                            f"{int(result[dk.R_BAD_RELEASES])} slot(s) it did not own")
+        if status == dk.POISONED:
+            pool.refuse_poisoned(detail)
+        pool.note_acquired(events.shape[0], peak)
+        pool.recycler.note_released(pool, self._released_slots(status, released))
+        if bad:
+            raise PoolError(f"pool {pool.name}: the dispatch kernel met {bad} slot(s) it did "
+                            "not own")
         return True
 
     def _kernel_args(self) -> tuple:
@@ -292,17 +296,17 @@ class Dispatcher:
                 self._params, self._slots, pool.records, fl.stack, fl.top, fl.state,
                 fl.generation, pool.words, KIND_OF_TYPE, CRITICAL_KIND_MASK, self._last_ingest,
                 self._critical, self._invalid, self._ordered, *order_state,
-                self._fan_counts, self._per_column, self._dlq, self._dlq_column, self._mask,
+                self._fan_counts, self.wake_chain.flags, self._dlq, self._dlq_column, self._mask,
                 self._ready, self._route_memo, *table.arrays(), *self.bank.arrays(),
                 self._release_bad)
             self._args_key = (table, self._ready, self._dlq, self.bank.records,
                               self.order.outputs_grown)
         return self._args
 
-    def _released_slots(self) -> np.ndarray:
-        """The slots the last dispatch kernel released (ordered ones if ordering refused)."""
-        n = int(self._result[dk.R_RELEASED])
-        if self._result[dk.R_STATUS] == dk.ORDER_REFUSED:
+    def _released_slots(self, status: int, n: int) -> np.ndarray:
+        """The ``n`` slots the last dispatch kernel released (ordered ones if ordering
+        refused)."""
+        if status == dk.ORDER_REFUSED:
             return self._ordered[dk.COL_SLOT, :n]
         return self._out_ready[:n]
 
@@ -342,7 +346,7 @@ class Dispatcher:
     def _fan_out(self, slots: np.ndarray) -> None:
         """Market data: gather, route and publish into every market-data ring in one call."""
         self._reserve(slots.shape[0])
-        _fan_out_kernel(self._fan_counts, self._per_column, self._dlq, self._dlq_column,
+        _fan_out_kernel(self._fan_counts, self.wake_chain.flags, self._dlq, self._dlq_column,
                         self._mask, self._ready, self.pool.records, slots, self._route_memo,
                         *self.router.table.arrays(), *self.bank.arrays())
         self._after_fan_out()
@@ -352,11 +356,20 @@ class Dispatcher:
         n_dropped, unrouted, fanned_out, n_ready = self._fan_counts.tolist()
         self._unrouted += unrouted
         self._fanned_out += fanned_out
-        self.wake_chain.start(self._per_column)
+        if fanned_out:
+            self.wake_chain.start()
         if n_dropped:
             self._dead_letter_drops(n_dropped)
         if self.orchestrator is not None and n_ready:  # ORCHESTRATOR HOOK (batch)
             self._merge(self.orchestrator.on_batch(self._ready[:n_ready]))
+
+    def _make_room(self, n: int) -> None:
+        """Grow the ordering stage's outputs and the fan-out scratch for ``n`` new events plus
+        every held one, and remember how many that is (so a publish checks one number)."""
+        self.order.reserve(n)
+        self._reserve(n + self.order.held())
+        self._room = min(self.order.room(), self._ready.shape[0],
+                         self._dlq.shape[0] // max(1, len(self.bank)))
 
     def _reserve(self, n: int) -> None:
         """Grow the fan-out scratch for ``n`` events (the DLQ: one drop per event and ring)."""

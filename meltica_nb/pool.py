@@ -85,6 +85,7 @@ class Pool:
         self.words = self.records.view(np.uint64).reshape(capacity, dtype.itemsize // 8)
         self.free_list = FreeList(capacity)
         self.condition = threading.Condition()
+        self.waiters = 0  # threads in a condition wait (acquirers, wait_idle); lock held
         self.recycler = recycler if recycler is not None else Recycler(debug=debug)
         self.closed = False
         self.high_water = 0
@@ -124,8 +125,10 @@ class Pool:
         """
         if not 0 < n <= self.capacity:
             raise ConfigError(f"pool {self.name}: cannot acquire {n} of {self.capacity} slots")
-        deadline = time.monotonic() + timeout
         with self.condition:
+            if attempt():  # the usual case: no clock read, no waiting
+                return
+            deadline = time.monotonic() + timeout
             while not attempt():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -133,7 +136,24 @@ class Pool:
                     raise PoolExhausted(
                         f"pool {self.name}: no {n} free slot(s) within {timeout * 1000:.0f} ms "
                         f"(capacity {self.capacity}, in use {self.in_use})")
-                self.condition.wait(remaining)
+                self._wait(remaining)
+
+    def _wait(self, timeout: float) -> None:
+        """Wait on the condition (lock held), counted so releases notify only when needed."""
+        self.waiters += 1
+        try:
+            self.condition.wait(timeout)
+        finally:
+            self.waiters -= 1
+
+    def wake_waiters(self) -> None:
+        """After slots came back (lock held): wake the acquirers waiting for them, if any.
+
+        Cheaper than ``notify_all`` on every release: the dispatcher releases after each
+        batch and almost never has anyone waiting.
+        """
+        if self.waiters:
+            self.condition.notify_all()
 
     def _try_acquire(self, out: np.ndarray) -> bool:
         """One kernel attempt under the lock; raises on close or poison violation."""
@@ -218,7 +238,7 @@ class Pool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self.condition.wait(remaining)
+                self._wait(remaining)
         return True
 
     def stats(self) -> PoolStats:

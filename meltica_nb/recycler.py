@@ -48,7 +48,10 @@ class Recycler:
 
     def counts(self, pool: Pool) -> RecycleCounts:
         """The counters of ``pool`` (created on first use)."""
-        return self._counts.setdefault(pool.name, RecycleCounts())
+        counts = self._counts.get(pool.name)
+        if counts is None:
+            counts = self._counts[pool.name] = RecycleCounts()
+        return counts
 
     def release(self, pool: Pool, slots: np.ndarray, generations: np.ndarray) -> None:
         """Return ``slots`` in one kernel call; valid ones are freed even if others are bad."""
@@ -59,7 +62,7 @@ class Recycler:
                                      fl.state, fl.generation, pool.words, pool.debug)
             counts = self.counts(pool)
             counts.released += slots.shape[0] - n_bad
-            pool.condition.notify_all()
+            pool.wake_waiters()
             if n_bad:
                 self._raise_bad(pool, slots, bad_index[:n_bad].copy(), bad_code[:n_bad].copy())
         if self.debug:
@@ -73,7 +76,7 @@ class Recycler:
         here so totals, waiting acquirers and debug release sites stay complete.
         """
         self.counts(pool).released += slots.shape[0]
-        pool.condition.notify_all()
+        pool.wake_waiters()
         if self.debug:
             self._remember_sites(pool, slots)
 

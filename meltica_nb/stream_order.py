@@ -250,6 +250,11 @@ class StreamOrder:
             self._scratch = np.empty(max(n, 2 * self._scratch.shape[0]), np.int64)
             self.outputs_grown += 1
 
+    def room(self) -> int:
+        """New plus held events the outputs take now (what :meth:`reserve` last made room
+        for, or more)."""
+        return min(self._out_ready.shape[0], self._out_dropped.shape[0], self._scratch.shape[0])
+
     def _results(self) -> tuple[np.ndarray, np.ndarray]:
         return (self._out_ready[:self._counts[ok.COUNT_READY]],
                 self._out_dropped[:self._counts[ok.COUNT_DROPPED]])

@@ -19,29 +19,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = ["WakeChain"]
 
 
 class WakeChain:
-    """The dispatcher's consumers in column order, and which of them still need waking."""
+    """The dispatcher's consumers in column order, and which of them still need waking.
 
-    __slots__ = ("_due", "_members")
+    ``flags`` is the fan-out kernel's view of the due marks: it sets ``flags[c]`` for every
+    ring ``c`` a publish fed, the chain clears a mark when it passes that consumer. The marks
+    live in a ``bytearray`` so the chain reads them as plain ints (a NumPy element read costs
+    several times more).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_due", "_members", "flags")
+
+    def __init__(self, capacity: int) -> None:
         self._members: list = []
-        self._due: list[bool] = []
+        self._due = bytearray(capacity)
+        self.flags = np.frombuffer(self._due, np.uint8)
 
     def add(self, consumer) -> None:
         """Append a consumer; its routing column must be its position in the chain."""
+        if len(self._members) >= len(self._due):
+            raise ConfigError(f"wake chain: all {len(self._due)} places are taken")
         self._members.append(consumer)
-        self._due.append(False)
 
-    def start(self, fed: np.ndarray) -> None:
-        """After a fan-out (``fed[c]``: events ring ``c`` took), wake the first fed consumer."""
-        due = self._due
-        for column, n in enumerate(fed[:len(due)].tolist()):
-            if n:
-                due[column] = True
+    def start(self) -> None:
+        """After a fan-out has marked the consumers it fed, wake the first parked one."""
         self.wake_after(-1)
 
     def wake_after(self, column: int) -> None:
@@ -49,7 +55,7 @@ class WakeChain:
         due, members = self._due, self._members
         for c in range(column + 1, len(members)):
             if due[c]:
-                due[c] = False
+                due[c] = 0
                 wait = members[c].wait
                 if wait.parked():
                     wait.signal()

@@ -54,7 +54,8 @@ R_INVALID = 2
 R_RELEASED = 3
 R_BAD_RELEASES = 4
 R_DETAIL = 5
-N_RESULT = 6
+R_PEAK_IN_USE = 6
+N_RESULT = 7
 
 
 @njit(cache=True, _nrt=False)
@@ -106,7 +107,7 @@ def stamp_batch(ordered, critical_out, invalid_out, records, slots, events, kind
 
 
 @njit(cache=True, _nrt=False)
-def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, slots,
+def fan_out(out_counts, due, dlq, dlq_column, mask, batch, pool_records, slots,
             route_memo, rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
             rule_instr_any, rule_instr_ok, records, cursors, counters, stream_keys,
             stream_seqs, capacities, coalescing):
@@ -115,8 +116,8 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
     Gathers the records into ``batch``, routes them with the live table into ``mask``, then
     publishes into each ring of the bank (row ``c`` is consumer column ``c``) with the
     market-data policy: latest-wins per stream, else append, dropping the oldest into ``dlq``
-    (``dlq_column`` names the ring) when full. ``per_column[c]`` receives how many events ring
-    ``c`` took (entries past the bank's rows are never written: they stay 0). ``out_counts``
+    (``dlq_column`` names the ring) when full. ``due[c]`` is set to 1 when ring ``c`` took
+    events (the wake chain's marks: never cleared here, the chain clears them). ``out_counts``
     receives (dropped, unrouted, deliveries, events): the ready events are
     ``batch[:events]``. The originals stay in the pool: the caller releases them.
     """
@@ -137,7 +138,8 @@ def fan_out(out_counts, per_column, dlq, dlq_column, mask, batch, pool_records, 
                                          stream_seqs[c, :table], events, mask, c,
                                          coalescable and coalescing[c] != 0)
         counters[c, PUBLISHED] += taken
-        per_column[c] = taken
+        if taken:
+            due[c] = 1
         dlq_column[n_dropped:n_dropped + dropped] = c
         n_dropped += dropped
         deliveries += taken
@@ -202,7 +204,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                    critical_out, invalid_out, ordered, out_ready, out_dropped, order_counts,
                    order_scratch, table_keys, table_index, stream_keys, meta, last_emitted,
                    buf_len, buf_seq_first, buf_seq, buf_arrival, buf_slot, order_counters,
-                   fan_counts, per_column, dlq, dlq_column, mask, batch, route_memo, rule_consumer,
+                   fan_counts, due, dlq, dlq_column, mask, batch, route_memo, rule_consumer,
                    type_start, type_rules, rule_venue_any, rule_venue_ok, rule_instr_any,
                    rule_instr_ok, records, cursors, counters, ring_keys, ring_seqs, capacities,
                    coalescing, release_bad):
@@ -221,7 +223,6 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
     """
     result[:] = 0
     fan_counts[:] = 0  # read after every call, whether or not anything was fanned out
-    per_column[:] = 0
     n = events.shape[0]
     debug = params[P_DEBUG] != 0
     if free_top[0] < n:
@@ -234,6 +235,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
             result[R_DETAIL] = bad
             return
     take_slots(slots[:n], free_stack, free_top, slot_state)
+    result[R_PEAK_IN_USE] = free_stack.shape[0] - free_top[0]
     n_ordered, n_critical, n_invalid = stamp_batch(
         ordered, critical_out, invalid_out, pool_records, slots[:n], events, kind_of_type,
         critical_kind, params[P_ROUTING_VERSION], params[P_SCHEMA_VERSION], params[P_TRACE_BASE],
@@ -255,7 +257,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
         done = ordered[COL_SLOT, :n_ordered]
     else:
         ready = out_ready[:order_counts[ok.COUNT_READY]]
-        fan_out(fan_counts, per_column, dlq, dlq_column, mask, batch, pool_records, ready,
+        fan_out(fan_counts, due, dlq, dlq_column, mask, batch, pool_records, ready,
                 route_memo, rule_consumer, type_start, type_rules, rule_venue_any, rule_venue_ok,
                 rule_instr_any, rule_instr_ok, records, cursors, counters, ring_keys,
                 ring_seqs, capacities, coalescing)

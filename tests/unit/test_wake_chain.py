@@ -7,10 +7,11 @@ to every other consumer, and ten consumers woken through the chain get every eve
 
 import threading
 
-import numpy as np
+import pytest
 from engine_util import TRADE, Collector, make, wait_until
 
 from meltica_nb.engine import Engine
+from meltica_nb.errors import ConfigError
 from meltica_nb.wake_chain import WakeChain
 
 
@@ -32,16 +33,22 @@ class _Member:
 
 
 def _chain(*members):
-    chain = WakeChain()
+    chain = WakeChain(len(members))
     for m in members:
         chain.add(m)
     return chain
 
 
+def _fed(chain: WakeChain, *columns: int) -> None:
+    """What the fan-out kernel does: mark the consumers whose rings took events."""
+    chain.flags[list(columns)] = 1
+
+
 def test_the_dispatcher_wakes_only_the_first_fed_consumer_and_each_wakes_the_next():
     a, b, c = _Member(), _Member(), _Member()
     chain = _chain(a, b, c)
-    chain.start(np.array([3, 0, 5], np.int64))
+    _fed(chain, 0, 2)
+    chain.start()
     assert [m.wait.signals for m in (a, b, c)] == [1, 0, 0]
     chain.wake_after(0)  # a took its batch
     assert [m.wait.signals for m in (a, b, c)] == [1, 0, 1]
@@ -53,11 +60,18 @@ def test_the_dispatcher_wakes_only_the_first_fed_consumer_and_each_wakes_the_nex
 def test_busy_consumers_are_passed_over_and_lose_their_due_mark():
     busy, parked, later = _Member(parked=False), _Member(), _Member()
     chain = _chain(busy, parked, later)
-    chain.start(np.array([1, 1, 1], np.int64))
+    _fed(chain, 0, 1, 2)
+    chain.start()
     assert [m.wait.signals for m in (busy, parked, later)] == [0, 1, 0]
     busy.wait.is_parked = True
     chain.wake_after(-1)  # busy was not due any more: its next poll finds its events
     assert busy.wait.signals == 0 and later.wait.signals == 1
+
+
+def test_a_chain_has_room_for_its_capacity_only():
+    chain = _chain(_Member(), _Member())
+    with pytest.raises(ConfigError, match="all 2 places are taken"):
+        chain.add(_Member())
 
 
 def test_a_consumer_stuck_in_its_handler_does_not_hold_up_the_others(no_thread_leak):
