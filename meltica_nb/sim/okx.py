@@ -312,6 +312,12 @@ class OkxHub(StreamHub):
 
 # -- REST ----------------------------------------------------------------------------------
 
+#: The instTypes OKX's instruments endpoint knows; the simulated exchange lists only SPOT ones
+#: (the others answer an empty list, as OKX does for a type with nothing live), so a client
+#: that asks for every type (cryptofeed does) loads.
+_INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+
+
 class OkxRestApi:
     """``GET /api/v5/public/instruments?instType=SPOT[&instId=..]`` with injected faults."""
 
@@ -339,11 +345,14 @@ class OkxRestApi:
             return _json(injected, {"code": "50011" if injected == 429 else "50001",
                                     "msg": "injected", "data": []})
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        if query.get("instType") != "SPOT":
+        inst_type = query.get("instType")
+        if inst_type not in _INST_TYPES:
             return _json(400, {"code": "51000", "msg": "Parameter instType error", "data": []})
+        if inst_type == "OPTION" and not (query.get("uly") or query.get("instFamily")):
+            return _json(400, {"code": "51000", "msg": "Parameter uly error", "data": []})
         wanted = query.get("instId")
         data = [_instrument(i) for i in self.market.instruments
-                if wanted is None or i.symbol == wanted]
+                if inst_type == "SPOT" and (wanted is None or i.symbol == wanted)]
         return _json(200, {"code": "0", "msg": "", "data": data})
 
     def stats(self) -> dict:
