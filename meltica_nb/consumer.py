@@ -174,10 +174,13 @@ class Consumer:
         self.thread_ident = threading.get_ident()
         try:
             while True:
-                if self.poll() == 0:
-                    if cancel.cancelled:
-                        return
-                    self.wait.wait_for(self.has_pending, timeout=0.05)
+                self.poll()
+                # no second poll to learn the rings are empty: the cursors say so, and the
+                # wait returns at once when something is pending (a woken consumer's next
+                # step matters: the wake chain's next consumer waits for this one's GIL)
+                if cancel.cancelled and not self.has_pending():
+                    return
+                self.wait.wait_for(self.has_pending, timeout=0.05)
         finally:
             self.thread_ident = None
 
