@@ -23,9 +23,10 @@ import numpy as np
 
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.dead_letter_queue import DeadLetterReason
+from meltica_nb.kernels.event_kernels import join_events
+from meltica_nb.schema import CANONICAL_EVENT
 from meltica_nb.venues.dead_letters import offer_bad_frames, offer_connection_error
 from meltica_nb.venues.frame_status import FrameStatus
-from meltica_nb.venues.records import concat_events
 
 __all__ = ["VenueFeed", "VenueFeedStats"]
 
@@ -84,6 +85,7 @@ class VenueFeed(ABC):
         self.books = None
         self.connection = None
         self._frames = self._events = self._malformed = self._unknown = 0
+        self._joined = np.zeros(256, CANONICAL_EVENT)  # a batch's events and book events
 
     @abstractmethod
     def prepare(self) -> None:
@@ -94,6 +96,7 @@ class VenueFeed(ABC):
         self.connection = connection_class(self.config, self.on_frames, self.clock,
                                            on_reconnect=self._on_reconnect,
                                            on_error=self._on_error)
+        self._join(self._joined[:1], self._joined[:1])  # compiled now, not on the first frames
 
     def tasks(self) -> list[tuple[str, object]]:
         """(name, thread body) pairs the engine starts in its TaskGroup."""
@@ -120,9 +123,17 @@ class VenueFeed(ABC):
             events = result.events
             book_events = self._book_events(result)
             if book_events is not None and book_events.shape[0]:
-                events = concat_events((events, book_events)) if events.shape[0] else book_events
+                events = self._join(events, book_events) if events.shape[0] else book_events
             self._publish(events)
             return result.status
+
+    def _join(self, events: np.ndarray, book_events: np.ndarray) -> np.ndarray:
+        """The parsed events then the book events, in the feed's buffer (valid until the
+        next batch: publish copies them into the pool at once)."""
+        n = events.shape[0] + book_events.shape[0]
+        if self._joined.shape[0] < n:
+            self._joined = np.zeros(max(n, 2 * self._joined.shape[0]), CANONICAL_EVENT)
+        return self._joined[:join_events(self._joined, events, book_events)]
 
     @abstractmethod
     def _book_events(self, result) -> np.ndarray | None:
