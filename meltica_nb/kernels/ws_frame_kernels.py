@@ -20,15 +20,17 @@ LEN64 = 127
 
 
 @njit(cache=True, _nrt=False)
-def split_text_frames(buf, limit, offsets, lengths):
-    """Find the complete FIN text frames at the start of ``buf``; return (found, consumed, short).
+def split_text_frames(buf, limit, prefix, offsets, lengths):
+    """Find the complete FIN text frames at the start of ``buf`` whose payload starts with
+    ``prefix`` (the venue's market data); return (found, consumed, short).
 
     Frame ``k`` has its payload at ``buf[offsets[k]:offsets[k] + lengths[k]]``; the first
     ``consumed`` bytes (whole frames) may be dropped from the buffer. Stops at the first frame
     websocket-client must see (control frames, continuations, binary, masked or extended
-    frames, a payload longer than ``limit``: its own path reports that one), when ``offsets``
-    is full, or where the bytes run out; ``short`` is True in that last case (the next frame
-    is not complete yet: reading more bytes may complete it).
+    frames, a payload longer than ``limit``: its own path reports that one), at a complete
+    text frame without ``prefix`` (a reply: the connection reads it the general way), when
+    ``offsets`` is full, or where the bytes run out; ``short`` is True in that last case (the
+    next frame is not complete yet: reading more bytes may complete it).
     """
     end = buf.shape[0]
     pos = found = 0
@@ -40,11 +42,24 @@ def split_text_frames(buf, limit, offsets, lengths):
             break
         if end - pos - head < length:
             return found, pos, True
+        if not _starts_with(buf, pos + head, length, prefix):
+            break
         offsets[found] = pos + head
         lengths[found] = length
         found += 1
         pos += head + length
     return found, pos, False
+
+
+@njit(cache=True, _nrt=False)
+def _starts_with(buf, at, length, prefix):
+    """True when the ``length`` bytes at ``at`` begin with ``prefix``."""
+    if length < prefix.shape[0]:
+        return False
+    for i in range(prefix.shape[0]):  # noqa: SIM110 (no generators without the NRT)
+        if buf[at + i] != prefix[i]:
+            return False
+    return True
 
 
 @njit(cache=True, _nrt=False)

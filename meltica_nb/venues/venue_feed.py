@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -107,14 +107,16 @@ class VenueFeed(ABC):
 
     # -- frames (connection thread, or a replay driver) ------------------------------------------
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> np.ndarray:
+    def on_frames(self, frames: Sequence[bytes], recv_ns: Sequence[int] | np.ndarray
+                  ) -> np.ndarray:
         """Parse a batch, run its book rows through the books, publish it all at once.
 
         One publish per batch: each one pays the dispatcher's fixed cost and wakes every
         consumer, so the parsed events and the book events travel together. The connection
         calls this live; a replay calls it with recorded frames. Returns each frame's parse
         status (a view, valid until the next call) so a replay can name the recorded line of a
-        refused frame.
+        refused frame. ``frames`` is any sequence of ``bytes``: a list, or the connection's
+        :class:`~meltica_nb.venues.frame_arena.FrameArena`, which parsers read in place.
         """
         with self.lock:
             result = self.parser.parse_batch(frames, recv_ns)

@@ -22,9 +22,11 @@ What it does, and what the original Go provider got wrong (reference §4.1, §9.
   text frames in it (final, unmasked: market data) are split out by a Numba kernel, ~1 us a
   frame instead of websocket-client's ~10 us, and every other frame (pings, closes,
   fragments, binary) is read by websocket-client from exactly where the kernel stopped.
-* **batches.** Raw frame bytes and their receive times (``clock.now_ns()``) are collected and
-  handed to ``on_frames(frames, recv_ns)`` when ``batch_size`` frames are in or the socket has
-  nothing more ready, so a lone frame is delivered at once and a burst costs one call.
+* **batches.** Raw frame bytes and their receive times (``clock.now_ns()``) are collected in a
+  :class:`~meltica_nb.venues.frame_arena.FrameArena` (the WsFrame byte arena: the split
+  frames land there in one block copy) and handed to ``on_frames(frames, recv_ns)`` when
+  ``batch_size`` frames are in or the socket has nothing more ready, so a lone frame is
+  delivered at once and a burst costs one call.
 * **paced control.** Subscribe/unsubscribe requests carry at most ``max_streams_per_request``
   streams and, with our pings, never exceed ``control_rate_per_s`` messages in any second (a
   sliding window, with a margin for network jitter). Replies are matched to requests.
@@ -55,6 +57,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 import websocket
 from websocket import ABNF
 
@@ -63,6 +66,7 @@ from meltica_nb.clock import Clock, WallClock
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.errors import ConfigError, ConnectError
 from meltica_nb.venues.connection_config import ConnectionConfig
+from meltica_nb.venues.frame_arena import FrameArena
 from meltica_nb.venues.secret import redact
 from meltica_nb.venues.ws_session import ChunkedWebSocket, ControlPacer, Session, close_text
 
@@ -75,7 +79,7 @@ __all__ = [
     "WsConnection",
 ]
 
-OnFrames = Callable[[list[bytes], list[int]], None]
+OnFrames = Callable[[FrameArena, np.ndarray], None]
 OnError = Callable[[str, str, bytes], None]
 
 #: What ``on_error`` may be told, one counter each in :attr:`ConnectionStats.errors`.
@@ -151,9 +155,10 @@ class WsConnection(ABC):
     Parameters
     ----------
     config : endpoints, pacing, timeouts, backoff; ``config.streams()`` are subscribed at start.
-    on_frames : ``on_frames(frames, recv_ns)``: raw frame bytes and their receive times
-        (``clock.now_ns()``), in arrival order; called on the connection thread. The lists
-        belong to the callee.
+    on_frames : ``on_frames(frames, recv_ns)``: the batch's frames (a FrameArena: a sequence
+        of ``bytes`` whose arrays the parsers read in place) and their receive times
+        (``clock.now_ns()``, an int64 array), in arrival order; called on the connection
+        thread. Both are refilled for the next batch: copy what must outlive the call.
     clock : time source for receive stamps and timers; :class:`~meltica_nb.clock.WallClock`
         when None.
     on_reconnect : called on the connection thread after every successful reconnect (the
@@ -197,6 +202,8 @@ class WsConnection(ABC):
         self._errors: dict[str, int] = {}
         self._last_frame_ns = 0
         self._connected = False
+        self._batch = FrameArena(config.batch_size)  # refilled for every batch
+        self._data_prefix = np.frombuffer(self.DATA_PREFIX, np.uint8)
 
     # -- public, any thread -------------------------------------------------------------------
 
@@ -374,24 +381,23 @@ class WsConnection(ABC):
 
     def _serve(self, s: Session, token: CancelToken, wake: socket.socket) -> str:
         """Run one session; return why it ended."""
+        batch = self._batch
         while not token.cancelled:
-            frames: list[bytes] = []
-            recv_ns: list[int] = []
-            reason = self._step(s, wake, frames, recv_ns)
-            if frames:  # outside the socket error handling: callback errors must propagate
-                self._deliver(s, frames, recv_ns)
+            batch.clear()
+            reason = self._step(s, wake, batch)
+            if batch.n:  # outside the socket error handling: callback errors must propagate
+                self._deliver(s, batch)
             if reason is not None:
                 return reason
         return "cancelled"
 
-    def _step(self, s: Session, wake: socket.socket, frames: list[bytes],
-              recv_ns: list[int]) -> str | None:
+    def _step(self, s: Session, wake: socket.socket, batch: FrameArena) -> str | None:
         """Timers, control messages, one wait and one batch; a reason if the session ended."""
         try:
             now = self._now()
             reason = self._tick(s, now)
             if reason is None and self._wait(s, self._next_wait(s, now), wake):
-                reason = self._read_batch(s, frames, recv_ns)
+                reason = self._read_batch(s, batch)
             return reason
         except (websocket.WebSocketException, OSError) as e:
             kind = "protocol" if isinstance(e, websocket.WebSocketProtocolException) else (
@@ -483,10 +489,10 @@ class WsConnection(ABC):
                       ) -> None:
         """Send one SUBSCRIBE/UNSUBSCRIBE of ``names`` in the venue's message format."""
 
-    def _read_batch(self, s: Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
-        """Read every ready frame, up to a batch, into ``frames``/``recv_ns``."""
+    def _read_batch(self, s: Session, batch: FrameArena) -> str | None:
+        """Read every ready frame, up to a batch, into ``batch``."""
         try:
-            return self._fill_batch(s, frames, recv_ns)
+            return self._fill_batch(s, batch)
         except websocket.WebSocketTimeoutException:
             # nothing more ready, or a frame arrived in part: websocket-client keeps it
             return None
@@ -495,42 +501,37 @@ class WsConnection(ABC):
             s.last_rx = self._now()
             s.ping_sent = None  # anything received proves the connection alive
 
-    def _fill_batch(self, s: Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
-        """Plain text frames through the kernel splitter, any other frame through
-        websocket-client, until the batch is full or the socket would block."""
+    def _fill_batch(self, s: Session, batch: FrameArena) -> str | None:
+        """Data frames through the kernel splitter (straight into the arena), any other frame
+        through websocket-client, until the batch is full or the socket would block."""
         ws = s.ws
-        limit = self._config.batch_size
+        limit, max_bytes = self._config.batch_size, self._config.max_frame_bytes
         while True:
-            texts = ws.take_text(limit - len(frames))
-            if texts:
-                stamp = self._clock.now_ns()  # they became readable together
-                for data in texts:
-                    self._on_text_frame(s, data, frames, recv_ns, stamp)
-            elif self._general_frame(s, frames, recv_ns) is not None:
+            split = ws.take_text(batch, limit - batch.n, self._data_prefix, max_bytes,
+                                 self._clock.now_ns)
+            if not split and self._general_frame(s, batch) is not None:
                 return "disconnect"
-            if len(frames) >= limit:
+            if batch.n >= limit:
                 return None
             ws.no_wait = True  # the batch ends where the socket would block
 
-    def _on_text_frame(self, s: Session, data: bytes, frames: list[bytes], recv_ns: list[int],
-                       stamp: int) -> None:
+    def _on_text_frame(self, s: Session, data: bytes, batch: FrameArena, stamp: int) -> None:
         """One text frame: data to the batch, oversized reported, anything else to _on_text."""
         max_bytes = self._config.max_frame_bytes
         if len(data) > max_bytes:
             self._report("oversized", f"text frame of {len(data)} bytes > "
                          f"max_frame_bytes {max_bytes}", data)
         elif data.startswith(self.DATA_PREFIX):
-            frames.append(data)
-            recv_ns.append(stamp)
+            batch.add(data, stamp)
         else:
-            self._on_text(s, data, frames, recv_ns)
+            self._on_text(s, data, batch)
 
-    def _general_frame(self, s: Session, frames: list[bytes], recv_ns: list[int]) -> str | None:
+    def _general_frame(self, s: Session, batch: FrameArena) -> str | None:
         """One frame read by websocket-client (control, fragmented, binary ...); "disconnect"
         when the server closed the connection."""
         opcode, frame = s.ws.recv_data_frame(True)
         if opcode == ABNF.OPCODE_TEXT:
-            self._on_text_frame(s, frame.data, frames, recv_ns, self._clock.now_ns())
+            self._on_text_frame(s, frame.data, batch, self._clock.now_ns())
         elif opcode == ABNF.OPCODE_CLOSE:
             self._report("disconnect", f"server closed the connection: {close_text(frame)}")
             return "disconnect"
@@ -539,9 +540,9 @@ class WsConnection(ABC):
         return None
 
     @abstractmethod
-    def _on_text(self, s: Session, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
-        """A text frame without DATA_PREFIX: a reply, a pong, or data appended to ``frames``
-        (with ``self._clock.now_ns()`` to ``recv_ns``) for the parser to judge."""
+    def _on_text(self, s: Session, data: bytes, batch: FrameArena) -> None:
+        """A text frame without DATA_PREFIX: a reply, a pong, or data added to ``batch``
+        (``batch.add(data, self._clock.now_ns())``) for the parser to judge."""
 
     @staticmethod
     def _settle_one(s: Session, msg_id: int) -> tuple[str, int, float]:
@@ -564,13 +565,14 @@ class WsConnection(ABC):
         elif opcode == ABNF.OPCODE_BINARY:
             self._report("binary", f"binary frame of {len(data)} bytes (streams are text)", data)
 
-    def _deliver(self, s: Session, frames: list[bytes], recv_ns: list[int]) -> None:
+    def _deliver(self, s: Session, batch: FrameArena) -> None:
         s.healthy = True
-        self._frames += len(frames)
-        self._bytes += sum(map(len, frames))
+        self._frames += batch.n
+        self._bytes += batch.payload_bytes
         self._batches += 1
-        self._last_frame_ns = recv_ns[-1]
-        self._on_frames(frames, recv_ns)
+        recv_ns = batch.recv()
+        self._last_frame_ns = int(recv_ns[-1])
+        self._on_frames(batch, recv_ns)
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import socket
 import ssl
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from websocket import ABNF
 
 from meltica_nb.errors import ConfigError
 from meltica_nb.kernels.ws_frame_kernels import split_text_frames
+from meltica_nb.venues.frame_arena import FrameArena
 
 __all__ = ["ChunkedWebSocket", "ControlPacer", "Session", "close_text"]
 
@@ -82,40 +84,36 @@ class ChunkedWebSocket(websocket.WebSocket):
         self._offsets = np.empty(0, np.int64)  # take_text's frame positions
         self._lengths = np.empty(0, np.int64)
 
-    def take_text(self, room: int) -> list[bytes]:
-        """Up to ``room`` whole text frames split out of the read buffer by a kernel.
+    def take_text(self, batch: FrameArena, room: int, prefix: np.ndarray, limit: int,
+                  now: Callable[[], int]) -> int:
+        """Split up to ``room`` whole data frames out of the read buffer into ``batch``;
+        return how many (stamped ``now()`` once they are complete).
 
         The fast path for market data (:mod:`meltica_nb.kernels.ws_frame_kernels`): only
         while websocket-client is between frames and messages, and only the final, unmasked
-        text frames at the front of the buffer. It reads more bytes while the next frame is
-        incomplete (the socket permitting: ``no_wait`` applies); an empty list means the next
-        frame is websocket-client's to read (or nothing more is ready).
+        text frames at the front of the buffer that start with ``prefix`` and hold at most
+        ``limit`` bytes. It reads more bytes while the next frame is incomplete (the socket
+        permitting: ``no_wait`` applies); 0 means the next frame is websocket-client's to read
+        (or nothing more is ready).
         """
         fb, cont = self.frame_buffer, self.cont_frame
         if fb.header is not None or fb.recv_buffer or cont.recving_frames or cont.cont_data:
-            return []
+            return 0
         if self._offsets.shape[0] < room:
             self._offsets = np.empty(room, np.int64)
             self._lengths = np.empty(room, np.int64)
+        limit = min(limit, self.frame_limit)
         while True:
             found, consumed, short = split_text_frames(
-                np.frombuffer(self.rbuf, np.uint8), self.frame_limit, self._offsets[:room],
+                np.frombuffer(self.rbuf, np.uint8), limit, prefix, self._offsets[:room],
                 self._lengths[:room])
             if found or not short:
-                return self._cut(found, consumed)
+                if found:
+                    batch.add_split(self.rbuf, self._offsets, self._lengths, found, consumed,
+                                    now())
+                    del self.rbuf[:consumed]
+                return found
             self.rbuf += self._recv_chunk()  # the next frame is incomplete: read on
-
-    def _cut(self, found: int, consumed: int) -> list[bytes]:
-        """The payloads of the ``found`` frames split last; drop their ``consumed`` bytes."""
-        view = memoryview(self.rbuf)
-        try:
-            frames = [view[o:o + n].tobytes() for o, n in
-                      zip(self._offsets[:found].tolist(), self._lengths[:found].tolist(),
-                          strict=True)]
-        finally:
-            view.release()
-        del self.rbuf[:consumed]
-        return frames
 
     def buffered(self) -> bool:
         """True when bytes are ready without a wait: in our buffer or inside TLS."""

@@ -15,6 +15,7 @@ import orjson
 from websocket import ABNF
 
 from meltica_nb.errors import ConfigError
+from meltica_nb.venues.frame_arena import FrameArena
 from meltica_nb.venues.ws_connection import WsConnection
 from meltica_nb.venues.ws_session import Session
 
@@ -42,7 +43,7 @@ class BinanceConnection(WsConnection):
         payload = orjson.dumps({"method": method, "params": names, "id": msg_id})
         s.ws.send(payload, ABNF.OPCODE_TEXT)
 
-    def _on_text(self, s: Session, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
+    def _on_text(self, s: Session, data: bytes, batch: FrameArena) -> None:
         """A text frame that is not a combined-stream event: a reply, or passed on as data."""
         try:
             msg = orjson.loads(data)
@@ -52,8 +53,7 @@ class BinanceConnection(WsConnection):
         if isinstance(msg, dict) and "id" in msg and ("result" in msg or "error" in msg):
             self._on_reply(s, msg, data)
         else:
-            frames.append(data)
-            recv_ns.append(self._clock.now_ns())
+            batch.add(data, self._clock.now_ns())
 
     def _on_reply(self, s: Session, msg: dict, data: bytes) -> None:
         request = s.pending.pop(msg["id"], None) if isinstance(msg["id"], int) else None

@@ -48,6 +48,7 @@ from meltica_nb.schema import (
     Side,
 )
 from meltica_nb.venues.binance.symbols import BinanceSymbols, SymbolTable
+from meltica_nb.venues.frame_arena import FrameArena
 from meltica_nb.venues.frame_status import FrameCounts, FrameStatus, ParserCounts, status_counts
 from meltica_nb.venues.records import concat_events, market_event
 
@@ -304,9 +305,13 @@ class BinanceParser:
 
     # -- batches --------------------------------------------------------------------------
 
-    def parse_batch(self, frames: Sequence[bytes], recv_ns: Sequence[int] | np.ndarray
-                    ) -> ParseResult:
-        """Parse websocket ``frames`` received at ``recv_ns`` (ns, one per frame)."""
+    def parse_batch(self, frames: Sequence[bytes] | FrameArena,
+                    recv_ns: Sequence[int] | np.ndarray) -> ParseResult:
+        """Parse websocket ``frames`` received at ``recv_ns`` (ns, one per frame); the frames
+        of a connection's FrameArena are read where they lie."""
+        if isinstance(frames, FrameArena):
+            n = frames.n
+            return self.parse_arena(frames.buf, frames.offsets[:n], frames.lengths[:n], recv_ns)
         try:
             joined = b"".join(frames)
         except TypeError:

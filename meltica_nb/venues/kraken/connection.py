@@ -27,6 +27,7 @@ from websocket import ABNF
 
 from meltica_nb.clock import Clock
 from meltica_nb.errors import ConfigError
+from meltica_nb.venues.frame_arena import FrameArena
 from meltica_nb.venues.kraken.config import CHANNELS, KrakenConfig, split_stream
 from meltica_nb.venues.ws_connection import OnError, OnFrames, WsConnection
 from meltica_nb.venues.ws_session import Session
@@ -97,11 +98,10 @@ class KrakenConnection(WsConnection):
 
     # -- replies --------------------------------------------------------------------------------
 
-    def _on_text(self, s: Session, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
+    def _on_text(self, s: Session, data: bytes, batch: FrameArena) -> None:
         """Market data to the batch; acks settle requests; heartbeats and pongs end here."""
         if data.startswith(_V2_DATA) and not data.startswith(_V2_QUIET):
-            frames.append(data)
-            recv_ns.append(self._clock.now_ns())
+            batch.add(data, self._clock.now_ns())
             return
         if data.startswith(_V2_QUIET):
             return
@@ -111,8 +111,7 @@ class KrakenConnection(WsConnection):
             self._report("protocol", f"text frame of {len(data)} bytes is not JSON", data)
             return
         if not isinstance(msg, dict) or not self._on_control(s, msg, data):
-            frames.append(data)  # not ours to judge: the parser counts and dead-letters it
-            recv_ns.append(self._clock.now_ns())
+            batch.add(data, self._clock.now_ns())  # not ours to judge: the parser counts it
 
     def _on_control(self, s: Session, msg: dict, data: bytes) -> bool:
         """Handle a control message; False when it is none."""

@@ -25,6 +25,7 @@ import orjson
 from websocket import ABNF
 
 from meltica_nb.clock import Clock
+from meltica_nb.venues.frame_arena import FrameArena
 from meltica_nb.venues.okx.config import OkxConfig, subscription
 from meltica_nb.venues.ws_connection import OnError, OnFrames, WsConnection
 from meltica_nb.venues.ws_session import Session
@@ -83,7 +84,7 @@ class OkxConnection(WsConnection):
         s.ws.send(orjson.dumps({"op": method.lower(), "args": [subscription(n) for n in names]}),
                   ABNF.OPCODE_TEXT)
 
-    def _on_text(self, s: Session, data: bytes, frames: list[bytes], recv_ns: list[int]) -> None:
+    def _on_text(self, s: Session, data: bytes, batch: FrameArena) -> None:
         """``pong``, an event (ack, error, notice), or data the parser will judge."""
         if data == b"pong":
             return
@@ -95,8 +96,7 @@ class OkxConnection(WsConnection):
                 return
             self._on_event(s, msg, data)
             return
-        frames.append(data)
-        recv_ns.append(self._clock.now_ns())
+        batch.add(data, self._clock.now_ns())
 
     def _on_event(self, s: Session, msg: dict, data: bytes) -> None:
         event = msg.get("event")

@@ -46,9 +46,9 @@ class Sink:
         self.reconnects = 0
         self._cond = threading.Condition()
 
-    def on_frames(self, frames: list[bytes], recv_ns: list[int]) -> None:
-        with self._cond:
-            self.batches.append((frames, recv_ns))
+    def on_frames(self, frames, recv_ns) -> None:
+        with self._cond:  # the connection refills both for its next batch: keep copies
+            self.batches.append(([bytes(f) for f in frames], [int(t) for t in recv_ns]))
             self._cond.notify_all()
 
     def on_error(self, kind: str, detail: str, raw: bytes) -> None:

@@ -51,6 +51,7 @@ from meltica_nb.venues.binance.symbols import (
     fnv1a64,
     split_by_quote,
 )
+from meltica_nb.venues.frame_arena import FrameArena
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NO_JIT = bool(numba_config.DISABLE_JIT)
@@ -807,6 +808,15 @@ def test_parse_arena_reads_frames_in_place(parser):
     assert_same(got, expected(parser, frames, recv), frames)
     assert_same(parser.parse_arena(arena, offsets, lengths, recv), expected(parser, frames, recv))
     assert got.n_fallback == 3 and got.frame_depth.tolist() == [-1, -1, 0, -1, -1, 1]
+
+
+def test_a_connections_frame_arena_is_parsed_in_place(parser):
+    frames = [TRADE, KLINE, DEPTH, b'{"result":null,"id":1}', BBO]
+    arena = FrameArena(frames=2, nbytes=16)
+    for f in frames:
+        arena.add(f, RECV)
+    recv = arena.recv()
+    assert_same(parser.parse_batch(arena, recv), expected(parser, frames, recv), frames)
 
 
 def test_large_batches_grow_the_buffers():
