@@ -246,7 +246,7 @@ class Dispatcher:
         self.pool.serve(n, self.config.acquire_timeout_s, lambda: self._dispatch(events))
         self._trace_next += n
         self._published += n
-        status, n_critical, n_invalid, _, _, detail, _ = self._outcome
+        status, n_critical, n_invalid, _, _, detail = self._outcome
         if n_invalid:
             self._refuse(self._invalid[:n_invalid].copy())
         if n_critical:
@@ -265,12 +265,11 @@ class Dispatcher:
         params[dk.P_MONOTONIC_NS] = clock.monotonic_ns()
         _dispatch_kernel(self._result, events, *self._kernel_args())
         self._outcome = outcome = self._result.tolist()  # one conversion, read as Python ints
-        status, _, _, released, bad, detail, peak = outcome
+        status, _, _, released, bad, detail = outcome
         if status == dk.NO_SLOTS:
             return False
         if status == dk.POISONED:
             pool.refuse_poisoned(detail)
-        pool.note_acquired(events.shape[0], peak)
         pool.recycler.note_released(pool, self._released_slots(status, released))
         if bad:
             raise PoolError(f"pool {pool.name}: the dispatch kernel met {bad} slot(s) it did "
@@ -294,8 +293,8 @@ class Dispatcher:
                 self._release_bad = np.zeros((2, self._out_ready.shape[0]), np.int64)
             self._args = (
                 self._params, self._slots, pool.records, fl.stack, fl.top, fl.state,
-                fl.generation, pool.words, KIND_OF_TYPE, CRITICAL_KIND_MASK, self._last_ingest,
-                self._critical, self._invalid, self._ordered, *order_state,
+                fl.generation, pool.words, fl.counts, KIND_OF_TYPE, CRITICAL_KIND_MASK,
+                self._last_ingest, self._critical, self._invalid, self._ordered, *order_state,
                 self._fan_counts, self.wake_chain.flags, self._dlq, self._dlq_column, self._mask,
                 self._ready, self._route_memo, *table.arrays(), *self.bank.arrays(),
                 self._release_bad)

@@ -52,6 +52,7 @@ class FreeList:
         self.top = np.array([capacity], dtype=np.int64)
         self.state = np.full(capacity, pk.FREE, dtype=np.uint8)
         self.generation = np.zeros(capacity, dtype=np.int64)
+        self.counts = np.zeros(pk.N_COUNTS, dtype=np.int64)  # acquired, released, high water
 
     @property
     def free(self) -> int:
@@ -88,8 +89,6 @@ class Pool:
         self.waiters = 0  # threads in a condition wait (acquirers, wait_idle); lock held
         self.recycler = recycler if recycler is not None else Recycler(debug=debug)
         self.closed = False
-        self.high_water = 0
-        self.acquired_total = 0
         self.timeouts = 0
         self.poison_violations = 0
         self._one = np.empty(1, dtype=np.int64)
@@ -161,20 +160,18 @@ class Pool:
         fl = self.free_list
         if self.debug:
             self._check_poison(out.shape[0])
-        if pk.acquire_slots(out, fl.stack, fl.top, fl.state, self.words) != pk.OK:
-            return False
-        self.note_acquired(out.shape[0], self.in_use)
-        return True
+        return pk.acquire_slots(out, fl.stack, fl.top, fl.state, self.words,
+                                fl.counts) == pk.OK
 
     def check_open(self) -> None:
         """Raise PoolClosed once shutdown closed the pool (an attempt's first check)."""
         if self.closed:
             raise PoolClosed(f"pool {self.name}: closed by shutdown, no new acquires")
 
-    def note_acquired(self, n: int, peak_in_use: int) -> None:
-        """Count ``n`` slots acquired by a kernel of the caller's; ``peak_in_use`` at most."""
-        self.acquired_total += n
-        self.high_water = max(self.high_water, peak_in_use)
+    @property
+    def high_water(self) -> int:
+        """Most slots ever handed out at once."""
+        return int(self.free_list.counts[pk.HIGH_WATER])
 
     def _check_poison(self, n: int) -> None:
         """Debug: refuse to hand out a slot written after release, and re-poison it."""
@@ -210,7 +207,7 @@ class Pool:
         """Compile the acquire and release kernels on an empty batch (no slot changes hands)."""
         fl = self.free_list
         with self.condition:
-            pk.acquire_slots(_EMPTY, fl.stack, fl.top, fl.state, self.words)
+            pk.acquire_slots(_EMPTY, fl.stack, fl.top, fl.state, self.words, fl.counts)
         self.release_many(_EMPTY)
 
     def generation_of(self, slot: int) -> int:
@@ -244,8 +241,9 @@ class Pool:
     def stats(self) -> PoolStats:
         """A frozen snapshot of this pool's counters."""
         counts = self.recycler.counts(self)
-        return PoolStats(self.name, self.capacity, self.in_use, self.high_water,
-                         self.acquired_total, counts.released, self.timeouts,
+        acquired, released, high_water = self.free_list.counts.tolist()
+        return PoolStats(self.name, self.capacity, self.in_use, high_water, acquired, released,
+                         self.timeouts,
                          counts.double_releases, counts.stale_handles, self.poison_violations)
 
     def __repr__(self) -> str:

@@ -24,9 +24,9 @@ __all__ = ["RecycleCounts", "Recycler"]
 
 @dataclass
 class RecycleCounts:
-    """Per-pool release counters kept by the Recycler."""
+    """Per-pool counters of refused releases kept by the Recycler (releases themselves are
+    counted by the release kernel in the pool's free list)."""
 
-    released: int = 0
     double_releases: int = 0
     stale_handles: int = 0
 
@@ -59,9 +59,7 @@ class Recycler:
             bad_index, bad_code = self._scratch(slots.shape[0])
             fl = pool.free_list
             n_bad = pk.release_slots(bad_index, bad_code, slots, generations, fl.stack, fl.top,
-                                     fl.state, fl.generation, pool.words, pool.debug)
-            counts = self.counts(pool)
-            counts.released += slots.shape[0] - n_bad
+                                     fl.state, fl.generation, pool.words, pool.debug, fl.counts)
             pool.wake_waiters()
             if n_bad:
                 self._raise_bad(pool, slots, bad_index[:n_bad].copy(), bad_code[:n_bad].copy())
@@ -72,10 +70,9 @@ class Recycler:
         """Account for ``slots`` a fused kernel released with :func:`release_slots` itself.
 
         The dispatcher's one-call path (:func:`~meltica_nb.kernels.dispatch_kernels.
-        dispatch_batch`) releases under the pool's lock with this module's kernel; it reports
-        here so totals, waiting acquirers and debug release sites stay complete.
+        dispatch_batch`) releases under the pool's lock with this module's kernel (which
+        counts them); it reports here so waiting acquirers and debug release sites are served.
         """
-        self.counts(pool).released += slots.shape[0]
         pool.wake_waiters()
         if self.debug:
             self._remember_sites(pool, slots)

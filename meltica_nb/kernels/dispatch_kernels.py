@@ -11,7 +11,7 @@ from numba import njit
 
 from . import ordering_kernels as ok
 from .ordering_kernels import stream_key_nb
-from .pool_kernels import IN_USE, find_poison_violation, release_slots
+from .pool_kernels import IN_USE, count_acquired, find_poison_violation, release_slots
 from .ring_kernels import PUBLISHED, any_coalescable, md_publish_core
 from .routing_kernels import route_batch
 
@@ -54,8 +54,7 @@ R_INVALID = 2
 R_RELEASED = 3
 R_BAD_RELEASES = 4
 R_DETAIL = 5
-R_PEAK_IN_USE = 6
-N_RESULT = 7
+N_RESULT = 6
 
 
 @njit(cache=True, _nrt=False)
@@ -200,8 +199,9 @@ def keep_accepted(batch, n, min_version, critical_kind):
 
 @njit(cache=True, _nrt=False)
 def dispatch_batch(result, events, params, slots, pool_records, free_stack, free_top,
-                   slot_state, generation, pool_words, kind_of_type, critical_kind, last_ingest,
-                   critical_out, invalid_out, ordered, out_ready, out_dropped, order_counts,
+                   slot_state, generation, pool_words, pool_counts, kind_of_type, critical_kind,
+                   last_ingest, critical_out, invalid_out, ordered, out_ready, out_dropped,
+                   order_counts,
                    order_scratch, table_keys, table_index, stream_keys, meta, last_emitted,
                    buf_len, buf_seq_first, buf_seq, buf_arrival, buf_slot, order_counters,
                    fan_counts, due, dlq, dlq_column, mask, batch, route_memo, rule_consumer,
@@ -210,7 +210,8 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
                    coalescing, release_bad):
     """The dispatcher's whole market-data path for one published batch, in one call.
 
-    Acquire pool slots, stamp the events into them (:func:`stamp_batch`), order the market
+    Acquire pool slots (counted in ``pool_counts``, the free list's counts), stamp the events
+    into them (:func:`stamp_batch`), order the market
     data (:func:`~meltica_nb.kernels.ordering_kernels.order_batch`), fan the ready events out
     to every subscribed ring (:func:`fan_out`) and release the delivered and dropped slots
     with the Recycler's kernel. The caller holds the pool's lock. Critical and invalid events
@@ -235,7 +236,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
             result[R_DETAIL] = bad
             return
     take_slots(slots[:n], free_stack, free_top, slot_state)
-    result[R_PEAK_IN_USE] = free_stack.shape[0] - free_top[0]
+    count_acquired(pool_counts, n, free_stack.shape[0] - free_top[0])
     n_ordered, n_critical, n_invalid = stamp_batch(
         ordered, critical_out, invalid_out, pool_records, slots[:n], events, kind_of_type,
         critical_kind, params[P_ROUTING_VERSION], params[P_SCHEMA_VERSION], params[P_TRACE_BASE],
@@ -264,7 +265,7 @@ def dispatch_batch(result, events, params, slots, pool_records, free_stack, free
         done = out_ready[:order_counts[ok.COUNT_READY] + order_counts[ok.COUNT_DROPPED]]
         append_dropped(out_ready, order_counts, out_dropped)
     released, bad = give_back(release_bad, done, free_stack, free_top, slot_state, generation,
-                              pool_words, debug)
+                              pool_words, debug, pool_counts)
     result[R_RELEASED] = released
     result[R_BAD_RELEASES] = bad
 
@@ -294,12 +295,13 @@ def append_dropped(out_ready, order_counts, out_dropped):
 
 
 @njit(cache=True, _nrt=False)
-def give_back(bad, slots, free_stack, free_top, slot_state, generation, pool_words, poison):
+def give_back(bad, slots, free_stack, free_top, slot_state, generation, pool_words, poison,
+              pool_counts):
     """Release ``slots`` with the Recycler's kernel; return (released, bad handles).
 
     ``bad`` is caller scratch of shape (2, >= len(slots)) for the bad handles' index and
     problem code (the kernel allocates nothing).
     """
     n_bad = release_slots(bad[0], bad[1], slots, slots[:0], free_stack, free_top,
-                          slot_state, generation, pool_words, poison)
+                          slot_state, generation, pool_words, poison, pool_counts)
     return slots.shape[0] - n_bad, n_bad

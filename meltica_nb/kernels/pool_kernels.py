@@ -26,6 +26,13 @@ DOUBLE_RELEASE = 3
 #: Release problem: the handle's generation is not the slot's current generation.
 STALE = 4
 
+#: ``counts`` entries of a free list, kept by the kernels that move slots (so a batch's
+#: bookkeeping is done where the slots move, not in Python after the call).
+ACQUIRED = 0
+RELEASED = 1
+HIGH_WATER = 2
+N_COUNTS = 3
+
 #: Word written over every byte of a released record in debug mode.
 POISON_WORD = np.uint64(0xDBDBDBDBDBDBDBDB)
 
@@ -44,7 +51,7 @@ def find_poison_violation(words, free_stack, top, n):
 
 
 @njit(cache=True, _nrt=False)
-def acquire_slots(out, free_stack, top, state, words):
+def acquire_slots(out, free_stack, top, state, words, counts):
     """Pop ``len(out)`` slots into ``out``, zero-filled and marked IN_USE; all or nothing."""
     n = out.shape[0]
     count = top[0]
@@ -57,12 +64,21 @@ def acquire_slots(out, free_stack, top, state, words):
         state[slot] = IN_USE
         out[i] = slot
     top[0] = count
+    count_acquired(counts, n, free_stack.shape[0] - count)
     return OK
 
 
 @njit(cache=True, _nrt=False)
+def count_acquired(counts, n, in_use):
+    """Count ``n`` slots acquired, ``in_use`` slots handed out right after."""
+    counts[ACQUIRED] += n
+    if in_use > counts[HIGH_WATER]:
+        counts[HIGH_WATER] = in_use
+
+
+@njit(cache=True, _nrt=False)
 def release_slots(bad_index, bad_code, slots, generations, free_stack, top, state,
-                  generation, words, poison):
+                  generation, words, poison, counts):
     """Push every valid slot of ``slots`` back; report the invalid ones instead of stopping.
 
     ``generations`` is empty (no check) or holds, per handle, the generation it was acquired
@@ -90,6 +106,7 @@ def release_slots(bad_index, bad_code, slots, generations, free_stack, top, stat
             words[slot, :] = POISON_WORD
         free_stack[top[0]] = slot
         top[0] += 1
+    counts[RELEASED] += slots.shape[0] - n_bad
     return n_bad
 
 
