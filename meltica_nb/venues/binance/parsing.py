@@ -311,7 +311,8 @@ class BinanceParser:
         of a connection's FrameArena are read where they lie."""
         if isinstance(frames, FrameArena):
             n = frames.n
-            return self.parse_arena(frames.buf, frames.offsets[:n], frames.lengths[:n], recv_ns)
+            return self.parse_arena(frames.buf[:frames.size], frames.offsets[:n],
+                                    frames.lengths[:n], recv_ns)
         try:
             joined = b"".join(frames)
         except TypeError:
