@@ -33,6 +33,7 @@ from meltica_nb.schema import CANONICAL_EVENT, EventType
 __all__ = ["EventTape"]
 
 _N_TYPES = 16
+_NO_WORDS = np.zeros(0, np.uint64)
 
 
 class EventTape:
@@ -101,10 +102,9 @@ class EventTape:
 
     def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
         words = np.ascontiguousarray(events).view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
+        level_words = levels.reshape(-1).view(np.uint64) if book_idx.shape[0] else _NO_WORDS
         with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
-            dk.fold_records(self._state, words)
-            if book_idx.shape[0]:
-                dk.fold_words(self._state_levels, levels.reshape(-1).view(np.uint64))
+            dk.fold_batch(self._state, words, self._state_levels, level_words)
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""

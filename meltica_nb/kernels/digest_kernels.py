@@ -1,7 +1,7 @@
 """Digest kernels: fold CanonicalEvent records and book levels into a running 128-bit state.
 
 The replay digest must cost little beside the replay itself (BLAKE2b runs at about 350 MB/s
-here, 0.4 us per 128-byte record); these kernels fold 64-bit words into two independent
+here, 0.4 us per 128-byte record); :func:`fold_batch` folds 64-bit words into two independent
 multiply-xorshift lanes, record by record, so the result does not depend on how records were
 batched. It is a fingerprint for "these two runs produced the same records", not a
 cryptographic hash; :class:`meltica_nb.event_tape.EventTape` finalizes it with BLAKE2b.
@@ -42,25 +42,38 @@ def _mix(s0, s1, w):
 
 
 @njit(cache=True, _nrt=False)
-def fold_records(state, words):
-    """Fold records given as uint64 ``words[n, WORDS_PER_RECORD]`` into ``state`` (uint64[2])."""
-    s0, s1 = state[0], state[1]
-    for i in range(words.shape[0]):
-        book = ((words[i, _TYPE_WORD] >> _TYPE_SHIFT) & _BYTE) == _BOOK
-        for j in range(words.shape[1]):
-            w = words[i, j]
-            if j == _FLAGS_WORD:
-                w = w & ~_REPLAYED_BIT
-            elif book and j in (_ROW_WORD, _SLOT_WORD):
-                w = _ZERO
-            s0, s1 = _mix(s0, s1, w)
-    state[0], state[1] = s0, s1
+def _record_word(words, i, j, book):
+    """Word ``j`` of record ``i`` as the tape reads it (REPLAYED masked, a book's handle 0)."""
+    w = words[i, j]
+    if j == _FLAGS_WORD:
+        return w & ~_REPLAYED_BIT
+    if book and j in (_ROW_WORD, _SLOT_WORD):
+        return _ZERO
+    return w
 
 
 @njit(cache=True, _nrt=False)
-def fold_words(state, words):
-    """Fold plain uint64 ``words`` (1-d) into ``state``."""
+def fold_batch(state, words, state_levels, level_words):
+    """Fold records given as uint64 ``words[n, WORDS_PER_RECORD]`` into ``state`` and plain
+    uint64 ``level_words`` (1-d) into ``state_levels`` (both uint64[2]).
+
+    Each stream is folded in its own order, so the states are those of folding the two
+    streams one after the other; the loop advances both at once because each fold is a
+    chain of dependent multiplies (latency-bound): interleaved, the CPU overlaps the two
+    chains and the level words cost almost nothing beside the records."""
     s0, s1 = state[0], state[1]
+    l0, l1 = state_levels[0], state_levels[1]
+    n_levels = level_words.shape[0]
+    c = 0
     for i in range(words.shape[0]):
-        s0, s1 = _mix(s0, s1, words[i])
+        book = ((words[i, _TYPE_WORD] >> _TYPE_SHIFT) & _BYTE) == _BOOK
+        for j in range(WORDS_PER_RECORD):
+            s0, s1 = _mix(s0, s1, _record_word(words, i, j, book))
+        if c + WORDS_PER_RECORD <= n_levels:
+            for j in range(WORDS_PER_RECORD):
+                l0, l1 = _mix(l0, l1, level_words[c + j])
+            c += WORDS_PER_RECORD
+    for j in range(c, n_levels):
+        l0, l1 = _mix(l0, l1, level_words[j])
     state[0], state[1] = s0, s1
+    state_levels[0], state_levels[1] = l0, l1
