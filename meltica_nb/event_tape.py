@@ -88,6 +88,14 @@ class EventTape:
             self.writer.write(events, levels)
         return events
 
+    def warm_up(self) -> None:
+        """Compile (or load) the tape's kernels on empty input, before a replay's clock runs."""
+        none = np.zeros(0, CANONICAL_EVENT)
+        mark_and_count(none, False, np.zeros(_N_TYPES, np.int64), self._book_idx)
+        with np.errstate(over="ignore"):
+            dk.fold_batch(np.zeros(2, np.uint64), np.zeros((0, dk.WORDS_PER_RECORD), np.uint64),
+                          np.zeros(2, np.uint64), _NO_WORDS)
+
     def _gather(self, events: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
         """The table levels of the book events at ``book_idx`` (a view of reused scratch)."""
         n = book_idx.shape[0]

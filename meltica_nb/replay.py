@@ -50,13 +50,17 @@ from meltica_nb.errors import (
     RecordingFormatError,
 )
 from meltica_nb.event_tape import EventTape
-from meltica_nb.kernels.canonical_kernels import restore_levels
+from meltica_nb.kernels.canonical_kernels import (
+    book_positions,
+    latest_ingest,
+    restore_levels,
+)
 from meltica_nb.paper_trader import PaperTrader
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
 from meltica_nb.replay_trading import OrderEntry, ReplayStrategy
 from meltica_nb.replay_venue import detect_venue, venue_named
-from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, EventType
+from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT
 
 __all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay"]
 
@@ -270,6 +274,7 @@ class _Replay:
         self.engine.dispatcher.warm_up()
         for consumer in self.engine.consumers.values():
             consumer.warm_up()  # compiles njit handlers: not part of the replay's time
+        self.tape.warm_up()
         try:
             driver = _CanonicalDriver(self) if _all_canonical(self.paths) else _LineDriver(self)
             self._started = time.perf_counter()  # after the drivers' own warm-up
@@ -448,11 +453,14 @@ class _CanonicalDriver:
         self._vmap = self._imap = None
         self._identity = True
         table = run.engine.book_table
-        with table.lock:  # compiles the restore kernel now: not part of the replay's time
-            restore_levels(np.zeros(0, CANONICAL_EVENT), np.zeros(0, np.int64),
+        none = np.zeros(0, CANONICAL_EVENT)
+        with table.lock:  # compiles the block kernels now: not part of the replay's time
+            restore_levels(none, np.zeros(0, np.int64),
                            np.zeros((0, 1 + 2 * table.k, 2), np.int64), table.k,
                            table.bids_raw, table.asks_raw, table.n_bids, table.n_asks,
                            table.generation, table.head)
+        book_positions(none, np.zeros(0, np.int64))
+        latest_ingest(none, 0, 0)
 
     def run(self) -> None:
         r = self.run_
@@ -468,12 +476,11 @@ class _CanonicalDriver:
                     if reader.k != table.k:
                         raise ConfigError(f"{path}: written with book_levels={reader.k}, the "
                                           f"replay engine has {table.k}")
-                    book_idx = np.flatnonzero(events["event_type"] == EventType.BOOK_SNAPSHOT)
                     with table.lock:
-                        restore_levels(events, book_idx, block.levels, table.k,
+                        restore_levels(events, block.book_idx, block.levels, table.k,
                                        table.bids_raw, table.asks_raw, table.n_bids,
                                        table.n_asks, table.generation, table.head)
-                    self.publish(events, book_idx, block.levels, step)
+                    self.publish(events, block.book_idx, block.levels, step)
                     r.report_progress(*reader.progress())
             except RecordingFormatError as exc:
                 r.error(exc)
@@ -485,7 +492,7 @@ class _CanonicalDriver:
         books_at = np.searchsorted(book_idx, np.arange(0, events.shape[0] + step, step))
         for part_no, s in enumerate(range(0, events.shape[0], step)):
             part = events[s:s + step]
-            r.clock_to(int(part["ingest_ns"].max()))
+            r.clock_to(latest_ingest(events, s, s + part.shape[0]))
             r.engine.publish_recorded(part, levels[books_at[part_no]:books_at[part_no + 1]])
             r.lines += part.shape[0]
             r.drain()
