@@ -254,9 +254,12 @@ class CanonicalReader:
         if size != cut + n_book * (1 + 2 * self.k) * 16:
             raise self._error(f"an events block of {size} bytes for {n} records and {n_book} "
                               f"books")
-        if self._buffer.shape[0] < size:  # no zeros: every byte used is read first
-            self._buffer = np.empty(max(size, 2 * self._buffer.shape[0]), np.uint8)
-            self._book_idx = np.empty(max(n, 2 * self._book_idx.shape[0]), np.int64)
+        if self._buffer.shape[0] < size:
+            # room for a block of n records that are all books: the next blocks (as many
+            # records, fewer books) fit too; pages never written are never mapped (np.empty,
+            # and every byte used is read first)
+            most = n * (CANONICAL_EVENT.itemsize + (1 + 2 * self.k) * 16)
+            self._buffer = np.empty(max(size, most, 2 * self._buffer.shape[0]), np.uint8)
         self._read_into(fh, memoryview(self._buffer), size)
         events = self._buffer[:cut].view(CANONICAL_EVENT)
         levels = self._buffer[cut:size].view(np.int64).reshape(n_book, 1 + 2 * self.k, 2)
