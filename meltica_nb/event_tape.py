@@ -27,13 +27,20 @@ from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
 from meltica_nb.errors import ConfigError
 from meltica_nb.kernels import digest_kernels as dk
 from meltica_nb.kernels.canonical_kernels import gather_levels
-from meltica_nb.kernels.tape_kernels import last_per_stream, mark_and_count
+from meltica_nb.kernels.tape_kernels import last_per_stream, take_batch
 from meltica_nb.schema import CANONICAL_EVENT, EventType
 
 __all__ = ["EventTape"]
 
 _N_TYPES = 16
 _NO_WORDS = np.zeros(0, np.uint64)
+_NO_RECORDS = np.zeros((0, dk.WORDS_PER_RECORD), np.uint64)
+_NO_MARK = np.uint64(0)
+
+
+def _words(levels: np.ndarray) -> np.ndarray:
+    """``levels_array`` rows as the plain uint64 words the digest folds."""
+    return np.ascontiguousarray(levels).reshape(-1).view(np.uint64)
 
 
 class EventTape:
@@ -66,20 +73,24 @@ class EventTape:
         """Take one published batch; return the records to publish (flagged REPLAYED).
 
         ``levels``: the table levels of its book events, in order (``levels_array`` rows), when
-        the caller has them already (a canonical file's block, as restored); else they are
-        read from the BookTable."""
-        if not events.flags.writeable:  # the kernel flags them in place
+        the caller has them already (a canonical file's block, as restored): one kernel pass
+        then flags, counts and digests records and levels together; else the levels are read
+        from the BookTable once the pass has found the books, and folded after it. Levels that
+        do not match the books raise ConfigError (a caller's bug: the digest is void then)."""
+        if not (events.flags.writeable and events.flags.c_contiguous):  # flagged in place
             events = events.copy()
         if self._book_idx.shape[0] < events.shape[0]:
             self._book_idx = np.zeros(max(events.shape[0], 2 * self._book_idx.shape[0]),
                                       np.int64)
-        n_book = mark_and_count(events, self.mark_replayed, self.counts, self._book_idx)
+        words = events.view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
+        n_book = self._take(words, _NO_WORDS if levels is None else _words(levels))
         book_idx = self._book_idx[:n_book]
         if levels is None:
             levels = self._gather(events, book_idx)
+            if n_book:
+                self._take(_NO_RECORDS, _words(levels))
         elif levels.shape[0] != n_book:
             raise ConfigError(f"{levels.shape[0]} levels rows for {n_book} book events")
-        self._digest(events, book_idx, levels)
         if n_book:
             self._remember_books(events, book_idx, levels)
         if self.keep_events:
@@ -89,12 +100,17 @@ class EventTape:
         return events
 
     def warm_up(self) -> None:
-        """Compile (or load) the tape's kernels on empty input, before a replay's clock runs."""
-        none = np.zeros(0, CANONICAL_EVENT)
-        mark_and_count(none, False, np.zeros(_N_TYPES, np.int64), self._book_idx)
+        """Compile (or load) the tape's kernel on empty input, before a replay's clock runs."""
         with np.errstate(over="ignore"):
-            dk.fold_batch(np.zeros(2, np.uint64), np.zeros((0, dk.WORDS_PER_RECORD), np.uint64),
-                          np.zeros(2, np.uint64), _NO_WORDS)
+            take_batch(_NO_RECORDS, _NO_MARK, np.zeros(_N_TYPES, np.int64), self._book_idx,
+                       np.zeros(2, np.uint64), np.zeros(2, np.uint64), _NO_WORDS)
+
+    def _take(self, words: np.ndarray, level_words: np.ndarray) -> int:
+        """One :func:`take_batch` over the tape's counts, digest states and book scratch."""
+        mark = dk.REPLAYED_BIT if self.mark_replayed else _NO_MARK
+        with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
+            return take_batch(words, mark, self.counts, self._book_idx, self._state,
+                              self._state_levels, level_words)
 
     def _gather(self, events: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
         """The table levels of the book events at ``book_idx`` (a view of reused scratch)."""
@@ -107,12 +123,6 @@ class EventTape:
             gather_levels(out, events, book_idx, t.bids_raw, t.asks_raw, t.n_bids, t.n_asks,
                           self.k)
         return out
-
-    def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
-        words = np.ascontiguousarray(events).view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
-        level_words = levels.reshape(-1).view(np.uint64) if book_idx.shape[0] else _NO_WORDS
-        with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
-            dk.fold_batch(self._state, words, self._state_levels, level_words)
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
