@@ -492,7 +492,7 @@ class _CanonicalDriver:
         books_at = np.searchsorted(book_idx, np.arange(0, events.shape[0] + step, step))
         for part_no, s in enumerate(range(0, events.shape[0], step)):
             part = events[s:s + step]
-            r.clock_to(latest_ingest(events, s, s + part.shape[0]))
+            r.clock_to(int(latest_ingest(events, s, s + part.shape[0])))
             r.engine.publish_recorded(part, levels[books_at[part_no]:books_at[part_no + 1]])
             r.lines += part.shape[0]
             r.drain()
