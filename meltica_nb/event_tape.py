@@ -67,7 +67,7 @@ class EventTape:
         self._state_levels = np.zeros(2, np.uint64)
         self._kept: list[np.ndarray] = []
         self._levels = levels_array(256, self.k)
-        self._book_idx = np.zeros(256, np.int64)
+        self._grow(256)
 
     def record(self, events: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED).
@@ -80,8 +80,7 @@ class EventTape:
         if not (events.flags.writeable and events.flags.c_contiguous):  # flagged in place
             events = events.copy()
         if self._book_idx.shape[0] < events.shape[0]:
-            self._book_idx = np.zeros(max(events.shape[0], 2 * self._book_idx.shape[0]),
-                                      np.int64)
+            self._grow(max(events.shape[0], 2 * self._book_idx.shape[0]))
         words = events.view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
         n_book = self._take(words, _NO_WORDS if levels is None else _words(levels))
         book_idx = self._book_idx[:n_book]
@@ -98,6 +97,13 @@ class EventTape:
         if self.writer is not None:
             self.writer.write(events, levels)
         return events
+
+    def _grow(self, size: int) -> None:
+        """Scratch for batches of ``size`` records: their book positions, then the last book
+        of each stream and its book count (:meth:`_remember_books`)."""
+        self._book_idx = np.zeros(size, np.int64)
+        self._last = np.zeros(size, np.int64)
+        self._count = np.zeros(size, np.int64)
 
     def warm_up(self) -> None:
         """Compile (or load) the tape's kernel on empty input, before a replay's clock runs."""
@@ -126,8 +132,7 @@ class EventTape:
 
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
-        last = np.zeros(book_idx.shape[0], np.int64)
-        count = np.zeros(book_idx.shape[0], np.int64)
+        last, count = self._last[:book_idx.shape[0]], self._count[:book_idx.shape[0]]
         n = last_per_stream(events, book_idx, last, count)
         for j, seen_now in zip(last[:n].tolist(), count[:n].tolist(), strict=True):
             ev = events[book_idx[j]]

@@ -287,8 +287,11 @@ class _Replay:
             report = self.engine.stop(1.0)
         return self.result(time.perf_counter() - self._started, report.count)
 
-    def report_progress(self, bytes_done: int, bytes_total: int) -> None:
+    def report_progress(self, position: Callable[[], tuple[int, int]]) -> None:
+        """Hand the progress callback where the replay is; ``position()`` gives (bytes done,
+        bytes in all) and is only asked when there is a callback."""
         if self.progress is not None:
+            bytes_done, bytes_total = position()
             self.progress(ReplayProgress(self.lines, self.frames, int(self.tape.counts.sum()),
                                          bytes_done, bytes_total,
                                          time.perf_counter() - self._started))
@@ -361,7 +364,7 @@ class _LineDriver:
             self.chunk(chunk)
             r.engine.dispatcher.flush()
             r.drain()
-            r.report_progress(*source.progress())
+            r.report_progress(source.progress)
 
     def _previews(self) -> list[LineChunk]:
         """The first lines of every readable file; an unreadable one is an error, skipped."""
@@ -460,7 +463,7 @@ class _CanonicalDriver:
                            table.bids_raw, table.asks_raw, table.n_bids, table.n_asks,
                            table.generation, table.head)
         book_positions(none, np.zeros(0, np.int64))
-        latest_ingest(none, 0, 0)
+        latest_ingest(none)
 
     def run(self) -> None:
         r = self.run_
@@ -481,21 +484,28 @@ class _CanonicalDriver:
                                        table.bids_raw, table.asks_raw, table.n_bids,
                                        table.n_asks, table.generation, table.head)
                     self.publish(events, block.book_idx, block.levels, step)
-                    r.report_progress(*reader.progress())
+                    r.report_progress(reader.progress)
             except RecordingFormatError as exc:
                 r.error(exc)
 
     def publish(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray,
                 step: int) -> None:
         """The block in parts of ``step``, each with its book events' (restored) levels."""
-        r = self.run_
+        if events.shape[0] <= step:  # the usual case: a block is one part
+            self._publish_part(events, levels)
+            return
         books_at = np.searchsorted(book_idx, np.arange(0, events.shape[0] + step, step))
         for part_no, s in enumerate(range(0, events.shape[0], step)):
-            part = events[s:s + step]
-            r.clock_to(int(latest_ingest(events, s, s + part.shape[0])))
-            r.engine.publish_recorded(part, levels[books_at[part_no]:books_at[part_no + 1]])
-            r.lines += part.shape[0]
-            r.drain()
+            self._publish_part(events[s:s + step],
+                               levels[books_at[part_no]:books_at[part_no + 1]])
+
+    def _publish_part(self, part: np.ndarray, levels: np.ndarray) -> None:
+        """One publish at the part's latest receive time, then every consumer drained."""
+        r = self.run_
+        r.clock_to(int(latest_ingest(part)))
+        r.engine.publish_recorded(part, levels)
+        r.lines += part.shape[0]
+        r.drain()
 
     def _names(self, names: dict) -> None:
         """Register the file's venues and instruments; map the file's ids to ours."""

@@ -31,10 +31,10 @@ def book_positions(events, out):
 
 
 @njit(cache=True)
-def latest_ingest(events, start, stop):
-    """The largest ``ingest_ns`` of ``events[start:stop]`` (0 when empty)."""
+def latest_ingest(events):
+    """The largest ``ingest_ns`` of ``events`` (0 when empty)."""
     latest = 0
-    for i in range(start, stop):
+    for i in range(events.shape[0]):
         latest = max(latest, events[i]["ingest_ns"])
     return latest
 
