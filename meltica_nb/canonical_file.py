@@ -34,6 +34,7 @@ import numpy as np
 import orjson
 
 from meltica_nb.errors import ConfigError, RecordingFormatError
+from meltica_nb.kernels.canonical_kernels import book_positions
 from meltica_nb.recording_source import open_recording
 from meltica_nb.schema import CANONICAL_EVENT, SCHEMA_VERSION, EventType
 
@@ -170,11 +171,13 @@ def _open_for_writing(path: Path):
 
 @dataclass(frozen=True, slots=True)
 class CanonicalBlock:
-    """One EVENTS block: writable records, their book levels, the names in force."""
+    """One EVENTS block: writable records, their book levels, the names in force, and the
+    positions of its BOOK_SNAPSHOT events (``levels[j]`` belongs to ``events[book_idx[j]]``)."""
 
     events: np.ndarray
     levels: np.ndarray
     names: dict
+    book_idx: np.ndarray
 
 
 def is_canonical(path: str | Path) -> bool:
@@ -193,14 +196,15 @@ class CanonicalReader:
         self.path = Path(path)
         self.k = 0
         self._buffer = np.zeros(0, np.uint8)  # one block, records then levels
+        self._book_idx = np.zeros(0, np.int64)  # the positions of its book events
         self._fh = None
         self._size = 0
 
     def blocks(self) -> Iterator[CanonicalBlock]:
         """Each EVENTS block; a truncated or foreign file raises RecordingFormatError.
 
-        A block's ``events`` are a writable buffer reused by the next block: use (or copy)
-        them before asking for the next one."""
+        A block's ``events`` (and ``book_idx``) are buffers reused by the next block: use (or
+        copy) them before asking for the next one."""
         self._size = self.path.stat().st_size
         try:
             with open_recording(self.path) as fh:
@@ -251,13 +255,19 @@ class CanonicalReader:
             raise self._error(f"an events block of {size} bytes for {n} records and {n_book} "
                               f"books")
         if self._buffer.shape[0] < size:
-            self._buffer = np.zeros(max(size, 2 * self._buffer.shape[0]), np.uint8)
+            # room for a block of n records that are all books: the next blocks (as many
+            # records, fewer books) fit too; pages never written are never mapped (np.empty,
+            # and every byte used is read first)
+            most = n * (CANONICAL_EVENT.itemsize + (1 + 2 * self.k) * 16)
+            self._buffer = np.empty(max(size, most, 2 * self._buffer.shape[0]), np.uint8)
         self._read_into(fh, memoryview(self._buffer), size)
         events = self._buffer[:cut].view(CANONICAL_EVENT)
         levels = self._buffer[cut:size].view(np.int64).reshape(n_book, 1 + 2 * self.k, 2)
-        if int(np.count_nonzero(events["event_type"] == _BOOK)) != n_book:
+        if self._book_idx.shape[0] < n:
+            self._book_idx = np.empty(n, np.int64)
+        if book_positions(events, self._book_idx) != n_book:
             raise self._error("book levels do not match the book events of a block")
-        return CanonicalBlock(events, levels, names)
+        return CanonicalBlock(events, levels, names, self._book_idx[:n_book])
 
     def _read_into(self, fh, view: memoryview, size: int) -> None:
         got = 0

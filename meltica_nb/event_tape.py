@@ -27,12 +27,20 @@ from meltica_nb.canonical_file import CanonicalWriter, join_events, levels_array
 from meltica_nb.errors import ConfigError
 from meltica_nb.kernels import digest_kernels as dk
 from meltica_nb.kernels.canonical_kernels import gather_levels
-from meltica_nb.kernels.tape_kernels import last_per_stream, mark_and_count
+from meltica_nb.kernels.tape_kernels import last_per_stream, take_batch
 from meltica_nb.schema import CANONICAL_EVENT, EventType
 
 __all__ = ["EventTape"]
 
 _N_TYPES = 16
+_NO_WORDS = np.zeros(0, np.uint64)
+_NO_RECORDS = np.zeros((0, dk.WORDS_PER_RECORD), np.uint64)
+_NO_MARK = np.uint64(0)
+
+
+def _words(levels: np.ndarray) -> np.ndarray:
+    """``levels_array`` rows as the plain uint64 words the digest folds."""
+    return np.ascontiguousarray(levels).reshape(-1).view(np.uint64)
 
 
 class EventTape:
@@ -59,26 +67,29 @@ class EventTape:
         self._state_levels = np.zeros(2, np.uint64)
         self._kept: list[np.ndarray] = []
         self._levels = levels_array(256, self.k)
-        self._book_idx = np.zeros(256, np.int64)
+        self._grow(256)
 
     def record(self, events: np.ndarray, levels: np.ndarray | None = None) -> np.ndarray:
         """Take one published batch; return the records to publish (flagged REPLAYED).
 
         ``levels``: the table levels of its book events, in order (``levels_array`` rows), when
-        the caller has them already (a canonical file's block, as restored); else they are
-        read from the BookTable."""
-        if not events.flags.writeable:  # the kernel flags them in place
+        the caller has them already (a canonical file's block, as restored): one kernel pass
+        then flags, counts and digests records and levels together; else the levels are read
+        from the BookTable once the pass has found the books, and folded after it. Levels that
+        do not match the books raise ConfigError (a caller's bug: the digest is void then)."""
+        if not (events.flags.writeable and events.flags.c_contiguous):  # flagged in place
             events = events.copy()
         if self._book_idx.shape[0] < events.shape[0]:
-            self._book_idx = np.zeros(max(events.shape[0], 2 * self._book_idx.shape[0]),
-                                      np.int64)
-        n_book = mark_and_count(events, self.mark_replayed, self.counts, self._book_idx)
+            self._grow(max(events.shape[0], 2 * self._book_idx.shape[0]))
+        words = events.view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
+        n_book = self._take(words, _NO_WORDS if levels is None else _words(levels))
         book_idx = self._book_idx[:n_book]
         if levels is None:
             levels = self._gather(events, book_idx)
+            if n_book:
+                self._take(_NO_RECORDS, _words(levels))
         elif levels.shape[0] != n_book:
             raise ConfigError(f"{levels.shape[0]} levels rows for {n_book} book events")
-        self._digest(events, book_idx, levels)
         if n_book:
             self._remember_books(events, book_idx, levels)
         if self.keep_events:
@@ -86,6 +97,26 @@ class EventTape:
         if self.writer is not None:
             self.writer.write(events, levels)
         return events
+
+    def _grow(self, size: int) -> None:
+        """Scratch for batches of ``size`` records: their book positions, then the last book
+        of each stream and its book count (:meth:`_remember_books`)."""
+        self._book_idx = np.zeros(size, np.int64)
+        self._last = np.zeros(size, np.int64)
+        self._count = np.zeros(size, np.int64)
+
+    def warm_up(self) -> None:
+        """Compile (or load) the tape's kernel on empty input, before a replay's clock runs."""
+        with np.errstate(over="ignore"):
+            take_batch(_NO_RECORDS, _NO_MARK, np.zeros(_N_TYPES, np.int64), self._book_idx,
+                       np.zeros(2, np.uint64), np.zeros(2, np.uint64), _NO_WORDS)
+
+    def _take(self, words: np.ndarray, level_words: np.ndarray) -> int:
+        """One :func:`take_batch` over the tape's counts, digest states and book scratch."""
+        mark = dk.REPLAYED_BIT if self.mark_replayed else _NO_MARK
+        with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
+            return take_batch(words, mark, self.counts, self._book_idx, self._state,
+                              self._state_levels, level_words)
 
     def _gather(self, events: np.ndarray, book_idx: np.ndarray) -> np.ndarray:
         """The table levels of the book events at ``book_idx`` (a view of reused scratch)."""
@@ -99,17 +130,9 @@ class EventTape:
                           self.k)
         return out
 
-    def _digest(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray) -> None:
-        words = np.ascontiguousarray(events).view(np.uint64).reshape(-1, dk.WORDS_PER_RECORD)
-        with np.errstate(over="ignore"):  # the lanes wrap on purpose (JIT off: numpy scalars)
-            dk.fold_records(self._state, words)
-            if book_idx.shape[0]:
-                dk.fold_words(self._state_levels, levels.reshape(-1).view(np.uint64))
-
     def _remember_books(self, events, book_idx, levels) -> None:
         """The last book event of each (venue, instrument): levels, update id, event count."""
-        last = np.zeros(book_idx.shape[0], np.int64)
-        count = np.zeros(book_idx.shape[0], np.int64)
+        last, count = self._last[:book_idx.shape[0]], self._count[:book_idx.shape[0]]
         n = last_per_stream(events, book_idx, last, count)
         for j, seen_now in zip(last[:n].tolist(), count[:n].tolist(), strict=True):
             ev = events[book_idx[j]]

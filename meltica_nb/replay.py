@@ -50,13 +50,17 @@ from meltica_nb.errors import (
     RecordingFormatError,
 )
 from meltica_nb.event_tape import EventTape
-from meltica_nb.kernels.canonical_kernels import restore_levels
+from meltica_nb.kernels.canonical_kernels import (
+    book_positions,
+    latest_ingest,
+    restore_levels,
+)
 from meltica_nb.paper_trader import PaperTrader
 from meltica_nb.recording_source import BAD, FRAME, REST, LineChunk, RecordingSource
 from meltica_nb.replay_result import ConsumerOutput, FinalBook, InstrumentSummary, ReplayResult
 from meltica_nb.replay_trading import OrderEntry, ReplayStrategy
 from meltica_nb.replay_venue import detect_venue, venue_named
-from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, EventType
+from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT
 
 __all__ = ["ReplayConfig", "ReplayConsumer", "ReplayEngine", "ReplayProgress", "replay"]
 
@@ -270,6 +274,7 @@ class _Replay:
         self.engine.dispatcher.warm_up()
         for consumer in self.engine.consumers.values():
             consumer.warm_up()  # compiles njit handlers: not part of the replay's time
+        self.tape.warm_up()
         try:
             driver = _CanonicalDriver(self) if _all_canonical(self.paths) else _LineDriver(self)
             self._started = time.perf_counter()  # after the drivers' own warm-up
@@ -282,8 +287,11 @@ class _Replay:
             report = self.engine.stop(1.0)
         return self.result(time.perf_counter() - self._started, report.count)
 
-    def report_progress(self, bytes_done: int, bytes_total: int) -> None:
+    def report_progress(self, position: Callable[[], tuple[int, int]]) -> None:
+        """Hand the progress callback where the replay is; ``position()`` gives (bytes done,
+        bytes in all) and is only asked when there is a callback."""
         if self.progress is not None:
+            bytes_done, bytes_total = position()
             self.progress(ReplayProgress(self.lines, self.frames, int(self.tape.counts.sum()),
                                          bytes_done, bytes_total,
                                          time.perf_counter() - self._started))
@@ -356,7 +364,7 @@ class _LineDriver:
             self.chunk(chunk)
             r.engine.dispatcher.flush()
             r.drain()
-            r.report_progress(*source.progress())
+            r.report_progress(source.progress)
 
     def _previews(self) -> list[LineChunk]:
         """The first lines of every readable file; an unreadable one is an error, skipped."""
@@ -448,11 +456,14 @@ class _CanonicalDriver:
         self._vmap = self._imap = None
         self._identity = True
         table = run.engine.book_table
-        with table.lock:  # compiles the restore kernel now: not part of the replay's time
-            restore_levels(np.zeros(0, CANONICAL_EVENT), np.zeros(0, np.int64),
+        none = np.zeros(0, CANONICAL_EVENT)
+        with table.lock:  # compiles the block kernels now: not part of the replay's time
+            restore_levels(none, np.zeros(0, np.int64),
                            np.zeros((0, 1 + 2 * table.k, 2), np.int64), table.k,
                            table.bids_raw, table.asks_raw, table.n_bids, table.n_asks,
                            table.generation, table.head)
+        book_positions(none, np.zeros(0, np.int64))
+        latest_ingest(none)
 
     def run(self) -> None:
         r = self.run_
@@ -468,27 +479,33 @@ class _CanonicalDriver:
                     if reader.k != table.k:
                         raise ConfigError(f"{path}: written with book_levels={reader.k}, the "
                                           f"replay engine has {table.k}")
-                    book_idx = np.flatnonzero(events["event_type"] == EventType.BOOK_SNAPSHOT)
                     with table.lock:
-                        restore_levels(events, book_idx, block.levels, table.k,
+                        restore_levels(events, block.book_idx, block.levels, table.k,
                                        table.bids_raw, table.asks_raw, table.n_bids,
                                        table.n_asks, table.generation, table.head)
-                    self.publish(events, book_idx, block.levels, step)
-                    r.report_progress(*reader.progress())
+                    self.publish(events, block.book_idx, block.levels, step)
+                    r.report_progress(reader.progress)
             except RecordingFormatError as exc:
                 r.error(exc)
 
     def publish(self, events: np.ndarray, book_idx: np.ndarray, levels: np.ndarray,
                 step: int) -> None:
         """The block in parts of ``step``, each with its book events' (restored) levels."""
-        r = self.run_
+        if events.shape[0] <= step:  # the usual case: a block is one part
+            self._publish_part(events, levels)
+            return
         books_at = np.searchsorted(book_idx, np.arange(0, events.shape[0] + step, step))
         for part_no, s in enumerate(range(0, events.shape[0], step)):
-            part = events[s:s + step]
-            r.clock_to(int(part["ingest_ns"].max()))
-            r.engine.publish_recorded(part, levels[books_at[part_no]:books_at[part_no + 1]])
-            r.lines += part.shape[0]
-            r.drain()
+            self._publish_part(events[s:s + step],
+                               levels[books_at[part_no]:books_at[part_no + 1]])
+
+    def _publish_part(self, part: np.ndarray, levels: np.ndarray) -> None:
+        """One publish at the part's latest receive time, then every consumer drained."""
+        r = self.run_
+        r.clock_to(int(latest_ingest(part)))
+        r.engine.publish_recorded(part, levels)
+        r.lines += part.shape[0]
+        r.drain()
 
     def _names(self, names: dict) -> None:
         """Register the file's venues and instruments; map the file's ids to ours."""
