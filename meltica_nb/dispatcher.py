@@ -188,8 +188,10 @@ class Dispatcher:
                 self._deliver(slots.copy(), critical=True, mask=mask)
 
     def warm_up(self) -> None:
-        """Compile the stamping, ordering, routing and counting kernels on empty input."""
+        """Compile the stamping, ordering, routing and counting kernels on empty input, and
+        size the batch scratch for the consumers there are (not in the first publish)."""
         with self.lock:
+            self._make_room(self._step())
             none = self._slots[:0]
             self.pool.warm_up()
             dk.stamp_batch(self._ordered, self._critical, self._invalid, self.pool.records,
