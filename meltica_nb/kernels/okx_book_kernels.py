@@ -193,37 +193,28 @@ def _segment(plan, t, lo, n, m):
 
 
 @_kernel
-def _moved(plan, lo, n, m, base):
-    """Levels that move when the row's start shifts by ``base``: a segment stays in place
-    exactly when ``base`` cancels the length change before it."""
-    moved = 0
-    for t in range(-1, m):
-        start, end, d = _segment(plan, t, lo, n, m)
-        if d + base != 0:
-            moved += end - start
-    return moved
-
-
-@_kernel
 def _base(plan, lo, n, m):
-    """The shift of the row's start that moves fewest levels among three: none (the top
-    stays, as a best-first row), the whole change (the bottom stays) and the one that keeps
-    the longest untouched segment in place."""
+    """The shift of the row's start that keeps most levels in place among three: none (the
+    top stays, as in a best-first row), the whole length change (the bottom stays) and the one
+    that keeps the longest untouched segment in place. A segment stays exactly when the shift
+    cancels the length change before it; one pass counts what each candidate keeps (the
+    longest segment's candidate counted by that segment alone)."""
+    d_last = plan[m - 1, 1]
+    keep_top = 0
+    keep_bottom = 0
     longest = -1
     d_longest = 0
     for t in range(-1, m):
         start, end, d = _segment(plan, t, lo, n, m)
-        if end - start > longest:
-            longest = end - start
+        length = end - start
+        keep_top += length if d == 0 else 0
+        keep_bottom += length if d == d_last else 0
+        if length > longest:
+            longest = length
             d_longest = d
-    best = 0
-    fewest = _moved(plan, lo, n, m, 0)
-    for base in (-plan[m - 1, 1], -d_longest):
-        moved = _moved(plan, lo, n, m, base)
-        if moved < fewest:
-            best = base
-            fewest = moved
-    return best
+    if keep_top >= keep_bottom and keep_top >= longest:
+        return 0
+    return -d_last if keep_bottom >= longest else -d_longest
 
 
 @_inline
