@@ -18,7 +18,6 @@ import numpy as np
 
 from meltica_nb.book_table import BookTable
 from meltica_nb.errors import ConfigError
-from meltica_nb.kernels import book_kernels as bk
 from meltica_nb.kernels import okx_book_kernels as ok
 from meltica_nb.schema import BOOK_LEVEL, CANONICAL_EVENT, DEPTH_UPDATE
 
@@ -82,16 +81,20 @@ class OkxBooks:
             given = np.asarray(given, np.int64)[:max_books]
             out[: given.shape[0]] = given
         self.max_books, self.depth, self.table, self.k = max_books, depth, table, k
-        # bid px, qty, txt, ask px, qty, txt (see okx_book_kernels)
-        self.book = np.zeros((6, max_books, depth), np.int64)
-        self.counts = np.zeros((2, max_books), np.int64)  # bid and ask levels
+        # bids, asks: rows of (price, size, txt) levels twice the depth wide, and each side's
+        # level count and best level's position (see okx_book_kernels)
+        self.book = np.zeros((2, max_books, ok.LEVEL * 2 * depth), np.int64)
+        self.extent = np.zeros((2, 2, max_books), np.int64)
+        self.extent[:, ok.LO] = depth // 2
+        self._top = np.zeros((4, max_books, k), np.int64)  # best levels for the emitter
+        self._top_n = np.zeros((2, max_books), np.int64)
         self.state = np.zeros((max_books, ok.N_STATE), np.int64)
         self.state[:, ok.S_SEQ] = -1
         self.counters = np.zeros((max_books, ok.N_COUNTERS), np.int64)
         self.rejected_rows = 0
         self._resync = np.zeros(max_books, np.uint8)
         self._text_buf = np.zeros(ok.CHECKSUM_BUFFER, np.uint8)
-        self._plan = np.zeros((4096, 2), np.int64)
+        self._plan = np.zeros((4096, 3), np.int64)
         self._blank = np.zeros(1, CANONICAL_EVENT)
         self._out = np.zeros(256, CANONICAL_EVENT)
         (bids, asks), meta = table.arrays
@@ -112,11 +115,12 @@ class OkxBooks:
         if self._out.shape[0] < 2 * rows.shape[0]:
             self._out = np.zeros(max(2 * rows.shape[0], 2 * self._out.shape[0]), CANONICAL_EVENT)
         if self._plan.shape[0] < lv.shape[0]:  # the merge plan: one row per level
-            self._plan = np.zeros((2 * lv.shape[0], 2), np.int64)
+            self._plan = np.zeros((2 * lv.shape[0], 3), np.int64)
         with self.table.lock:
             n, rejected, flagged = ok.apply_batch(
-                self._out, self._resync, self._blank, self._text_buf, self._plan, self.state,
-                self.counters, self.book, self.counts, self.exps, *self._table_arrays,
+                self._out, self._resync, self._blank, self._text_buf, self._plan, self._top,
+                self._top_n, self.state, self.counters, self.book, self.extent, self.exps,
+                *self._table_arrays,
                 np.ascontiguousarray(rows), lv, np.ascontiguousarray(texts, np.int64),
                 np.ascontiguousarray(checksums, np.int64), self.k)
         self.rejected_rows += rejected
@@ -131,29 +135,36 @@ class OkxBooks:
         self.state[:, ok.S_STATE] = ok.WAITING
         self.state[:, ok.S_SEQ] = -1
         self.state[:, ok.S_BBO_BID_PX:ok.S_BBO_ASK_QTY + 1] = 0
-        self.counts[:] = 0
+        self.extent[:, ok.N] = 0
 
     def levels(self, instrument: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of a book's levels as BOOK_LEVEL ``(bids, asks)``, best first."""
-        i = int(instrument)
         out = []
-        for px, qty, count in ((self.book[0], self.book[1], self.counts[0]),
-                               (self.book[3], self.book[4], self.counts[1])):
-            side = np.zeros(int(count[i]), BOOK_LEVEL)
-            side["price"], side["quantity"] = px[i, : count[i]], qty[i, : count[i]]
+        for words in self._sides(int(instrument)):
+            side = np.zeros(words.shape[0], BOOK_LEVEL)
+            side["price"], side["quantity"] = words[:, 0], words[:, 1]
             out.append(side)
         return out[0], out[1]
 
     def best(self, instrument: int) -> tuple[int, int, int, int]:
         """``(bid_price, bid_qty, ask_price, ask_qty)`` of a book; an empty side reads 0, 0."""
-        bp, bq, ap, aq = bk.best(self.book[0], self.book[1], self.counts[0], self.book[3],
-                                 self.book[4], self.counts[1], int(instrument))
-        return int(bp), int(bq), int(ap), int(aq)
+        bid, ask = (words[0, :2].tolist() if words.shape[0] else [0, 0]
+                    for words in self._sides(int(instrument)))
+        return bid[0], bid[1], ask[0], ask[1]
+
+    def _sides(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views of book ``i``'s bid and ask levels as ``[n, 3]`` (price, size, txt), best
+        first."""
+        views = []
+        for s in (0, 1):
+            n, lo = (int(v) for v in self.extent[s, :, i])
+            views.append(self.book[s, i, ok.LEVEL * lo: ok.LEVEL * (lo + n)].reshape(n, ok.LEVEL))
+        return views[0], views[1]
 
     def checksum_text(self, instrument: int) -> str:
         """The checksum string of a book, as rebuilt from the received text (for tests)."""
         i = int(instrument)
-        n = ok.checksum_text(self._text_buf, self.book, self.counts, i, self.exps[0][i],
+        n = ok.checksum_text(self._text_buf, self.book, self.extent, i, self.exps[0][i],
                              self.exps[1][i])
         return self._text_buf[:n].tobytes().decode("ascii")
 
@@ -171,7 +182,8 @@ class OkxBooks:
         c = [int(v) for v in self.counters[i]]
         return InstrumentBookStats(
             i, _STATES[int(st[ok.S_STATE])], int(st[ok.S_SEQ]), int(st[ok.S_CHECKSUM]),
-            int(self.counts[0][i]), int(self.counts[1][i]), c[ok.C_APPLIED], c[ok.C_SNAPSHOTS],
+            int(self.extent[0, ok.N, i]), int(self.extent[1, ok.N, i]), c[ok.C_APPLIED],
+            c[ok.C_SNAPSHOTS],
             c[ok.C_CHECKSUM_OK], c[ok.C_CHECKSUM_FAIL], c[ok.C_CHECKSUM_ABSENT], c[ok.C_GAPS],
             c[ok.C_DUPLICATES], c[ok.C_IGNORED], c[ok.C_RESYNCS], c[ok.C_TRUNCATED],
             c[ok.C_BOOK_EVENTS], c[ok.C_BBO_EVENTS])
