@@ -252,6 +252,15 @@ def _sort_run(work, levels, off, n, descending):
     return w
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def size_change(exists, quantity):
+    """How a level update changes its side's length: -1 deletes a level that exists, +1 adds
+    a price that does not, 0 otherwise (an update in place, or a delete of nothing)."""
+    if quantity == 0:
+        return -1 if exists else 0
+    return 0 if exists else 1
+
+
 @_kernel
 def _plan(plan, px, i, n, descending, run, off, m):
     """Where each run level lands in the old row, and the running size change after it.
@@ -265,10 +274,7 @@ def _plan(plan, px, i, n, descending, run, off, m):
         p = run[off + t, PX]
         lo = _find_from(px, i, lo, n, p, descending)
         exists = lo < n and px[i, lo] == p
-        if run[off + t, QTY] == 0:
-            d -= 1 if exists else 0
-        elif not exists:
-            d += 1
+        d += size_change(exists, run[off + t, QTY])
         plan[t, 0] = lo
         plan[t, 1] = d
         if exists:

@@ -172,10 +172,7 @@ def _plan(plan, side, i, lo, n, descending, levels, off, m):
         p = levels[off + t, 0]
         at = _seek(side, i, at, end, p, descending)
         exists = at < end and side[i, LEVEL * at] == p
-        if levels[off + t, 1] == 0:
-            d -= 1 if exists else 0
-        elif not exists:
-            d += 1
+        d += bk.size_change(exists, levels[off + t, 1])
         plan[t, 0] = at
         plan[t, 1] = d
         if exists:
