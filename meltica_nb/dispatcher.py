@@ -188,12 +188,18 @@ class Dispatcher:
                 self._deliver(slots.copy(), critical=True, mask=mask)
 
     def warm_up(self) -> None:
-        """Compile the stamping, ordering, routing and counting kernels on empty input, and
-        size the batch scratch for the consumers there are (not in the first publish)."""
+        """Compile the fused dispatch kernel and the stamping, ordering, routing and counting
+        kernels on empty input, and size the batch scratch for the consumers there are.
+
+        Done on the starting thread: cold, the fused kernel compiles for many seconds, which
+        inside a feed's connection thread would hold up its first frames and a stop.
+        """
         with self.lock:
             self._make_room(self._step())
             none = self._slots[:0]
             self.pool.warm_up()
+            with self.pool.condition:
+                self._dispatch(self._ready[:0])  # no event: nothing acquired, nothing moves
             dk.stamp_batch(self._ordered, self._critical, self._invalid, self.pool.records,
                            none, self._ready[:0], KIND_OF_TYPE, CRITICAL_KIND_MASK, 0,
                            SCHEMA_VERSION, 0, 0, self._last_ingest)

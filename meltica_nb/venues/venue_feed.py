@@ -96,7 +96,8 @@ class VenueFeed(ABC):
         self.connection = connection_class(self.config, self.on_frames, self.clock,
                                            on_reconnect=self._on_reconnect,
                                            on_error=self._on_error)
-        self._join(self._joined[:1], self._joined[:1])  # compiled now, not on the first frames
+        self.connection.warm_up()  # compiled now, not on the first frames
+        self._join(self._joined[:1], self._joined[:1])
 
     def tasks(self) -> list[tuple[str, object]]:
         """(name, thread body) pairs the engine starts in its TaskGroup."""

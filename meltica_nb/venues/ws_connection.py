@@ -65,6 +65,7 @@ from meltica_nb.backoff import Backoff
 from meltica_nb.clock import Clock, WallClock
 from meltica_nb.concurrency import CancelToken
 from meltica_nb.errors import ConfigError, ConnectError
+from meltica_nb.kernels.ws_frame_kernels import split_text_frames
 from meltica_nb.venues.connection_config import ConnectionConfig
 from meltica_nb.venues.frame_arena import FrameArena
 from meltica_nb.venues.secret import redact
@@ -488,6 +489,12 @@ class WsConnection(ABC):
     def _send_request(self, s: Session, method: str, names: tuple[str, ...], msg_id: int
                       ) -> None:
         """Send one SUBSCRIBE/UNSUBSCRIBE of ``names`` in the venue's message format."""
+
+    def warm_up(self) -> None:
+        """Compile the frame splitter now, on the starting thread (not on the first frames)."""
+        none = np.zeros(0, np.int64)
+        split_text_frames(np.frombuffer(bytearray(), np.uint8), 1, self._data_prefix, none,
+                          none)
 
     def _read_batch(self, s: Session, batch: FrameArena) -> str | None:
         """Read every ready frame, up to a batch, into ``batch``."""
