@@ -341,6 +341,9 @@ class BinanceParser:
 
     def _parse(self, buf: np.ndarray, lengths: np.ndarray, recv_ns, frames,
                offsets: np.ndarray | None = None, fall_back: bool = True) -> ParseResult:
+        if buf.flags.writeable:  # one compiled scanner: joined frames (bytes) are read-only,
+            buf = buf.view()     # and a writable arena would make Numba compile it again,
+            buf.flags.writeable = False  # cold for a minute, inside the connection thread
         n = lengths.shape[0]
         recv = recv_ns if isinstance(recv_ns, np.ndarray) and recv_ns.dtype == np.int64 else (
             np.asarray(recv_ns, np.int64))
